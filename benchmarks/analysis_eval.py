@@ -1,0 +1,176 @@
+"""Accuracy and speed of sentiment and intent analysis on held-out Spanish utterances.
+
+Usage: ``python benchmarks/analysis_eval.py [--cv K] [--errors]``
+
+Default: evaluates ``callpipe/data/eval/sentiment_test.jsonl`` and ``intent_test.jsonl``. Those
+utterances were written before the models were fitted and are never used to fit or tune them;
+training data is ``callpipe/data/sentiment_train.jsonl`` and ``intent_train.jsonl`` (+ taxonomy
+examples). Each utterance goes through the full ``Analyzer.analyze`` (sentiment, intent, entities,
+topics); "ms per call" is that wall time. Also times whole hand-written calls (10 turns).
+
+``--cv K``: K-fold cross-validation on the *training* sets instead (what the fusion weight, cue
+boost and thresholds were chosen on). Every number printed is measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from callpipe.analysis.analyzer import Analyzer  # noqa: E402
+from callpipe.analysis.embeddings import get_embedder  # noqa: E402
+from callpipe.analysis.intent import IntentModel, load_taxonomy  # noqa: E402
+from callpipe.analysis.sentiment import DEFAULT_TRAIN, Lexicon, SentimentModel  # noqa: E402
+from callpipe.analysis.text import load_examples  # noqa: E402
+
+EVAL = ROOT / "callpipe" / "data" / "eval"
+POLARITY = {"positive": "positive", "neutral": "neutral", "negative": "negative", "frustrated": "negative"}
+
+
+def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
+    """Unweighted mean of per-label F1 over the gold labels."""
+    scores = []
+    for label in sorted(set(gold)):
+        tp = sum(g == p == label for g, p in zip(gold, pred, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, pred, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return statistics.mean(scores)
+
+
+def report(name: str, gold: Sequence[str], pred: Sequence[str]) -> None:
+    """Print accuracy, macro-F1 and the most frequent confusions."""
+    acc = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
+    print(f"{name}: accuracy {acc:.3f}  macro-F1 {macro_f1(gold, pred):.3f}  (n={len(gold)})")
+    confusions = Counter((g, p) for g, p in zip(gold, pred, strict=True) if g != p)
+    if confusions:
+        top = ", ".join(f"{g}->{p} x{n}" for (g, p), n in confusions.most_common(8))
+        print(f"  confusions: {top}")
+    per_label = Counter(gold)
+    right = Counter(g for g, p in zip(gold, pred, strict=True) if g == p)
+    print(
+        "  recall per label: " + ", ".join(f"{lab} {right[lab]}/{n}" for lab, n in sorted(per_label.items()))
+    )
+
+
+def show_errors(rows: Sequence[tuple[str, str]], pred: Sequence[str]) -> None:
+    for (text, gold), p in zip(rows, pred, strict=True):
+        if gold != p:
+            print(f"    {gold:>20} -> {p:<20} | {text}")
+
+
+def held_out(errors: bool) -> None:
+    sentiment_rows = load_examples(EVAL / "sentiment_test.jsonl", "label")
+    intent_rows = load_examples(EVAL / "intent_test.jsonl", "intent")
+    start = time.perf_counter()
+    analyzer = Analyzer()
+    print(f"Analyzer built in {time.perf_counter() - start:.1f} s")
+    analyzer.analyze("hola buenas quería saber el saldo")  # first call loads the entity extractor
+
+    def run(rows: list[tuple[str, str]]) -> tuple[list, list[float]]:
+        results, times = [], []
+        for text, _ in rows:
+            t0 = time.perf_counter()
+            results.append(analyzer.analyze(text))
+            times.append((time.perf_counter() - t0) * 1000)
+        return results, times
+
+    s_results, s_times = run(sentiment_rows)
+    i_results, i_times = run(intent_rows)
+    gold4 = [label for _, label in sentiment_rows]
+    pred4 = [r.sentiment.label for r in s_results]
+    report(
+        "sentiment polarity (pos/neu/neg, frustrated=neg)",
+        [POLARITY[g] for g in gold4],
+        [POLARITY[p] for p in pred4],
+    )
+    report("sentiment 4-class", gold4, pred4)
+    if errors:
+        show_errors(sentiment_rows, pred4)
+    gold_i = [label for _, label in intent_rows]
+    pred_i = [r.intent.primary_intent for r in i_results]
+    report("intent", gold_i, pred_i)
+    if errors:
+        show_errors(intent_rows, pred_i)
+    times = s_times + i_times
+    print(
+        f"analyze() per utterance: median {statistics.median(times):.1f} ms, "
+        f"p95 {sorted(times)[int(0.95 * len(times)) - 1]:.1f} ms (n={len(times)}, embeddings not cached)"
+    )
+    calls(analyzer)
+
+
+def calls(analyzer: Analyzer) -> None:
+    from callpipe_tests.analysis.sample_calls import CALLS, turns
+
+    times, words = [], []
+    for call in CALLS.values():
+        t = turns(call)
+        t0 = time.perf_counter()
+        analyzer.analyze("", t)
+        times.append((time.perf_counter() - t0) * 1000)
+        words.append(sum(len(x.text.split()) for x in t))
+    print(
+        f"analyze() per 10-turn call ({min(words)}-{max(words)} words): "
+        f"mean {statistics.mean(times):.0f} ms over {len(times)} calls"
+    )
+
+
+def folds(n: int, k: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(0).shuffle(order)
+    return [order[i::k] for i in range(k)]
+
+
+def cross_validate(k: int, errors: bool) -> None:
+    embedder = get_embedder()
+    lexicon = Lexicon.load()
+    rows = load_examples(DEFAULT_TRAIN, "label")
+    pred = [""] * len(rows)
+    for fold in folds(len(rows), k):
+        held = set(fold)
+        model = SentimentModel(embedder, lexicon, [r for i, r in enumerate(rows) if i not in held])
+        for i, result in zip(fold, model.score_many([rows[i][0] for i in fold]), strict=True):
+            pred[i] = result.label
+    gold = [label for _, label in rows]
+    report(f"CV{k} sentiment polarity", [POLARITY[g] for g in gold], [POLARITY[p] for p in pred])
+    report(f"CV{k} sentiment 4-class", gold, pred)
+    if errors:
+        show_errors(rows, pred)
+    taxonomy = load_taxonomy()
+    rows = [(t, label) for label, texts in taxonomy.examples.items() for t in texts]
+    pred = [""] * len(rows)
+    for fold in folds(len(rows), k):
+        held = set(fold)
+        model = IntentModel(embedder, taxonomy, [r for i, r in enumerate(rows) if i not in held])
+        for i in fold:
+            pred[i] = model.analyze(rows[i][0]).primary_intent
+    report(f"CV{k} intent", [label for _, label in rows], pred)
+    if errors:
+        show_errors(rows, pred)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the training sets")
+    parser.add_argument("--errors", action="store_true", help="list every misclassified utterance")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if args.cv:
+        cross_validate(args.cv, args.errors)
+    else:
+        held_out(args.errors)
+
+
+if __name__ == "__main__":
+    main()

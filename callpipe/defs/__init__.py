@@ -1,0 +1,4 @@
+"""Dagster shell of callpipe: partitions, resources, assets, checks, sensors, schedules.
+
+Only wiring lives here; the stage logic is in :mod:`callpipe.pipeline` and the stage packages.
+"""

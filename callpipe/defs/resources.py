@@ -1,0 +1,92 @@
+"""Resources: the recording store and the loaded stage models, configured with ``EnvVar``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+from callpipe.stages import Services
+from callpipe.storage import LocalStore, MirroredStore, RecordingStore, S3Store, StorageSettings
+
+
+class RecordingStoreResource(dg.ConfigurableResource):
+    """Where recordings live: ``local``, ``s3`` (through dagster-aws ``S3Resource``) or ``both``.
+
+    Unset fields fall back to the same environment variables the online recorder reads
+    (``STORAGE_BACKEND``, ``STORAGE_LOCAL_PATH``, ``S3_BUCKET``, ``S3_PREFIX``), so both stages
+    always see one store.
+    """
+
+    backend: str | None = None
+    local_path: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str | None = None
+    s3: dg.ResourceDependency[S3Resource]
+
+    _store: RecordingStore | None = PrivateAttr(default=None)
+
+    def get_store(self) -> RecordingStore:
+        if self._store is None:
+            env = StorageSettings.from_env()
+            overrides = {"backend": self.backend, "local_path": self.local_path,
+                         "s3_bucket": self.s3_bucket, "s3_prefix": self.s3_prefix}
+            settings = env.model_copy(update={k: v for k, v in overrides.items() if v})
+            local = LocalStore(settings.local_path) if settings.backend in ("local", "both") else None
+            remote = None
+            if settings.backend in ("s3", "both"):
+                if not settings.s3_bucket:
+                    raise dg.DagsterInvalidConfigError("S3 backend needs S3_BUCKET", [], None)
+                remote = S3Store(settings.s3_bucket, settings.s3_prefix, self.s3.get_client())
+            self._store = (MirroredStore(local, remote) if local and remote else local or remote)
+        return self._store
+
+
+class StageModelsResource(dg.ConfigurableResource):
+    """The stage models (Whisper, correction, analysis), loaded once per process on first use."""
+
+    whisper_model: str | None = None
+    retranscribe_wer_threshold: float | None = None
+
+    _services: Services | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from callpipe.stt import TranscriberSettings
+
+        overrides: dict[str, Any] = {"model": self.whisper_model} if self.whisper_model else {}
+        self._services = _process_services(TranscriberSettings.from_env(**overrides),
+                                           self.retranscribe_wer_threshold)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise dg.DagsterInvariantViolationError("StageModelsResource used before setup")
+        return self._services
+
+
+_SERVICES: dict[Any, Services] = {}
+
+
+def _process_services(settings: Any, threshold: float | None) -> Services:
+    """One :class:`Services` per process and configuration: models survive across steps and runs
+    of the same process (in-process executor, a Celery worker's child)."""
+    key = (settings.model_dump_json(), threshold)
+    if key not in _SERVICES:
+        _SERVICES[key] = Services(settings, threshold)
+    return _SERVICES[key]
+
+
+def default_resources() -> dict[str, Any]:
+    """Resources for ``Definitions``: storage from the environment, S3 client from ``S3_*``."""
+    return {
+        "store": RecordingStoreResource(
+            s3=S3Resource(
+                region_name=dg.EnvVar("S3_REGION").get_value("us-east-1"),
+                endpoint_url=dg.EnvVar("S3_ENDPOINT_URL").get_value() or None,
+                max_attempts=3,
+            ),
+        ),
+        "models": StageModelsResource(),
+    }

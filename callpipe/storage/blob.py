@@ -1,0 +1,368 @@
+"""The recording store written once over a few blob primitives (get/put/conditional put/list).
+
+:class:`~callpipe.storage.local.LocalStore` implements the primitives on a directory,
+:class:`~callpipe.storage.s3.S3Store` on a bucket prefix; everything else (layout,
+write order, revisions, index upkeep, listing) lives here so both behave the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, suppress
+from datetime import datetime
+from typing import Any
+
+from callpipe.schema import RecordingMetadata, StorageInfo
+from callpipe.storage import index
+from callpipe.storage.base import ListingError, RecordingPage, RecordingStore, SaveResult
+from callpipe.storage.documents import dump_document, parse_document, prepare_document, verify_checksum
+from callpipe.storage.errors import (
+    ConflictError,
+    MetadataCorruptError,
+    RecordingExistsError,
+    RecordingNotFoundError,
+)
+from callpipe.storage.ids import validate_id
+from callpipe.storage.index import Entry
+
+log = logging.getLogger(__name__)
+
+
+class PreconditionFailed(Exception):
+    """Internal: a conditional write found a different version than expected."""
+
+
+class BlobStore(RecordingStore):
+    """A :class:`RecordingStore` over abstract blob primitives; keys are ``/``-separated, relative."""
+
+    audio_root: str
+    metadata_root: str
+
+    # ---- primitives implemented by the backends -------------------------------------------------
+    @abstractmethod
+    def _get(self, key: str) -> bytes:
+        """The bytes at ``key``; ``FileNotFoundError`` when absent."""
+
+    @abstractmethod
+    def _get_versioned(self, key: str) -> tuple[bytes, str]:
+        """Bytes plus a version token that changes with every write."""
+
+    @abstractmethod
+    def _version(self, key: str) -> str | None:
+        """Current version token, None when absent."""
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> str:
+        """Atomic write; ``exclusive`` raises ``FileExistsError`` if the key exists. Returns the version."""
+
+    @abstractmethod
+    def _put_if(self, key: str, data: bytes, version: str) -> str:
+        """Atomic replace only if the current version is ``version`` (else ``PreconditionFailed``)."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> None:
+        """Remove ``key``; absent is fine."""
+
+    @abstractmethod
+    def _exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def _list_names(self, directory: str, start_after: str | None = None) -> list[str]:
+        """Sorted names of the files directly under ``directory`` (temp files excluded)."""
+
+    @abstractmethod
+    def _list_dirs(self, directory: str) -> list[str]:
+        """Sorted names of the non-empty sub-directories of ``directory``."""
+
+    @abstractmethod
+    def _walk(self, directory: str) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` of every file below ``directory``."""
+
+    @abstractmethod
+    def _lock(self, recording_id: str) -> AbstractContextManager[object]:
+        """Serialises writers of one recording where the backend can (local); S3 relies on If-Match."""
+
+    @abstractmethod
+    def _uri(self, key: str) -> str:
+        """Human-readable location of ``key`` (a path or ``s3://`` URI) for messages."""
+
+    @abstractmethod
+    def _storage_info(self, entry: Entry) -> StorageInfo: ...
+
+    @abstractmethod
+    def _location(self) -> dict[str, Any]:
+        """Where the store lives, for stats (root, or bucket and prefix)."""
+
+    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Bytes of several keys (None where absent); S3 overrides this to fetch in parallel."""
+        out: list[bytes | None] = []
+        for key in keys:
+            try:
+                out.append(self._get(key))
+            except FileNotFoundError:
+                out.append(None)
+        return out
+
+    # ---- layout ---------------------------------------------------------------------------------
+    def metadata_dir(self, conversation_id: str) -> str:
+        return f"{self.metadata_root}/{conversation_id}"
+
+    def audio_key(self, entry: Entry) -> str:
+        return f"{self.audio_root}/{entry.conversation_id}/{entry.recording_id}.{entry.format}"
+
+    def metadata_key(self, entry: Entry) -> str:
+        return f"{self.metadata_root}/{entry.conversation_id}/{entry.recording_id}.json"
+
+    def transcript_key(self, entry: Entry) -> str:
+        return f"transcripts/{entry.conversation_id}/{entry.recording_id}.txt"
+
+    # ---- writes ---------------------------------------------------------------------------------
+    def save_recording(
+        self,
+        audio_data: bytes,
+        conversation_id: str,
+        metadata: RecordingMetadata | dict[str, Any] | None = None,
+        format: str = "wav",
+        recording_id: str | None = None,
+    ) -> SaveResult:
+        doc = prepare_document(audio_data, conversation_id, metadata, format, recording_id)
+        entry = Entry.from_doc(doc)
+        doc.storage = self._storage_info(entry)
+        self._write_recording(entry, audio_data, doc, claim=True)
+        return self._result(entry, doc)
+
+    @abstractmethod
+    def _result(self, entry: Entry, doc: RecordingMetadata) -> SaveResult: ...
+
+    def _write_recording(
+        self, entry: Entry, audio: bytes, doc: RecordingMetadata, *, claim: bool, with_metadata: bool = True
+    ) -> None:
+        """Write in the order that keeps readers safe: id claim, audio, index entries, metadata last.
+
+        With ``claim`` the by-id entry is created exclusively (the id is taken) and a failure
+        removes what this call wrote; without it (replicas, sync) every write is an idempotent overwrite.
+        """
+        raw_entry = entry.to_bytes()
+        try:
+            self._put(index.by_id_key(entry.recording_id), raw_entry, exclusive=claim)
+        except FileExistsError:
+            raise RecordingExistsError(f"recording {entry.recording_id} already exists in {self}") from None
+        try:
+            self._put(self.audio_key(entry), audio)
+            self._put(index.by_date_key(entry.call_date, entry.recording_id), raw_entry)
+            if not doc.processed:
+                self._put(index.pending_key(entry.call_date, entry.recording_id), raw_entry)
+            if with_metadata:
+                self._put(self.metadata_key(entry), dump_document(doc))
+        except BaseException:
+            if claim:
+                try:
+                    self._remove_all(entry)
+                except Exception as cleanup:  # keep the original error; the leftover is logged
+                    log.error("could not roll back partial save of %s: %s", entry.recording_id, cleanup)
+            raise
+
+    def update_metadata(self, recording_id: str, metadata: RecordingMetadata) -> RecordingMetadata:
+        return self._update(recording_id, metadata)
+
+    def _update(
+        self, recording_id: str, metadata: RecordingMetadata, storage: StorageInfo | None = None
+    ) -> RecordingMetadata:
+        """Compare-and-swap of the document; ``storage`` lets the store itself change ``storage``."""
+        validate_id(recording_id)
+        if metadata.recording_id != recording_id:
+            raise ValueError(f"metadata.recording_id {metadata.recording_id!r} is not {recording_id!r}")
+        entry = self._entry(recording_id)
+        key = self.metadata_key(entry)
+        with self._lock(recording_id):
+            current, version = self._read_document(entry)
+            if current.revision != metadata.revision:
+                raise ConflictError(
+                    f"recording {recording_id}: stored revision is {current.revision} but the update is "
+                    f"based on revision {metadata.revision}; re-read and retry"
+                )
+            for name in ("conversation_id", "timestamp"):
+                if getattr(metadata, name) != getattr(current, name):
+                    raise ValueError(f"{name} of recording {recording_id} cannot be changed")
+            new = metadata.model_copy(deep=True)
+            new.audio = current.audio
+            new.storage = storage or current.storage
+            new.revision = current.revision + 1
+            if not new.processed:  # marker before the document: a crash leaves it pending, never lost
+                self._put(index.pending_key(entry.call_date, recording_id), entry.to_bytes())
+            try:
+                new_version = self._put_if(key, dump_document(new), version)
+            except PreconditionFailed:
+                self._resync_pending(entry)  # undo the marker written above if the winner is processed
+                raise ConflictError(
+                    f"recording {recording_id}: metadata changed while updating revision {metadata.revision}"
+                ) from None
+            except FileNotFoundError:
+                raise RecordingNotFoundError(f"recording {recording_id} was deleted while updating") from None
+            self._reconcile_pending(entry, new, new_version)
+        return new
+
+    def _put_replica(self, entry: Entry, doc: RecordingMetadata) -> None:
+        """Store a copy of ``doc`` made elsewhere (the mirrored store's local side), never going back
+        to an older revision: the stored copy is replaced only while its revision is lower.
+        """
+        with self._lock(entry.recording_id):
+            self._put_replica_locked(entry, doc)
+
+    def _put_replica_locked(self, entry: Entry, doc: RecordingMetadata) -> None:
+        key = self.metadata_key(entry)
+        data = dump_document(doc)
+        if not doc.processed:
+            self._put(index.pending_key(entry.call_date, entry.recording_id), entry.to_bytes())
+        for _ in range(20):
+            try:
+                raw, version = self._get_versioned(key)
+            except FileNotFoundError:
+                try:
+                    self._reconcile_pending(entry, doc, self._put(key, data, exclusive=True))
+                    return
+                except FileExistsError:
+                    continue
+            try:
+                stored: RecordingMetadata | None = parse_document(raw, entry.recording_id, self._uri(key))
+            except MetadataCorruptError:
+                stored = None  # a damaged copy is replaced by the good one
+            if stored is not None and stored.revision >= doc.revision:
+                self._reconcile_pending(entry, stored, version)
+                return
+            try:
+                self._reconcile_pending(entry, doc, self._put_if(key, data, version))
+                return
+            except (PreconditionFailed, FileNotFoundError):
+                continue
+        raise ConflictError(f"recording {entry.recording_id}: replica at {self._uri(key)} kept changing")
+
+    def _resync_pending(self, entry: Entry) -> None:
+        key = self.metadata_key(entry)
+        try:
+            raw, version = self._get_versioned(key)
+            self._reconcile_pending(entry, parse_document(raw, entry.recording_id, self._uri(key)), version)
+        except (FileNotFoundError, MetadataCorruptError):
+            pass
+
+    def _reconcile_pending(self, entry: Entry, doc: RecordingMetadata, version: str) -> None:
+        """Make the pending marker follow the latest document.
+
+        After setting the marker from ``doc`` the document's version is checked again: if a
+        later write slipped in (S3 has no lock), its document is read and the marker redone,
+        so the last marker write always reflects the last document.
+        """
+        key = self.metadata_key(entry)
+        marker = index.pending_key(entry.call_date, entry.recording_id)
+        for _ in range(20):
+            if doc.processed:
+                self._delete(marker)
+            elif not self._exists(marker):
+                self._put(marker, entry.to_bytes())
+            if self._version(key) == version:
+                return
+            try:
+                raw, version = self._get_versioned(key)
+                doc = parse_document(raw, entry.recording_id, self._uri(key))
+            except FileNotFoundError:  # deleted meanwhile
+                self._delete(marker)
+                return
+            except MetadataCorruptError:
+                return  # leave the marker: a recording that looks pending gets looked at
+        log.warning("pending marker of %s did not settle after 20 rounds", entry.recording_id)
+
+    def delete_recording(self, recording_id: str) -> None:
+        entry = self._entry(recording_id)
+        with self._lock(recording_id):
+            self._remove_all(entry)
+
+    def _remove_all(self, entry: Entry) -> None:
+        """Metadata first (nobody sees metadata without audio), the by-id entry last (retryable)."""
+        rid = entry.recording_id
+        for key in (
+            self.metadata_key(entry),
+            self.audio_key(entry),
+            self.transcript_key(entry),
+            index.by_date_key(entry.call_date, rid),
+            index.pending_key(entry.call_date, rid),
+            index.pending_sync_key(rid),
+            index.by_id_key(rid),
+        ):
+            with suppress(FileNotFoundError):
+                self._delete(key)
+
+    def save_transcript(self, recording_id: str, text: str) -> str:
+        key = self.transcript_key(self._entry(recording_id))
+        self._put(key, text.encode("utf-8"))
+        return self._uri(key)
+
+    # ---- reads ----------------------------------------------------------------------------------
+    def _entry(self, recording_id: str) -> Entry:
+        key = index.by_id_key(validate_id(recording_id))
+        try:
+            raw = self._get(key)
+        except FileNotFoundError:
+            raise RecordingNotFoundError(f"recording {recording_id} not found in {self}") from None
+        return Entry.parse(raw, self._uri(key))
+
+    def _read_document(self, entry: Entry) -> tuple[RecordingMetadata, str]:
+        key = self.metadata_key(entry)
+        try:
+            raw, version = self._get_versioned(key)
+        except FileNotFoundError:
+            raise RecordingNotFoundError(
+                f"metadata of recording {entry.recording_id} not found ({self._uri(key)})"
+            ) from None
+        return parse_document(raw, entry.recording_id, self._uri(key)), version
+
+    def get_metadata(self, recording_id: str) -> RecordingMetadata:
+        return self._read_document(self._entry(recording_id))[0]
+
+    def get_recording(self, recording_id: str) -> bytes:
+        entry = self._entry(recording_id)
+        doc, _ = self._read_document(entry)
+        key = self.audio_key(entry)
+        try:
+            data = self._get(key)
+        except FileNotFoundError:
+            raise RecordingNotFoundError(
+                f"audio of recording {recording_id} not found ({self._uri(key)})"
+            ) from None
+        verify_checksum(data, doc, self._uri(key))
+        return data
+
+    def get_transcript(self, recording_id: str) -> str:
+        key = self.transcript_key(self._entry(recording_id))
+        try:
+            return self._get(key).decode("utf-8")
+        except FileNotFoundError:
+            raise RecordingNotFoundError(
+                f"no transcript for recording {recording_id} ({self._uri(key)})"
+            ) from None
+
+    def list_recordings(
+        self,
+        conversation_id: str | None = None,
+        processed: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> RecordingPage:
+        return index.list_page(self, conversation_id, processed, since, until, limit, cursor)
+
+    def list_pending_dates(self) -> list[str]:
+        return self._list_dirs(index.PENDING)
+
+    def iter_recordings(
+        self,
+        call_date: str,
+        processed: bool | None = None,
+        errors: list[ListingError] | None = None,
+    ) -> Iterator[RecordingMetadata]:
+        return index.iter_documents(self, call_date, processed, errors)
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        return index.storage_stats(self)

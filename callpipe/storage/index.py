@@ -1,0 +1,275 @@
+"""Key layout of the index and the listing algorithm, shared by the local and S3 stores.
+
+Under the store root (a directory, or the S3 prefix) the index is::
+
+    index/by-id/{recording_id}                 entry: conversation id, call date, timestamp, format
+    index/by-date/{YYYY-MM-DD}/{recording_id}  same entry, one per recording
+    index/pending/{YYYY-MM-DD}/{recording_id}  same entry, only while processed is false
+    index/pending-sync/{recording_id}          mirrored store: not yet copied to S3
+
+Entries are written at save before the metadata document and the pending marker
+follows ``processed`` on every update, so listing never opens a metadata document:
+``processed=False`` lists only the pending markers, and finding days with work is
+one directory (prefix) listing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from callpipe.schema import RecordingMetadata
+from callpipe.storage.base import ListingError, RecordingPage, RecordingRef
+from callpipe.storage.documents import parse_document
+from callpipe.storage.errors import MetadataCorruptError
+from callpipe.storage.ids import decode_cursor, encode_cursor, validate_date, validate_id
+
+if TYPE_CHECKING:
+    from callpipe.storage.blob import BlobStore
+
+log = logging.getLogger(__name__)
+
+BY_ID = "index/by-id"
+BY_DATE = "index/by-date"
+PENDING = "index/pending"
+PENDING_SYNC = "index/pending-sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the index knows of one recording: enough to locate its files and list it."""
+
+    recording_id: str
+    conversation_id: str
+    call_date: str
+    timestamp: datetime
+    format: str
+
+    @classmethod
+    def from_doc(cls, doc: RecordingMetadata) -> Entry:
+        fmt = doc.audio.format if doc.audio else "wav"
+        return cls(doc.recording_id, doc.conversation_id, doc.call_date, doc.timestamp, fmt)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "recording_id": self.recording_id,
+                "conversation_id": self.conversation_id,
+                "call_date": self.call_date,
+                "timestamp": self.timestamp.isoformat(),
+                "format": self.format,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes, where: str) -> Entry:
+        """Parse an index entry; :class:`MetadataCorruptError` names ``where`` when it is damaged."""
+        try:
+            data = json.loads(raw)
+            entry = cls(
+                validate_id(data["recording_id"]),
+                validate_id(data["conversation_id"], "conversation_id"),
+                validate_date(data["call_date"]),  # becomes a path component
+                datetime.fromisoformat(data["timestamp"]),
+                validate_id(data["format"], "format"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MetadataCorruptError(f"index entry {where} is corrupt: {exc}") from None
+        if entry.timestamp.tzinfo is None:
+            raise MetadataCorruptError(f"index entry {where} is corrupt: timestamp without timezone")
+        return entry
+
+    def ref(self, processed: bool) -> RecordingRef:
+        return RecordingRef(
+            self.recording_id, self.conversation_id, self.call_date, self.timestamp, processed, self.format
+        )
+
+
+def by_id_key(recording_id: str) -> str:
+    return f"{BY_ID}/{recording_id}"
+
+
+def by_date_key(call_date: str, recording_id: str) -> str:
+    return f"{BY_DATE}/{call_date}/{recording_id}"
+
+
+def pending_key(call_date: str, recording_id: str) -> str:
+    return f"{PENDING}/{call_date}/{recording_id}"
+
+
+def pending_sync_key(recording_id: str) -> str:
+    return f"{PENDING_SYNC}/{recording_id}"
+
+
+def list_page(
+    store: BlobStore,
+    conversation_id: str | None,
+    processed: bool | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> RecordingPage:
+    """The listing algorithm behind :meth:`RecordingStore.list_recordings`."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
+    after = decode_cursor(cursor) if cursor else None
+    errors: list[ListingError] = []
+    if conversation_id is not None:
+        candidates = _conversation_candidates(store, validate_id(conversation_id, "conversation_id"), errors)
+    else:
+        candidates = _date_candidates(store, processed, since, until, after, errors)
+    items: list[RecordingRef] = []
+    for ref in candidates:
+        if after and (ref.call_date, ref.recording_id) <= after:
+            continue
+        if processed is not None and ref.processed != processed:
+            continue
+        if ref.timestamp and ((since and ref.timestamp < since) or (until and ref.timestamp > until)):
+            continue
+        items.append(ref)
+        if len(items) > limit:
+            break
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor(items[-1].call_date, items[-1].recording_id)
+    return RecordingPage(items=items, next_cursor=next_cursor, errors=errors)
+
+
+def _date_candidates(
+    store: BlobStore,
+    processed: bool | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[str, str] | None,
+    errors: list[ListingError],
+) -> Iterator[RecordingRef]:
+    """Refs in (date, id) order from the pending markers (processed=False) or the by-date entries."""
+    base = PENDING if processed is False else BY_DATE
+    first = since.date().isoformat() if since else ""
+    if after and after[0] > first:
+        first = after[0]
+    last = until.date().isoformat() if until else None
+    for call_date in store._list_dirs(base):
+        if call_date < first or (last and call_date > last):
+            continue
+        start_after = after[1] if after and after[0] == call_date else None
+        names = store._list_names(f"{base}/{call_date}", start_after=start_after)
+        pending: set[str] = set()
+        if processed is not False:
+            pending = set(store._list_names(f"{PENDING}/{call_date}", start_after=start_after))
+        if processed is True:
+            names = [n for n in names if n not in pending]
+        # Entries are read in small batches so a page reads about `limit` entries, not the whole day.
+        for chunk in _chunks(names, 32):
+            keys = [f"{base}/{call_date}/{name}" for name in chunk]
+            for name, key, raw in zip(chunk, keys, store._get_many(keys), strict=True):
+                if raw is None:  # removed since the directory listing
+                    continue
+                try:
+                    entry = Entry.parse(raw, store._uri(key))
+                except MetadataCorruptError as exc:
+                    errors.append(ListingError(store._uri(key), name, str(exc)))
+                    continue
+                is_processed = processed if processed is False else name not in pending
+                yield entry.ref(bool(is_processed))
+
+
+def _conversation_candidates(
+    store: BlobStore, conversation_id: str, errors: list[ListingError]
+) -> list[RecordingRef]:
+    """Refs of one conversation: its metadata directory names, then the by-id entries."""
+    names = store._list_names(store.metadata_dir(conversation_id))
+    ids = [n.removesuffix(".json") for n in names if n.endswith(".json")]
+    refs: list[RecordingRef] = []
+    keys = [by_id_key(rid) for rid in ids]
+    for rid, key, raw in zip(ids, keys, store._get_many(keys), strict=True):
+        if raw is None:
+            continue
+        try:
+            entry = Entry.parse(raw, store._uri(key))
+        except MetadataCorruptError as exc:
+            errors.append(ListingError(store._uri(key), rid, str(exc)))
+            continue
+        processed = not store._exists(pending_key(entry.call_date, rid))
+        refs.append(entry.ref(processed))
+    refs.sort(key=lambda r: (r.call_date, r.recording_id))
+    return refs
+
+
+def iter_documents(
+    store: BlobStore, call_date: str, processed: bool | None, errors: list[ListingError] | None
+) -> Iterator[RecordingMetadata]:
+    """Behind :meth:`RecordingStore.iter_recordings`: entries of the day, then their documents."""
+    validate_date(call_date)
+    base = f"{PENDING if processed is False else BY_DATE}/{call_date}"
+    for chunk in _chunks(store._list_names(base), 32):
+        located: list[Entry] = []
+        for name, raw in zip(chunk, store._get_many([f"{base}/{n}" for n in chunk]), strict=True):
+            if raw is None:  # removed since the directory listing
+                continue
+            try:
+                located.append(Entry.parse(raw, store._uri(f"{base}/{name}")))
+            except MetadataCorruptError as exc:
+                _report(errors, store._uri(f"{base}/{name}"), name, str(exc))
+        documents = store._get_many([store.metadata_key(e) for e in located])
+        for entry, raw in zip(located, documents, strict=True):
+            where = store._uri(store.metadata_key(entry))
+            if raw is None:
+                _report(
+                    errors, where, entry.recording_id, f"metadata of {entry.recording_id} not found ({where})"
+                )
+                continue
+            try:
+                doc = parse_document(raw, entry.recording_id, where)
+            except MetadataCorruptError as exc:
+                _report(errors, where, entry.recording_id, str(exc))
+                continue
+            if processed is False and doc.processed:
+                store._resync_pending(entry)  # a marker left by a crash: drop it so the day can settle
+                continue
+            if processed is None or doc.processed == processed:
+                yield doc
+
+
+def storage_stats(store: BlobStore) -> dict[str, Any]:
+    """Behind :meth:`RecordingStore.get_storage_stats`: names and sizes only, no document reads."""
+    recordings = len(store._list_names(BY_ID))
+    pending = sum(len(store._list_names(f"{PENDING}/{d}")) for d in store._list_dirs(PENDING))
+    formats: Counter[str] = Counter()
+    total = 0
+    for key, size in store._walk(store.audio_root):
+        if not key.endswith(".json"):
+            formats[key.rsplit(".", 1)[-1]] += 1
+            total += size
+    return {
+        "backend": store.backend,
+        "recordings": recordings,
+        "processed": recordings - pending,
+        "pending": pending,
+        "pending_sync": len(store._list_names(PENDING_SYNC)),
+        "total_bytes": total,
+        "formats": dict(sorted(formats.items())),
+        **store._location(),
+    }
+
+
+def _report(errors: list[ListingError] | None, path: str, recording_id: str, message: str) -> None:
+    log.warning("%s", message)
+    if errors is not None:
+        errors.append(ListingError(path, recording_id, message))
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

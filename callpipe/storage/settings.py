@@ -1,0 +1,95 @@
+"""Store configuration from the environment (or explicit values, e.g. a Dagster resource's config).
+
+Environment variables: ``STORAGE_BACKEND`` (``local`` | ``s3`` | ``both``, default ``local``),
+``STORAGE_LOCAL_PATH`` (default ``./data/recordings``), ``S3_BUCKET``, ``S3_REGION``,
+``S3_ENDPOINT_URL`` (any S3-compatible server), ``S3_PREFIX``, ``STORAGE_CACHE_DIR``,
+``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``, ``S3_MAX_ATTEMPTS``. Credentials are not
+settings: boto3 finds them through its usual chain (env, profile, instance role).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from callpipe.storage.base import RecordingStore
+from callpipe.storage.local import LocalStore
+from callpipe.storage.mirrored import MirroredStore
+from callpipe.storage.s3 import FAST, PATIENT, ClientLimits, S3Store, make_s3_client
+
+_ENV = {
+    "backend": "STORAGE_BACKEND",
+    "local_path": "STORAGE_LOCAL_PATH",
+    "cache_dir": "STORAGE_CACHE_DIR",
+    "s3_bucket": "S3_BUCKET",
+    "s3_region": "S3_REGION",
+    "s3_endpoint_url": "S3_ENDPOINT_URL",
+    "s3_prefix": "S3_PREFIX",
+    "s3_connect_timeout": "S3_CONNECT_TIMEOUT",
+    "s3_read_timeout": "S3_READ_TIMEOUT",
+    "s3_max_attempts": "S3_MAX_ATTEMPTS",
+}
+
+
+class StorageSettings(BaseModel):
+    """Which store to build and where; :meth:`from_env` reads the variables listed in the module doc."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["local", "s3", "both"] = "local"
+    local_path: str = "./data/recordings"
+    cache_dir: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_prefix: str = ""
+    s3_connect_timeout: float | None = Field(default=None, gt=0)
+    s3_read_timeout: float | None = Field(default=None, gt=0)
+    s3_max_attempts: int | None = Field(default=None, ge=1)
+    """Unset S3 timeouts take :data:`~callpipe.storage.s3.FAST` for ``both`` (an outage must cost
+    a save ~2 s at most: the upload is only deferred) and :data:`~callpipe.storage.s3.PATIENT` for ``s3``.
+    """
+
+    @model_validator(mode="after")
+    def _bucket_when_needed(self) -> StorageSettings:
+        if self.backend in ("s3", "both") and not self.s3_bucket:
+            raise ValueError(f"STORAGE_BACKEND={self.backend} needs S3_BUCKET")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
+        """Settings from ``environ`` (default ``os.environ``); unset or empty variables keep defaults."""
+        env = os.environ if environ is None else environ
+        values = {field: env[name] for field, name in _ENV.items() if env.get(name)}
+        if "backend" in values:
+            values["backend"] = values["backend"].strip().lower()
+        return cls.model_validate(values)
+
+
+def build_store(settings: StorageSettings) -> RecordingStore:
+    """The store ``settings`` describe (S3 client built with short timeouts and few retries)."""
+    local = LocalStore(settings.local_path) if settings.backend in ("local", "both") else None
+    s3 = None
+    if settings.backend in ("s3", "both"):
+        assert settings.s3_bucket is not None
+        defaults = FAST if settings.backend == "both" else PATIENT
+        limits = ClientLimits(
+            connect_timeout=settings.s3_connect_timeout or defaults.connect_timeout,
+            read_timeout=settings.s3_read_timeout or defaults.read_timeout,
+            max_attempts=settings.s3_max_attempts or defaults.max_attempts,
+        )
+        client = make_s3_client(settings.s3_region, settings.s3_endpoint_url, limits)
+        s3 = S3Store(settings.s3_bucket, settings.s3_prefix, client, cache_dir=settings.cache_dir)
+    if local and s3:
+        return MirroredStore(local, s3)
+    store = local or s3
+    assert store is not None
+    return store
+
+
+def get_audio_storage(settings: StorageSettings | None = None) -> RecordingStore:
+    """The recording store configured by the environment (or by ``settings``)."""
+    return build_store(settings or StorageSettings.from_env())

@@ -1,0 +1,223 @@
+"""Speaker turns and conversation metrics.
+
+Stereo call recordings carry one party per channel (channel 0 = agent, channel 1 = customer
+unless told otherwise, env ``CALLPIPE_AGENT_CHANNEL``): each channel is transcribed on its own
+and the segments are merged by time into labelled turns. Mono recordings (or "stereo" files
+whose two channels hold the same signal) give turns per segment with speaker "unknown", and
+say so in ``ConversationTranscript.stereo`` rather than inventing a speaker split.
+
+Talk time, silence, overlap and interruptions come from the Silero VAD bundled with
+faster-whisper run on each channel, not from Whisper's segment times (which absorb pauses).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+from pydantic import BaseModel, Field
+
+from callpipe.schema import ConversationMetrics, Speaker, Turn, WordConfidence
+from callpipe.stt.audio_input import SAMPLE_RATE, AudioSource, decode_channels, duplicated_channels
+from callpipe.stt.result import TranscriptResult
+from callpipe.stt.transcriber import Transcriber
+
+Interval = tuple[float, float]
+INTERRUPTION_SECONDS = 0.5
+"""A start counts as an interruption when the other party keeps talking this long after it."""
+
+# Tighter than faster-whisper's transcription defaults (2 s silence, 400 ms padding), which
+# are tuned to keep words whole, not to measure who talks when.
+METRICS_VAD = VadOptions(
+    threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=250, speech_pad_ms=60
+)
+_log = logging.getLogger(__name__)
+
+
+class ConversationTranscript(BaseModel):
+    """Turns, metrics and the per-channel transcripts of one recording."""
+
+    turns: list[Turn]
+    metrics: ConversationMetrics
+    channels: list[TranscriptResult]
+    speech: dict[str, list[Interval]] = Field(description="VAD speech intervals (s) per speaker")
+    stereo: bool
+    duration: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(turn.text for turn in self.turns)
+
+    @property
+    def word_confidences(self) -> list[WordConfidence]:
+        """Every channel's words in time order."""
+        words = [w for result in self.channels for w in result.word_confidences]
+        return sorted(words, key=lambda w: (w.start or 0.0, w.end or 0.0))
+
+
+def speech_intervals(samples: np.ndarray, options: VadOptions | None = None) -> list[Interval]:
+    """Speech intervals in seconds of one 16 kHz channel (Silero VAD from faster-whisper)."""
+    if samples.size == 0:
+        return []
+    chunks = get_speech_timestamps(samples, vad_options=options or METRICS_VAD, sampling_rate=SAMPLE_RATE)
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
+
+def default_agent_channel() -> int:
+    """Channel holding the agent: ``CALLPIPE_AGENT_CHANNEL`` (0 or 1), default 0."""
+    value = os.environ.get("CALLPIPE_AGENT_CHANNEL", "0").strip() or "0"
+    if value not in {"0", "1"}:
+        raise ValueError(f"CALLPIPE_AGENT_CHANNEL must be 0 or 1, got {value!r}")
+    return int(value)
+
+
+def transcribe_conversation(
+    transcriber: Transcriber,
+    audio: AudioSource,
+    *,
+    agent_channel: int | None = None,
+    premium: bool = False,
+    domain_terms: Sequence[str] | None = None,
+) -> ConversationTranscript:
+    """Transcribe a call into speaker turns plus :class:`~callpipe.schema.ConversationMetrics`."""
+    channels = decode_channels(audio)
+    duration = channels.shape[1] / SAMPLE_RATE
+    stereo = channels.shape[0] == 2 and not duplicated_channels(channels)
+    if channels.shape[0] > 2:
+        _log.warning("%d-channel audio: mixing down to mono, speakers unknown", channels.shape[0])
+    if not stereo:
+        mono = channels[0] if channels.shape[0] == 1 else channels.mean(axis=0, dtype=np.float32)
+        result = transcriber.transcribe_samples(mono, premium=premium, domain_terms=domain_terms)
+        turns = [
+            Turn(speaker="unknown", start=s.start, end=s.end, text=s.text.strip())
+            for s in result.segments
+            if s.text.strip()
+        ]
+        speech = {"unknown": speech_intervals(mono)}
+        metrics = conversation_metrics(turns, duration, vad_speech=speech)
+        return ConversationTranscript(
+            turns=turns, metrics=metrics, channels=[result], speech=speech, stereo=False, duration=duration
+        )
+    speakers = _channel_speakers(agent_channel)
+    results = [
+        transcriber.transcribe_samples(
+            channels[i], premium=premium, channel=i, domain_terms=domain_terms, vad_filter=True
+        )
+        for i in range(2)
+    ]
+    labelled = [
+        Turn(speaker=speakers[i], start=s.start, end=s.end, text=s.text.strip(), channel=i)
+        for i, result in enumerate(results)
+        for s in result.segments
+        if s.text.strip()
+    ]
+    turns = merge_turns(labelled)
+    speech = {speakers[i]: speech_intervals(channels[i]) for i in range(2)}
+    metrics = conversation_metrics(turns, duration, vad_speech=speech)
+    return ConversationTranscript(
+        turns=turns, metrics=metrics, channels=results, speech=speech, stereo=True, duration=duration
+    )
+
+
+def vad_metrics(audio: AudioSource, *, agent_channel: int | None = None) -> ConversationMetrics:
+    """Talk, silence, overlap and interruptions from the VAD alone (no transcription), for calls
+    that keep their live transcript. Turn count and words per minute are then unknown (None)."""
+    channels = decode_channels(audio)
+    duration = channels.shape[1] / SAMPLE_RATE
+    if channels.shape[0] == 2 and not duplicated_channels(channels):
+        speakers = _channel_speakers(agent_channel)
+        speech = {speakers[i]: speech_intervals(channels[i]) for i in range(2)}
+    else:
+        speech = {"unknown": speech_intervals(channels.mean(axis=0, dtype=np.float32))}
+    metrics = conversation_metrics([], duration, vad_speech=speech)
+    return metrics.model_copy(update={"turn_count": None, "words_per_minute": None})
+
+
+def merge_turns(segments: Sequence[Turn]) -> list[Turn]:
+    """Order segment-level turns by start time and join consecutive ones of the same speaker."""
+    merged: list[Turn] = []
+    for seg in sorted(segments, key=lambda t: (t.start, t.end)):
+        if merged and merged[-1].speaker == seg.speaker and seg.speaker != "unknown":
+            last = merged[-1]
+            merged[-1] = last.model_copy(
+                update={"end": max(last.end, seg.end), "text": f"{last.text} {seg.text}"}
+            )
+        else:
+            merged.append(seg)
+    return merged
+
+
+def conversation_metrics(
+    turns: Sequence[Turn], duration: float, vad_speech: Mapping[str, Sequence[Interval]] | None = None
+) -> ConversationMetrics:
+    """Talk time per party, silence, overlap, interruptions, turn count and words per minute.
+
+    ``vad_speech`` maps speaker -> speech intervals (seconds); without it the turns' spans are
+    used. Overlap and interruptions need both "agent" and "customer"; for mono audio they,
+    and the per-party talk times, are None.
+    """
+    if vad_speech is None:
+        spans: dict[str, list[Interval]] = {}
+        for turn in turns:
+            spans.setdefault(turn.speaker, []).append((turn.start, turn.end))
+        vad_speech = spans
+    speech = {speaker: _union(intervals, duration) for speaker, intervals in vad_speech.items()}
+    everything = _union([iv for intervals in speech.values() for iv in intervals], duration)
+    talk = _length(everything)
+    agent, customer = speech.get("agent"), speech.get("customer")
+    two_party = agent is not None and customer is not None
+    words = sum(len(turn.text.split()) for turn in turns)
+    return ConversationMetrics(
+        talk_time_agent_seconds=_length(agent) if agent is not None else None,
+        talk_time_customer_seconds=_length(customer) if customer is not None else None,
+        talk_time_seconds=talk,
+        silence_seconds=max(0.0, duration - talk),
+        overlap_seconds=_length(_intersection(agent, customer)) if two_party else None,
+        interruptions=_interruptions(agent, customer) if two_party else None,
+        turn_count=len(turns),
+        words_per_minute=words / (talk / 60.0) if talk > 0 and turns else None,
+    )
+
+
+def _channel_speakers(agent_channel: int | None) -> list[Speaker]:
+    agent = default_agent_channel() if agent_channel is None else agent_channel
+    if agent not in (0, 1):
+        raise ValueError(f"agent_channel must be 0 or 1, got {agent}")
+    return ["agent", "customer"] if agent == 0 else ["customer", "agent"]
+
+
+def _union(intervals: Sequence[Interval], duration: float) -> list[Interval]:
+    clipped = sorted((max(0.0, s), min(duration, e)) for s, e in intervals if min(duration, e) > max(0.0, s))
+    merged: list[Interval] = []
+    for start, end in clipped:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _length(intervals: Sequence[Interval] | None) -> float:
+    return sum(end - start for start, end in intervals or [])
+
+
+def _intersection(first: Sequence[Interval] | None, second: Sequence[Interval] | None) -> list[Interval]:
+    overlaps = []
+    for s1, e1 in first or []:
+        for s2, e2 in second or []:
+            start, end = max(s1, s2), min(e1, e2)
+            if end > start:
+                overlaps.append((start, end))
+    return overlaps
+
+
+def _interruptions(agent: Sequence[Interval] | None, customer: Sequence[Interval] | None) -> int:
+    count = 0
+    for mine, theirs in ((agent or [], customer or []), (customer or [], agent or [])):
+        for start, _ in mine:
+            if any(s < start and e - start > INTERRUPTION_SECONDS for s, e in theirs):
+                count += 1
+    return count

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from callpipe.schema import Transcription, WordConfidence
+from callpipe.stt.errors import InvalidAudioError
+from callpipe.stt.transcriber import TranscriberSettings, build_prompt, resolve_compute_type
+
+
+def _check_words(result, duration: float) -> None:
+    words = result.word_confidences
+    assert words and all(isinstance(w, WordConfidence) for w in words)
+    starts = [w.start for w in words]
+    assert starts == sorted(starts), "word start times go backwards"
+    for w in words:
+        assert 0.0 <= w.confidence <= 1.0
+        assert 0.0 <= w.start <= w.end <= duration + 0.5
+
+
+@pytest.mark.slow
+def test_greedy_transcribes_spanish_with_word_timestamps(transcriber, clips):
+    result = transcriber.transcribe(clips.customer_wav)
+    text = result.text.lower()
+    assert "consultar" in text and "cuenta" in text, result.text
+    assert result.language == "es" and result.beam_size == 1 and not result.premium
+    assert result.duration == pytest.approx(len(clips.customer) / 16000, abs=0.01)
+    assert not result.no_speech and result.segments
+    _check_words(result, result.duration)
+    transcription = result.to_transcription(estimated_wer=0.1)
+    assert Transcription.model_validate_json(transcription.model_dump_json()) == transcription
+    assert transcription.text == result.text and transcription.confidence == pytest.approx(result.confidence)
+
+
+@pytest.mark.slow
+def test_bytes_and_array_inputs_agree_with_path(transcriber, clips):
+    from_path = transcriber.transcribe(clips.customer_wav)
+    from_bytes = transcriber.transcribe(clips.customer_wav.read_bytes())
+    from_array = transcriber.transcribe(clips.customer)
+    assert from_path.text == from_bytes.text == from_array.text
+
+
+@pytest.mark.slow
+def test_premium_uses_beam_vad_and_domain_terms(transcriber, clips):
+    result = transcriber.transcribe(
+        clips.customer_wav, premium=True, domain_terms=["saldo", "cuenta corriente"]
+    )
+    assert result.premium and result.beam_size == 5 and result.speech_duration is not None
+    assert "saldo" in result.text.lower(), result.text
+    _check_words(result, result.duration)
+
+
+@pytest.mark.slow
+def test_channel_selection(transcriber, clips):
+    customer_only = transcriber.transcribe(clips.stereo_wav, channel=1)
+    assert "cuenta" in customer_only.text.lower() and customer_only.channel == 1
+    assert all(w.start >= clips.customer_span[0] - 0.7 for w in customer_only.word_confidences)
+    with pytest.raises(InvalidAudioError, match="channel 2"):
+        transcriber.transcribe(clips.stereo_wav, channel=2)
+
+
+@pytest.mark.slow
+def test_bad_inputs_raise_clear_errors(transcriber, clips):
+    cases = [
+        (b"", "empty"),
+        (clips.empty_wav, "zero length"),
+        (b"RIFF\x00\x00garbage" * 50, "cannot decode"),
+        (clips.directory / "missing.wav", "not found"),
+        (np.zeros(0, dtype=np.float32), "zero length"),
+        (np.array([0.0, np.nan], dtype=np.float32), "NaN"),
+    ]
+    for audio, message in cases:
+        with pytest.raises(InvalidAudioError, match=message):
+            transcriber.transcribe(audio)
+
+
+@pytest.mark.slow
+def test_silence_gives_empty_flagged_result(transcriber, clips):
+    result = transcriber.transcribe(clips.silence_wav)
+    assert result.no_speech and result.no_speech_reason == "digital silence"
+    assert result.text == "" and result.segments == [] and result.duration == pytest.approx(2.0)
+
+
+def test_settings_from_env_and_overrides(monkeypatch):
+    monkeypatch.setenv("CALLPIPE_WHISPER_BEAM_SIZE", "3")
+    monkeypatch.setenv("CALLPIPE_WHISPER_DEVICE", "cpu")
+    monkeypatch.setenv("CALLPIPE_WHISPER_LANGUAGE", "auto")
+    settings = TranscriberSettings.from_env(cpu_threads=2)
+    assert (settings.beam_size, settings.device, settings.language, settings.cpu_threads) == (
+        3,
+        "cpu",
+        None,
+        2,
+    )
+    monkeypatch.setenv("CALLPIPE_WHISPER_BEAM_SIZE", "0")
+    with pytest.raises(ValueError, match="beam_size"):
+        TranscriberSettings.from_env()
+    assert resolve_compute_type("auto", "cpu") == "int8"
+
+
+def test_prompt_is_short_and_deduplicated():
+    prompt, hotwords = build_prompt(["saldo", "saldo", " IBAN ", ""] + [f"término{i}" for i in range(100)])
+    assert hotwords.startswith("saldo, IBAN, término0") and len(hotwords) <= 150
+    assert prompt and len(prompt) < 60
+    assert build_prompt([]) == (None, None)
