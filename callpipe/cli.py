@@ -1,4 +1,4 @@
-"""``callpipe`` command line: record, show, stats, sync and the demo main job.
+"""``callpipe`` command line: record, show, stats, sync, batch, reprocess and the demo main job.
 
 Results go to stdout as JSON; a user mistake (bad id, missing file, not audio, malformed
 JSON) exits with code 2 and one line on stderr, never a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def _read_word_confidences(path: str | None) -> list[dict[str, Any]] | None:
     except OSError as exc:
         raise UserError(f"cannot read word confidences file {path}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
-        raise UserError(f"word confidences file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+        raise UserError(
+            f"word confidences file {path} is not valid JSON: {exc.msg} (line {exc.lineno})"
+        ) from exc
     if isinstance(data, dict):
         data = data.get("word_confidences")
     if not isinstance(data, list) or not all(isinstance(w, dict) for w in data):
@@ -84,11 +87,71 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from callpipe import batch
+
+    if args.mode == "single":
+        if not args.recording_id:
+            raise UserError("--mode single needs --recording-id")
+        result = batch.single(args.recording_id, concurrent=args.concurrent)
+    elif args.mode == "unprocessed":
+        result = batch.unprocessed(limit=args.limit, concurrent=args.concurrent)
+    else:
+        if not args.start_date or not args.end_date:
+            raise UserError("--mode date_range needs --start-date and --end-date")
+        result = batch.date_range(args.start_date, args.end_date, concurrent=args.concurrent)
+    _print_json(result)
+    return 0 if all(run["success"] for run in result["runs"]) else 1
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from callpipe.pipeline import STAGE_ORDER
+
+    unknown = sorted(set(args.stage or []) - set(STAGE_ORDER))
+    if unknown:
+        raise UserError(f"unknown stage {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}")
+    if bool(args.recording_id) == bool(args.since):
+        raise UserError("give either RECORDING_ID or --since DATE")
+    store = get_audio_storage()
+    if args.recording_id:
+        ids = [args.recording_id]
+    else:
+        since = datetime.combine(args.since, time(0), tzinfo=UTC)
+        ids, cursor = [], None
+        while True:
+            page = store.list_recordings(since=since, limit=1000, cursor=cursor)
+            ids += [ref.recording_id for ref in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    for recording_id in ids:
+        store.request_reprocess(recording_id, args.stage)
+    _print_json({"flagged": len(ids), "stages": args.stage or "all", "recording_ids": ids[:50]})
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from callpipe.demo_job import run_demo
 
     _print_json(run_demo())
     return 0
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("audio", help="audio file (wav, flac, ogg, mp3)")
     record.add_argument("--conversation-id", required=True)
     record.add_argument("--transcript", help="live transcript text")
-    record.add_argument("--word-confidences", metavar="FILE.json",
-                        help="JSON list of {word, confidence[, start, end]} aligned with the transcript")
+    record.add_argument(
+        "--word-confidences",
+        metavar="FILE.json",
+        help="JSON list of {word, confidence[, start, end]} aligned with the transcript",
+    )
     record.add_argument("--direction", choices=["inbound", "outbound"], default="inbound")
     record.add_argument("--agent-id")
     record.set_defaults(func=cmd_record)
@@ -111,9 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("stats", help="store statistics and processed/pending counts").set_defaults(func=cmd_stats)
     sub.add_parser("sync", help="upload recordings kept locally during an S3 outage").set_defaults(
-        func=cmd_sync)
+        func=cmd_sync
+    )
+    batch = sub.add_parser("batch", help="run the offline Dagster graph on the configured instance")
+    batch.add_argument("--mode", choices=["single", "unprocessed", "date_range"], required=True)
+    batch.add_argument("--recording-id")
+    batch.add_argument("--limit", type=_positive_int, help="at most N recordings (unprocessed mode)")
+    batch.add_argument("--concurrent", type=_positive_int, help="recordings processed at once per stage")
+    batch.add_argument("--start-date", type=_date, metavar="YYYY-MM-DD")
+    batch.add_argument("--end-date", type=_date, metavar="YYYY-MM-DD")
+    batch.set_defaults(func=cmd_batch)
+
+    reprocess = sub.add_parser("reprocess", help="queue processed recordings for offline work again")
+    reprocess.add_argument("recording_id", nargs="?")
+    reprocess.add_argument(
+        "--since", type=_date, metavar="YYYY-MM-DD", help="every recording from this date on"
+    )
+    reprocess.add_argument("--stage", action="append", help="only this stage (repeatable); default: all")
+    reprocess.set_defaults(func=cmd_reprocess)
+
     sub.add_parser("demo", help="main job on the bundled demo calls (local store, SQLite)").set_defaults(
-        func=cmd_demo)
+        func=cmd_demo
+    )
     return parser
 
 

@@ -84,8 +84,11 @@ DIALOGUES: dict[str, list[tuple[str, str]]] = {
         ("agent", "Banco Sol, le atiende Pablo, dígame."),
         ("customer", "Quiero hacer una transferencia de quinientos euros a la cuenta de mi hermana."),
         ("agent", "¿Me dice el número de cuenta de destino?"),
-        ("customer", "Sí, es ES nueve uno dos uno cero cero cero cuatro uno ocho cuatro cinco cero "
-                     "dos cero cero cero cinco uno tres tres dos."),
+        (
+            "customer",
+            "Sí, es ES nueve uno dos uno cero cero cero cuatro uno ocho cuatro cinco cero "
+            "dos cero cero cero cinco uno tres tres dos.",
+        ),
         ("agent", "La transferencia queda programada para hoy."),
         ("customer", "Genial, muchas gracias."),
     ],
@@ -111,10 +114,16 @@ def _speak(text: str, voice: str, speed: int) -> np.ndarray:
             raise SynthesisError(f"{tool} is not installed (Debian package '{tool}')")
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
-                       check=True, capture_output=True)
-        subprocess.run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)],
+            check=True,
+            capture_output=True,
+        )
         with wave.open(str(out), "rb") as handle:
             return np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16)
 
@@ -152,14 +161,16 @@ def load_demo_calls() -> list[DemoCall]:
     calls = []
     for meta_path in sorted(demo_calls_dir().glob("*.json")):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        calls.append(DemoCall(
-            call_id=meta["call_id"],
-            conversation_id=meta["conversation_id"],
-            turns=[(t["speaker"], t["text"]) for t in meta["turns"]],
-            direction=meta.get("direction", "inbound"),
-            agent_id=meta.get("agent_id", "agent-001"),
-            audio=meta_path.with_suffix(".wav").read_bytes(),
-            live_text=meta["live_transcript"]["text"],
-            live_word_confidences=meta["live_transcript"]["word_confidences"],
-        ))
+        calls.append(
+            DemoCall(
+                call_id=meta["call_id"],
+                conversation_id=meta["conversation_id"],
+                turns=[(t["speaker"], t["text"]) for t in meta["turns"]],
+                direction=meta.get("direction", "inbound"),
+                agent_id=meta.get("agent_id", "agent-001"),
+                audio=meta_path.with_suffix(".flac").read_bytes(),
+                live_text=meta["live_transcript"]["text"],
+                live_word_confidences=meta["live_transcript"]["word_confidences"],
+            )
+        )
     return calls

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from callpipe.demo import load_demo_calls
@@ -22,11 +21,9 @@ DEFAULTS = {
 
 
 def apply_defaults() -> None:
-    """Fill unset configuration with the embedded defaults (local store under ./data)."""
+    """Fill unset configuration with the embedded defaults (local store under ./data/recordings)."""
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
-    os.environ.setdefault("DAGSTER_HOME", str(Path("./data/dagster").resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def record_demo_calls() -> list[dict[str, Any]]:
@@ -39,8 +36,9 @@ def record_demo_calls() -> list[dict[str, Any]]:
         recording_id = f"demo-{call.call_id}"
         try:
             existing = store.get_metadata(recording_id)
-            rows.append({"recording_id": recording_id, "status": "already recorded",
-                         "processed": existing.processed})
+            rows.append(
+                {"recording_id": recording_id, "status": "already recorded", "processed": existing.processed}
+            )
             continue
         except RecordingNotFoundError:
             pass
@@ -51,27 +49,59 @@ def record_demo_calls() -> list[dict[str, Any]]:
             word_confidences=call.live_word_confidences,
             direction=call.direction,
             timestamp=day + timedelta(minutes=7 * index),
-            extra={"agent_id": call.agent_id, "demo_call": call.call_id},
+            audio_format="flac",
+            extra={
+                "agent_id": call.agent_id,
+                "demo_call": call.call_id,
+                "reference_text": call.reference_text,
+            },
             recording_id=recording_id,
         )
-        rows.append({
-            "recording_id": result.save.recording_id,
-            "status": "recorded",
-            "online_corrections": len(result.online["corrections_made"]),
-            "needs_clarification": result.online["needs_clarification"],
-            "online_ms": round(result.online["processing_time_ms"], 3),
-        })
+        rows.append(
+            {
+                "recording_id": result.save.recording_id,
+                "status": "recorded",
+                "online_corrections": len(result.online["corrections_made"]),
+                "needs_clarification": result.online["needs_clarification"],
+                "online_ms": round(result.online["processing_time_ms"], 3),
+            }
+        )
     return rows
 
 
 def run_demo() -> dict[str, Any]:
-    """Online stage for every demo call; returns a summary printed as JSON by the CLI."""
+    """Online stage for every demo call, then the offline Dagster graph over their call date."""
+    from callpipe.batch import ensure_dagster_home, run_partitions
+    from callpipe.defs.partitions import partition_key_for
+
     apply_defaults()
+    home = ensure_dagster_home()
     rows = record_demo_calls()
     store = get_audio_storage()
+    days = sorted({partition_key_for(store.get_metadata(r["recording_id"]).timestamp) for r in rows})
+    offline = run_partitions(dict.fromkeys(days), trigger="demo")
+    calls = []
+    for row in rows:
+        meta = store.get_metadata(row["recording_id"])
+        calls.append(
+            {
+                **row,
+                "processed": meta.processed,
+                "retranscribed": meta.transcription.retranscribed,
+                "sentiment": meta.sentiment.label if meta.sentiment else None,
+                "intent": meta.intent.primary_intent if meta.intent else None,
+                "amounts": [a.value for a in meta.entities.amounts] if meta.entities else [],
+                "error": meta.status.error,
+            }
+        )
     return {
         "store": os.environ["STORAGE_LOCAL_PATH"],
-        "recordings": rows,
+        "dagster_home": str(home),
+        "calls": calls,
+        "offline": {k: v for k, v in offline.items() if k != "runs"} | {"runs": offline["runs"]},
         "stats": store.get_storage_stats(),
-        "next": "callpipe show RECORDING_ID prints a call's metadata",
+        "next": [
+            "callpipe show RECORDING_ID   # a call's full metadata, e.g. callpipe show demo-saldo",
+            f"DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml   # then open http://127.0.0.1:3000",
+        ],
     }

@@ -9,6 +9,7 @@ whose fingerprint has not changed is skipped, so re-running a day only does new 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -61,7 +62,9 @@ def fingerprint(stage: str, meta: RecordingMetadata) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def work_reason(meta: RecordingMetadata, settings: PipelineSettings, now: datetime | None = None) -> str | None:
+def work_reason(
+    meta: RecordingMetadata, settings: PipelineSettings, now: datetime | None = None
+) -> str | None:
     """Why ``meta`` needs offline work now, or None when it is done (or busy elsewhere)."""
     now = now or datetime.now(UTC)
     state = meta.status
@@ -142,7 +145,7 @@ def run_stage(
         started = time.perf_counter()
         try:
             ran = _run_one(store, recording_id, stage, spec.run, services, force=force)
-        except Exception as exc:  # noqa: BLE001 - one recording's failure must not stop the day
+        except Exception as exc:
             reason = f"{stage}: {type(exc).__name__}: {_one_line(exc)}"
             mark_failed(store, recording_id, reason)
             with lock:
@@ -206,7 +209,9 @@ def finalize(
             meta.status.reprocess_requested = False
             meta.status.reprocess_stages = []
             meta.status.updated_at = now
-            meta.processing_metrics.total_seconds = round(sum(meta.processing_metrics.stage_seconds.values()), 4)
+            meta.processing_metrics.total_seconds = round(
+                sum(meta.processing_metrics.stage_seconds.values()), 4
+            )
             meta.provenance.pipeline_version = __version__
             meta.provenance.stage_versions = dict(versions)
             meta.provenance.models = services.model_names()
@@ -216,7 +221,7 @@ def finalize(
         try:
             meta = store.modify_metadata(recording_id, done)
             store.save_transcript(recording_id, meta.transcription.corrected_text or meta.transcription.text)
-        except Exception as exc:  # noqa: BLE001 - reported per recording
+        except Exception as exc:
             failed[recording_id] = f"finalize: {type(exc).__name__}: {_one_line(exc)}"
             mark_failed(store, recording_id, failed[recording_id])
     return failed
@@ -233,10 +238,8 @@ def mark_failed(store: RecordingStore, recording_id: str, reason: str) -> None:
         meta.status.lease_until = None
         meta.status.updated_at = datetime.now(UTC)
 
-    try:
+    with contextlib.suppress(Exception):  # the caller is already reporting the failure
         store.modify_metadata(recording_id, edit)
-    except Exception:  # noqa: BLE001, S110 - the failure is already being reported by the caller
-        pass
 
 
 def process_recording(
@@ -265,4 +268,3 @@ def process_recording(
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
-

@@ -93,6 +93,8 @@ class Transcription(_Model):
     correction_method: ProcessingMode | None = None
     estimated_wer: float | None = Field(default=None, ge=0.0)
     retranscribed: bool = False
+    needs_clarification: bool = False
+    clarification_reason: str | None = None
     redacted_text: str | None = None
 
 
@@ -229,7 +231,8 @@ class RecordingMetadata(_Model):
     audio: AudioInfo | None = None
     transcription: Transcription = Field(default_factory=Transcription)
     online_transcription: Transcription | None = Field(
-        default=None, description="The live transcript as the online stage left it, kept when offline work replaces it."
+        default=None,
+        description="The live transcript as the online stage left it, kept when offline work replaces it.",
     )
     sentiment: Sentiment | None = None
     intent: Intent | None = None
@@ -304,4 +307,3 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
             data["status"] = {"status": data.get("status") or ("processed" if processed else "pending")}
     data["schema_version"] = SCHEMA_VERSION
     return data
-

@@ -47,9 +47,9 @@ class Services:
     def corrector(self) -> Any:
         with self._lock:
             if self._corrector is None:
-                from callpipe.correction import get_corrector
+                from callpipe.correction import get_default_corrector
 
-                self._corrector = get_corrector()
+                self._corrector = get_default_corrector()
             return self._corrector
 
     @property
@@ -78,8 +78,11 @@ def _live(meta: RecordingMetadata) -> Transcription:
 
 def _stt_inputs(meta: RecordingMetadata) -> Any:
     live = _live(meta)
-    return [meta.audio.checksum_sha256 if meta.audio else None, live.text,
-            [(w.word, w.confidence) for w in live.word_confidences]]
+    return [
+        meta.audio.checksum_sha256 if meta.audio else None,
+        live.text,
+        [(w.word, w.confidence) for w in live.word_confidences],
+    ]
 
 
 def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
@@ -89,17 +92,30 @@ def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> 
     live = _live(meta)
     live_wer = round(estimate_wer(live.word_confidences) if live.text.strip() else 1.0, 4)
     live = live.model_copy(update={"estimated_wer": live_wer})
-    kept = live.model_copy(update={"retranscribed": False, "corrected_text": None, "corrections_made": [],
-                                   "correction_method": None})
+    kept = live.model_copy(
+        update={
+            "retranscribed": False,
+            "corrected_text": None,
+            "corrections_made": [],
+            "correction_method": None,
+        }
+    )
     audio_path = store.local_audio_path(meta.recording_id)
     if not needs_retranscription(live_wer, services.retranscribe_threshold):
-        return {"online_transcription": live, "transcription": kept,
-                "conversation_metrics": _vad_metrics(audio_path)}
+        return {
+            "online_transcription": live,
+            "transcription": kept,
+            "conversation_metrics": _vad_metrics(audio_path),
+        }
     conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
     segments = [s for channel in conversation.channels for s in channel.segments]
     new_wer = estimate_wer(conversation.word_confidences, segments)
-    patch: dict[str, Any] = {"online_transcription": live, "turns": conversation.turns,
-                             "conversation_metrics": conversation.metrics, "transcription": kept}
+    patch: dict[str, Any] = {
+        "online_transcription": live,
+        "turns": conversation.turns,
+        "conversation_metrics": conversation.metrics,
+        "transcription": kept,
+    }
     if conversation.text.strip() and new_wer <= live_wer:
         words = conversation.word_confidences
         patch["transcription"] = Transcription(
@@ -137,11 +153,13 @@ def _correction_inputs(meta: RecordingMetadata) -> Any:
 
 def _correction(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
     result = services.corrector.process_offline(meta.transcription.text, meta.transcription.word_confidences)
-    transcription = meta.transcription.model_copy(update={
-        "corrected_text": result.corrected_text,
-        "corrections_made": result.corrections,
-        "correction_method": ProcessingMode.OFFLINE,
-    })
+    transcription = meta.transcription.model_copy(
+        update={
+            "corrected_text": result.corrected_text,
+            "corrections_made": result.corrections,
+            "correction_method": ProcessingMode.OFFLINE,
+        }
+    )
     return {"transcription": transcription}
 
 

@@ -25,8 +25,9 @@ def day_refs(store: RecordingStore, start: datetime, end: datetime) -> Iterator[
             return
 
 
-def day_manifest(store: RecordingStore, start: datetime, end: datetime,
-                 settings: PipelineSettings) -> dict[str, Any]:
+def day_manifest(
+    store: RecordingStore, start: datetime, end: datetime, settings: PipelineSettings
+) -> dict[str, Any]:
     """Which recordings of the window need offline work, and why; unreadable ones are listed."""
     work: list[str] = []
     skipped: dict[str, str] = {}
@@ -112,14 +113,19 @@ def day_summary(store: RecordingStore, start: datetime, end: datetime) -> dict[s
     summary["ui_metadata"] = {
         **{k: v for k, v in summary.items() if not isinstance(v, dict) and v is not None},
         "sentiment_distribution": markdown_table(
-            ["label", "calls", "share"], _distribution([d.sentiment.label for d in processed if d.sentiment])),
+            ["label", "calls", "share"], _distribution([d.sentiment.label for d in processed if d.sentiment])
+        ),
         "intent_distribution": markdown_table(
             ["intent", "calls", "share"],
-            _distribution([d.intent.primary_intent for d in processed if d.intent])),
+            _distribution([d.intent.primary_intent for d in processed if d.intent]),
+        ),
         "slowest_recordings": markdown_table(
             ["recording", "seconds", "retranscribed"],
-            [(d.recording_id, d.processing_metrics.total_seconds, d.transcription.retranscribed)
-             for d in slowest]),
+            [
+                (d.recording_id, d.processing_metrics.total_seconds, d.transcription.retranscribed)
+                for d in slowest
+            ],
+        ),
     }
     return summary
 

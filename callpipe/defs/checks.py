@@ -1,7 +1,5 @@
 """Per-partition asset checks. The failure-rate check blocks the day's summary."""
 
-from __future__ import annotations
-
 import os
 from collections import Counter
 from typing import Any
@@ -14,47 +12,80 @@ from callpipe.defs.partitions import call_date_partitions
 MAX_FAILURE_RATE = float(os.environ.get("CALLPIPE_MAX_FAILURE_RATE", "0.1") or 0.1)
 
 
-@dg.asset_check(asset=recordings, partitions_def=call_date_partitions,
-                description="Every recording of the day has readable, valid metadata.")
+@dg.asset_check(
+    asset=recordings,
+    partitions_def=call_date_partitions,
+    description="Every recording of the day has readable, valid metadata.",
+)
 def recordings_have_valid_metadata(recordings: dict[str, Any]) -> dg.AssetCheckResult:
     errors = recordings["errors"]
-    return dg.AssetCheckResult(passed=not errors, metadata={"unreadable": len(errors),
-                                                            "examples": dg.MetadataValue.json(
-                                                                dict(list(errors.items())[:5]))})
+    return dg.AssetCheckResult(
+        passed=not errors,
+        metadata={
+            "unreadable": len(errors),
+            "examples": dg.MetadataValue.json(dict(list(errors.items())[:5])),
+        },
+    )
 
 
-@dg.asset_check(asset=recordings, partitions_def=call_date_partitions,
-                description="No recording id appears twice in the day's index.")
+@dg.asset_check(
+    asset=recordings,
+    partitions_def=call_date_partitions,
+    description="No recording id appears twice in the day's index.",
+)
 def no_duplicate_recording_ids(recordings: dict[str, Any]) -> dg.AssetCheckResult:
     duplicates = sorted(rid for rid, n in Counter(recordings["all"]).items() if n > 1)
-    return dg.AssetCheckResult(passed=not duplicates, metadata={"duplicates": dg.MetadataValue.json(duplicates)})
+    return dg.AssetCheckResult(
+        passed=not duplicates, metadata={"duplicates": dg.MetadataValue.json(duplicates)}
+    )
 
 
-@dg.asset_check(asset=call_analytics, partitions_def=call_date_partitions, blocking=True,
-                description=f"Failed recordings stay under CALLPIPE_MAX_FAILURE_RATE ({MAX_FAILURE_RATE:.0%}).")
+@dg.asset_check(
+    asset=call_analytics,
+    partitions_def=call_date_partitions,
+    blocking=True,
+    description=f"Failed recordings stay under CALLPIPE_MAX_FAILURE_RATE ({MAX_FAILURE_RATE:.0%}).",
+)
 def failure_rate_under_threshold(call_analytics: dict[str, Any]) -> dg.AssetCheckResult:
     failed, processed = len(call_analytics["failed"]), len(call_analytics["processed"])
     total = failed + processed
     rate = failed / total if total else 0.0
     return dg.AssetCheckResult(
         passed=rate <= MAX_FAILURE_RATE,
-        metadata={"failed": failed, "processed": processed, "failure_rate": round(rate, 4),
-                  "failures": dg.MetadataValue.json(call_analytics["failed"])},
+        metadata={
+            "failed": failed,
+            "processed": processed,
+            "failure_rate": round(rate, 4),
+            "failures": dg.MetadataValue.json(call_analytics["failed"]),
+        },
     )
 
 
-@dg.asset_check(asset=daily_call_summary, partitions_def=call_date_partitions,
-                description="WER after offline processing is not above the live transcript's.")
+@dg.asset_check(
+    asset=daily_call_summary,
+    partitions_def=call_date_partitions,
+    description="WER after offline processing is not above the live transcript's.",
+)
 def wer_not_worse_after_processing(daily_call_summary: dict[str, Any]) -> dg.AssetCheckResult:
-    pairs = [(daily_call_summary["estimated_wer_before"], daily_call_summary["estimated_wer_after"]),
-             (daily_call_summary["measured_wer_before"], daily_call_summary["measured_wer_after"])]
+    pairs = [
+        (daily_call_summary["estimated_wer_before"], daily_call_summary["estimated_wer_after"]),
+        (daily_call_summary["measured_wer_before"], daily_call_summary["measured_wer_after"]),
+    ]
     compared = [(b, a) for b, a in pairs if b is not None and a is not None]
     return dg.AssetCheckResult(
         passed=all(a <= b + 1e-9 for b, a in compared),
-        metadata={"estimated_before": pairs[0][0], "estimated_after": pairs[0][1],
-                  "measured_before": pairs[1][0], "measured_after": pairs[1][1]},
+        metadata={
+            "estimated_before": pairs[0][0],
+            "estimated_after": pairs[0][1],
+            "measured_before": pairs[1][0],
+            "measured_after": pairs[1][1],
+        },
     )
 
 
-ALL_CHECKS = [recordings_have_valid_metadata, no_duplicate_recording_ids, failure_rate_under_threshold,
-              wer_not_worse_after_processing]
+ALL_CHECKS = [
+    recordings_have_valid_metadata,
+    no_duplicate_recording_ids,
+    failure_rate_under_threshold,
+    wer_not_worse_after_processing,
+]

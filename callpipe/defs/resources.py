@@ -1,7 +1,5 @@
 """Resources: the recording store and the loaded stage models, configured with ``EnvVar``."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg
@@ -9,7 +7,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from callpipe.stages import Services
-from callpipe.storage import LocalStore, MirroredStore, RecordingStore, S3Store, StorageSettings
+from callpipe.storage import RecordingStore, StorageSettings, build_store
 
 
 class RecordingStoreResource(dg.ConfigurableResource):
@@ -30,17 +28,15 @@ class RecordingStoreResource(dg.ConfigurableResource):
 
     def get_store(self) -> RecordingStore:
         if self._store is None:
-            env = StorageSettings.from_env()
-            overrides = {"backend": self.backend, "local_path": self.local_path,
-                         "s3_bucket": self.s3_bucket, "s3_prefix": self.s3_prefix}
-            settings = env.model_copy(update={k: v for k, v in overrides.items() if v})
-            local = LocalStore(settings.local_path) if settings.backend in ("local", "both") else None
-            remote = None
-            if settings.backend in ("s3", "both"):
-                if not settings.s3_bucket:
-                    raise dg.DagsterInvalidConfigError("S3 backend needs S3_BUCKET", [], None)
-                remote = S3Store(settings.s3_bucket, settings.s3_prefix, self.s3.get_client())
-            self._store = (MirroredStore(local, remote) if local and remote else local or remote)
+            overrides = {
+                "backend": self.backend,
+                "local_path": self.local_path,
+                "s3_bucket": self.s3_bucket,
+                "s3_prefix": self.s3_prefix,
+            }
+            settings = StorageSettings.from_env().model_copy(update={k: v for k, v in overrides.items() if v})
+            client = self.s3.get_client() if settings.backend in ("s3", "both") else None
+            self._store = build_store(settings, s3_client=client)
         return self._store
 
 
@@ -56,8 +52,9 @@ class StageModelsResource(dg.ConfigurableResource):
         from callpipe.stt import TranscriberSettings
 
         overrides: dict[str, Any] = {"model": self.whisper_model} if self.whisper_model else {}
-        self._services = _process_services(TranscriberSettings.from_env(**overrides),
-                                           self.retranscribe_wer_threshold)
+        self._services = _process_services(
+            TranscriberSettings.from_env(**overrides), self.retranscribe_wer_threshold
+        )
 
     @property
     def services(self) -> Services:

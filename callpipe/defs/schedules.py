@@ -1,8 +1,6 @@
 """The nightly run: yesterday's call date at ``BATCH_PROCESSING_HOUR`` (default 2) local time,
 plus a sweep of older call dates that still have unprocessed recordings."""
 
-from __future__ import annotations
-
 import os
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -22,14 +20,18 @@ PROCESSING_HOUR = int(os.environ.get("BATCH_PROCESSING_HOUR", "2") or 2)
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def nightly_processing_schedule(context: dg.ScheduleEvaluationContext,
-                                store: RecordingStoreResource) -> list[dg.RunRequest]:
+def nightly_processing_schedule(
+    context: dg.ScheduleEvaluationContext, store: RecordingStoreResource
+) -> list[dg.RunRequest]:
     """Yesterday's partition, then every earlier partition that still has unprocessed recordings."""
     now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
     yesterday = (now.date() - timedelta(days=1)).isoformat()
     tick = now.date().isoformat()
-    requests = [dg.RunRequest(partition_key=yesterday, run_key=f"nightly:{yesterday}",
-                              tags={"callpipe/trigger": "nightly"})]
+    requests = [
+        dg.RunRequest(
+            partition_key=yesterday, run_key=f"nightly:{yesterday}", tags={"callpipe/trigger": "nightly"}
+        )
+    ]
     backlog: set[str] = set()
     cursor = None
     backend = store.get_store()
@@ -41,6 +43,11 @@ def nightly_processing_schedule(context: dg.ScheduleEvaluationContext,
             break
     for key in sorted(backlog):
         if key < yesterday and call_date_partitions.has_partition_key(key):
-            requests.append(dg.RunRequest(partition_key=key, run_key=f"nightly-sweep:{tick}:{key}",
-                                          tags={"callpipe/trigger": "nightly-sweep"}))
+            requests.append(
+                dg.RunRequest(
+                    partition_key=key,
+                    run_key=f"nightly-sweep:{tick}:{key}",
+                    tags={"callpipe/trigger": "nightly-sweep"},
+                )
+            )
     return requests

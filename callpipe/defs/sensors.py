@@ -1,11 +1,14 @@
-"""Sensors: unprocessed recordings, and reprocessing (flags and stale stage versions).
+"""Sensors: unprocessed recordings, and reprocessing after a stage version changes.
+
+``callpipe reprocess`` flags recordings and makes them unprocessed again
+(:meth:`~callpipe.storage.RecordingStore.request_reprocess`), so one path, the unprocessed
+sensor, picks up new and flagged recordings alike; the reprocessing sensor covers what no
+flag marks: results made by an older stage version.
 
 Both read only the store's index (pending markers, per-date listings), never every metadata
 document; run keys carry a digest of what makes a request new, so repeats are deduplicated and
 new arrivals for an already processed day still get a run.
 """
-
-from __future__ import annotations
 
 import hashlib
 import json
@@ -41,13 +44,15 @@ def _utc_edges(day: str) -> tuple[datetime, datetime]:
 
 
 def _in_range(partition_key: str, context: dg.SensorEvaluationContext) -> bool:
-    return call_date_partitions.has_partition_key(partition_key, current_time=None,
-                                                  dynamic_partitions_store=context.instance)
+    return call_date_partitions.has_partition_key(
+        partition_key, current_time=None, dynamic_partitions_store=context.instance
+    )
 
 
 @dg.sensor(job=process_call_date, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def unprocessed_recordings_sensor(context: dg.SensorEvaluationContext,
-                                  store: RecordingStoreResource) -> dg.SensorResult:
+def unprocessed_recordings_sensor(
+    context: dg.SensorEvaluationContext, store: RecordingStoreResource
+) -> dg.SensorResult:
     """A run per call date that has unprocessed recordings not yet requested in this form."""
     backend = store.get_store()
     by_partition: dict[str, list[str]] = defaultdict(list)
@@ -68,39 +73,41 @@ def unprocessed_recordings_sensor(context: dg.SensorEvaluationContext,
             continue
         if len(requests) == MAX_REQUESTS_PER_TICK:
             break  # the rest keep their old digest and come on the next tick
-        requests.append(dg.RunRequest(
-            partition_key=key,
-            run_key=f"unprocessed:{key}:{digest}",
-            tags={"callpipe/trigger": "unprocessed-sensor", "callpipe/pending": str(len(by_partition[key]))},
-        ))
+        requests.append(
+            dg.RunRequest(
+                partition_key=key,
+                run_key=f"unprocessed:{key}:{digest}",
+                tags={
+                    "callpipe/trigger": "unprocessed-sensor",
+                    "callpipe/pending": str(len(by_partition[key])),
+                },
+            )
+        )
         seen[key] = digest
     current = {k: v for k, v in seen.items() if k in by_partition}
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
 
 
 @dg.sensor(job=process_call_date, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def reprocessing_sensor(context: dg.SensorEvaluationContext, store: RecordingStoreResource) -> dg.SensorResult:
-    """Runs for recordings flagged by ``callpipe reprocess`` and, after a stage's version changes,
-    for every call date (a run skips recordings already processed by the current versions)."""
+def reprocessing_sensor(
+    context: dg.SensorEvaluationContext, store: RecordingStoreResource
+) -> dg.SensorResult:
+    """After a stage's version changes, a run for every call date with recordings (each run
+    skips, cheaply, the recordings already processed by the current versions)."""
     backend = store.get_store()
     state = _load_cursor(context.cursor)
     versions = json.dumps(stage_versions(), sort_keys=True)
     versions_digest = _digest([versions])
     requests: list[dg.RunRequest] = []
-    flagged: dict[str, list[str]] = defaultdict(list)
-    for ref in backend.list_reprocess_requests():
-        if ref.timestamp is not None:
-            flagged[partition_key_for(ref.timestamp)].append(ref.recording_id)
-    for key in sorted(flagged):
-        if _in_range(key, context):
-            requests.append(dg.RunRequest(
-                partition_key=key, run_key=f"reprocess:{key}:{_digest(flagged[key])}",
-                tags={"callpipe/trigger": "reprocess-flag"}))
     if state.get("versions") not in (None, versions_digest):
         keys = {partition_key_for(edge) for day in backend.list_dates() for edge in _utc_edges(day)}
         for key in sorted(keys):
             if _in_range(key, context):
-                requests.append(dg.RunRequest(
-                    partition_key=key, run_key=f"stale:{key}:{versions_digest}",
-                    tags={"callpipe/trigger": "stale-stage-versions"}))
+                requests.append(
+                    dg.RunRequest(
+                        partition_key=key,
+                        run_key=f"stale:{key}:{versions_digest}",
+                        tags={"callpipe/trigger": "stale-stage-versions"},
+                    )
+                )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps({"versions": versions_digest}))

@@ -26,9 +26,7 @@ from callpipe.recorder.online import (
     align_confidences,
     get_correction_pipeline,
 )
-
-# Recorder (callpipe/recorder/recorder.py) is exported here by the lead:
-# from callpipe.recorder.recorder import Recorder
+from callpipe.recorder.recorder import Recorder, RecordResult
 
 __all__ = [
     "CLARIFICATION_THRESHOLD_ENV",
@@ -41,6 +39,8 @@ __all__ = [
     "Fix",
     "InvalidConfidenceError",
     "OnlineCorrectionPipeline",
+    "RecordResult",
+    "Recorder",
     "Token",
     "align_confidences",
     "fold",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from callpipe.recorder.online import get_correction_pipeline
+from callpipe.recorder.dictionary import tokenize
+from callpipe.recorder.online import align_confidences, get_correction_pipeline
 from callpipe.schema import (
     Correction,
     Direction,
@@ -17,7 +19,7 @@ from callpipe.schema import (
     Transcription,
     WordConfidence,
 )
-from callpipe.storage import RecordingStore, SaveResult, get_audio_storage
+from callpipe.storage import RecordingStore, SaveResult, get_audio_storage, new_recording_id
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,18 @@ class RecordResult:
     online: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"save": self.save.model_dump(mode="json"), "online": self.online}
+        """JSON-ready form (what ``callpipe record`` prints)."""
+        save = self.save
+        return {
+            "recording_id": save.recording_id,
+            "local_path": str(save.local_path) if save.local_path else None,
+            "s3_path": save.s3_path,
+            "metadata_path": save.metadata_path,
+            "size_bytes": save.size_bytes,
+            "checksum": save.checksum,
+            "pending_sync": save.pending_sync,
+            "online": self.online,
+        }
 
 
 class Recorder:
@@ -54,18 +67,20 @@ class Recorder:
         timestamp: datetime | None = None,
         audio_format: str = "wav",
         extra: dict[str, Any] | None = None,
+        recording_id: str | None = None,
     ) -> RecordResult:
-        """Correct ``transcription`` online and save the call; returns both results."""
+        """Correct ``transcription`` online and save the call; returns both results.
+
+        ``recording_id`` defaults to a new time-sortable id. Raises the store's errors for
+        unsafe ids or bytes that are not audio (nothing is written then).
+        """
         online = await self.pipeline.process_online(transcription, word_confidences, conversation_id)
-        words = [
-            w if isinstance(w, WordConfidence) else WordConfidence.model_validate(w)
-            for w in (word_confidences or [])
-            if isinstance(w, WordConfidence | dict)
-        ]
+        words = _words(transcription, word_confidences)
+        timestamp = timestamp or datetime.now(UTC)
         metadata = RecordingMetadata(
-            recording_id="pending",
+            recording_id=recording_id or new_recording_id(timestamp),
             conversation_id=conversation_id,
-            timestamp=timestamp or datetime.now(UTC),
+            timestamp=timestamp,
             direction=Direction(direction),
             outcome=Outcome(outcome),
             transcription=Transcription(
@@ -75,23 +90,45 @@ class Recorder:
                 corrections_made=[Correction.model_validate(c) for c in online["corrections_made"]],
                 correction_method=ProcessingMode.ONLINE,
                 confidence=_mean_confidence(words),
+                needs_clarification=online["needs_clarification"],
+                clarification_reason=online["clarification_reason"],
             ),
             processed=False,
             processing_mode=ProcessingMode.ONLINE,
             extra=dict(extra or {}),
         )
         metadata.processing_metrics.online_ms = online["processing_time_ms"]
-        if online["needs_clarification"]:
-            metadata.extra["clarification_reason"] = online["clarification_reason"]
         # Disk and network I/O must not stall the event loop of a live voice bot.
         save = await asyncio.to_thread(
-            self.store.save_recording, audio_data, conversation_id, metadata, format=audio_format
+            self.store.save_recording,
+            audio_data,
+            conversation_id,
+            metadata,
+            audio_format,
+            metadata.recording_id,
         )
         return RecordResult(save=save, online=online)
 
     def record_sync(self, audio_data: bytes, conversation_id: str, **kwargs: Any) -> RecordResult:
         """Blocking form of :meth:`record` for scripts and the CLI."""
         return asyncio.run(self.record(audio_data, conversation_id, **kwargs))
+
+
+def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[WordConfidence]:
+    """The live words with their confidences, aligned to the transcript's tokens as the online
+    correction aligned them (timings kept when the items carry them)."""
+    tokens = tokenize(transcription)
+    values, mode = align_confidences(tokens, word_confidences)
+    items = list(word_confidences or [])
+    words = []
+    for i, (token, value) in enumerate(zip(tokens, values, strict=True)):
+        if value is None:
+            continue
+        item = items[i] if mode == "index" else None
+        start = item.get("start") if isinstance(item, dict) else getattr(item, "start", None)
+        end = item.get("end") if isinstance(item, dict) else getattr(item, "end", None)
+        words.append(WordConfidence(word=token.text, confidence=value, start=start, end=end))
+    return words
 
 
 def _mean_confidence(words: list[WordConfidence]) -> float | None:

@@ -156,6 +156,10 @@ class RecordingStore(ABC):
         """Call dates (``YYYY-MM-DD``) that have at least one unprocessed recording, ascending."""
 
     @abstractmethod
+    def list_dates(self) -> list[str]:
+        """Call dates (``YYYY-MM-DD``, UTC) that have at least one recording, ascending."""
+
+    @abstractmethod
     def iter_recordings(
         self,
         call_date: str,
@@ -168,6 +172,24 @@ class RecordingStore(ABC):
         iteration. With ``processed=False`` only pending markers are followed, and a marker whose
         document is already processed (left by a crash) is removed.
         """
+
+    def request_reprocess(self, recording_id: str, stages: list[str] | None = None) -> RecordingMetadata:
+        """Queue a recording for offline work again (all stages, or only ``stages``).
+
+        It becomes unprocessed (so the unprocessed-recordings sensor and the nightly sweep see
+        it) with ``status.reprocess_requested``; its previous analytics stay until replaced.
+        """
+        from callpipe.schema import ProcessingStatus
+
+        def flag(meta: RecordingMetadata) -> None:
+            meta.processed = False
+            meta.status.status = ProcessingStatus.PENDING
+            meta.status.error = None
+            meta.status.attempts = 0
+            meta.status.reprocess_requested = True
+            meta.status.reprocess_stages = sorted(set(stages or []))
+
+        return self.modify_metadata(recording_id, flag)
 
     @abstractmethod
     def get_storage_stats(self) -> dict[str, Any]:

@@ -356,6 +356,9 @@ class BlobStore(RecordingStore):
     def list_pending_dates(self) -> list[str]:
         return self._list_dirs(index.PENDING)
 
+    def list_dates(self) -> list[str]:
+        return self._list_dirs(index.BY_DATE)
+
     def iter_recordings(
         self,
         call_date: str,

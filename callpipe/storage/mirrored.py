@@ -254,6 +254,9 @@ class MirroredStore(RecordingStore):
     def list_pending_dates(self) -> list[str]:
         return self.local.list_pending_dates()
 
+    def list_dates(self) -> list[str]:
+        return self.local.list_dates()
+
     def iter_recordings(
         self,
         call_date: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -69,8 +69,9 @@ class StorageSettings(BaseModel):
         return cls.model_validate(values)
 
 
-def build_store(settings: StorageSettings) -> RecordingStore:
-    """The store ``settings`` describe (S3 client built with short timeouts and few retries)."""
+def build_store(settings: StorageSettings, s3_client: Any | None = None) -> RecordingStore:
+    """The store ``settings`` describe. ``s3_client`` (e.g. from dagster-aws ``S3Resource``) is
+    used as given; otherwise one is built with short timeouts and few retries."""
     local = LocalStore(settings.local_path) if settings.backend in ("local", "both") else None
     s3 = None
     if settings.backend in ("s3", "both"):
@@ -81,7 +82,7 @@ def build_store(settings: StorageSettings) -> RecordingStore:
             read_timeout=settings.s3_read_timeout or defaults.read_timeout,
             max_attempts=settings.s3_max_attempts or defaults.max_attempts,
         )
-        client = make_s3_client(settings.s3_region, settings.s3_endpoint_url, limits)
+        client = s3_client or make_s3_client(settings.s3_region, settings.s3_endpoint_url, limits)
         s3 = S3Store(settings.s3_bucket, settings.s3_prefix, client, cache_dir=settings.cache_dir)
     if local and s3:
         return MirroredStore(local, s3)

@@ -1,0 +1,141 @@
+"""``callpipe batch``: run the Dagster graph over call-date partitions on the configured instance.
+
+Runs execute in this process through the ``process_call_date`` job on the instance at
+``DAGSTER_HOME`` (SQLite under ./data/dagster by default), so they appear in the Dagster UI next
+to the runs that sensors and schedules launch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ONLY_TAG = "callpipe/recording_ids"
+"""Run tag restricting a run to these recording ids (comma-separated); used by ``--mode single``."""
+CONCURRENCY_TAG = "callpipe/max_concurrent"
+
+
+def ensure_dagster_home() -> Path:
+    """``DAGSTER_HOME`` if set; else the directory of ./dagster.yaml; else ./data/dagster."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path.cwd()) if Path("dagster.yaml").is_file() else str(Path("data/dagster").resolve())
+        os.environ["DAGSTER_HOME"] = home
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return Path(home)
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = int(width * done / total) if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<40}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def run_partitions(
+    partitions: dict[str, list[str] | None], *, concurrent: int | None = None, trigger: str = "cli"
+) -> dict[str, Any]:
+    """Run ``process_call_date`` once per partition key (restricted to the listed ids when given)."""
+    ensure_dagster_home()
+    import dagster as dg
+
+    from callpipe.defs.definitions import defs
+
+    job = defs.get_job_def("process_call_date")
+    started = time.perf_counter()
+    runs = []
+    with dg.DagsterInstance.get() as instance:
+        keys = sorted(partitions)
+        _progress(0, len(keys), "starting")
+        for done, key in enumerate(keys, start=1):
+            tags = {"callpipe/trigger": trigger}
+            if partitions[key]:
+                tags[ONLY_TAG] = ",".join(partitions[key] or [])
+            if concurrent:
+                tags[CONCURRENCY_TAG] = str(concurrent)
+            run_started = time.perf_counter()
+            result = job.execute_in_process(partition_key=key, instance=instance, tags=tags,
+                                            raise_on_error=False)
+            analytics = _output(result, "call_analytics") or {"processed": [], "failed": {}}
+            manifest = _output(result, "recordings") or {"work": [], "skipped": {}}
+            runs.append({
+                "partition": key,
+                "run_id": result.run_id,
+                "success": result.success,
+                "to_process": len(manifest["work"]),
+                "skipped": len(manifest["skipped"]),
+                "processed": len(analytics["processed"]),
+                "failed": len(analytics["failed"]),
+                "failures": analytics["failed"],
+                "seconds": round(time.perf_counter() - run_started, 2),
+            })
+            _progress(done, len(keys), key)
+    return {
+        "runs": runs,
+        "partitions": len(runs),
+        "processed": sum(r["processed"] for r in runs),
+        "failed": sum(r["failed"] for r in runs),
+        "skipped": sum(r["skipped"] for r in runs),
+        "seconds": round(time.perf_counter() - started, 2),
+        "dagster_home": os.environ["DAGSTER_HOME"],
+    }
+
+
+def _output(result: Any, asset: str) -> dict[str, Any] | None:
+    try:
+        return result.asset_value(asset)
+    except Exception:  # noqa: BLE001 - the step failed or was skipped; reported as such
+        return None
+
+
+def single(recording_id: str, *, concurrent: int | None = None) -> dict[str, Any]:
+    """Process one recording (again, if it was processed) through its partition's run."""
+    from callpipe.defs.partitions import partition_key_for
+    from callpipe.storage import get_audio_storage
+
+    store = get_audio_storage()
+    meta = store.get_metadata(recording_id)
+    if meta.processed:
+        store.request_reprocess(recording_id)
+    return run_partitions({partition_key_for(meta.timestamp): [recording_id]}, concurrent=concurrent)
+
+
+def unprocessed(*, limit: int | None = None, concurrent: int | None = None) -> dict[str, Any]:
+    """Every call date with unprocessed recordings (at most ``limit`` recordings in all)."""
+    from callpipe.defs.partitions import partition_key_for
+    from callpipe.storage import get_audio_storage
+
+    store = get_audio_storage()
+    chosen: dict[str, list[str]] = {}
+    cursor, count = None, 0
+    while limit is None or count < limit:
+        page = store.list_recordings(processed=False, limit=1000, cursor=cursor)
+        for ref in page.items:
+            if limit is not None and count >= limit:
+                break
+            if ref.timestamp is not None:
+                chosen.setdefault(partition_key_for(ref.timestamp), []).append(ref.recording_id)
+                count += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    restricted: dict[str, list[str] | None] = {k: (v if limit is not None else None) for k, v in chosen.items()}
+    return run_partitions(restricted, concurrent=concurrent)
+
+
+def date_range(start: date, end: date, *, concurrent: int | None = None) -> dict[str, Any]:
+    """Every call date from ``start`` to ``end`` inclusive."""
+    if end < start:
+        raise ValueError(f"--end-date {end} is before --start-date {start}")
+    if (end - start).days > 366:
+        raise ValueError("date range longer than a year; run it in pieces or backfill from the UI")
+    days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    return run_partitions(dict.fromkeys(days), concurrent=concurrent)
