@@ -1,12 +1,15 @@
 """Accuracy and speed of sentiment and intent analysis on held-out Spanish utterances.
 
-Usage: ``python benchmarks/analysis_eval.py [--cv K] [--errors]``
+Usage: ``python benchmarks/analysis_eval.py [--cv K] [--noise P] [--errors]``
 
 Default: evaluates ``callpipe/data/eval/sentiment_test.jsonl`` and ``intent_test.jsonl``. Those
 utterances were written before the models were fitted and are never used to fit or tune them;
 training data is ``callpipe/data/sentiment_train.jsonl`` and ``intent_train.jsonl`` (+ taxonomy
 examples). Each utterance goes through the full ``Analyzer.analyze`` (sentiment, intent, entities,
 topics); "ms per call" is that wall time. Also times whole hand-written calls (10 turns).
+
+``--noise P``: degrade the held-out utterances like a weak ASR first (accents dropped, and each
+word with probability P loses or doubles one letter, seeded) to see how much accuracy holds.
 
 ``--cv K``: K-fold cross-validation on the *training* sets instead (what the fusion weight, cue
 boost and thresholds were chosen on). Every number printed is measured in this run.
@@ -30,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.embeddings import get_embedder  # noqa: E402
 from callpipe.analysis.intent import IntentModel, load_taxonomy  # noqa: E402
-from callpipe.analysis.sentiment import DEFAULT_TRAIN, Lexicon, SentimentModel  # noqa: E402
-from callpipe.analysis.text import load_examples  # noqa: E402
+from callpipe.analysis.lexicon import Lexicon  # noqa: E402
+from callpipe.analysis.sentiment import DEFAULT_TRAIN, SentimentModel  # noqa: E402
+from callpipe.analysis.text import fold, load_examples  # noqa: E402
 
 EVAL = ROOT / "callpipe" / "data" / "eval"
 POLARITY = {"positive": "positive", "neutral": "neutral", "negative": "negative", "frustrated": "negative"}
@@ -69,9 +73,25 @@ def show_errors(rows: Sequence[tuple[str, str]], pred: Sequence[str]) -> None:
             print(f"    {gold:>20} -> {p:<20} | {text}")
 
 
-def held_out(errors: bool) -> None:
+def degrade(text: str, p: float, rng: random.Random) -> str:
+    """Drop accents and, per word with probability ``p``, delete or double one letter."""
+    words = []
+    for word in fold(text).split():
+        if len(word) > 3 and rng.random() < p:
+            i = rng.randrange(1, len(word))
+            word = word[:i] + word[i + 1 :] if rng.random() < 0.5 else word[:i] + word[i] + word[i:]
+        words.append(word)
+    return " ".join(words)
+
+
+def held_out(errors: bool, noise: float | None) -> None:
     sentiment_rows = load_examples(EVAL / "sentiment_test.jsonl", "label")
     intent_rows = load_examples(EVAL / "intent_test.jsonl", "intent")
+    if noise is not None:
+        rng = random.Random(0)
+        sentiment_rows = [(degrade(t, noise, rng), label) for t, label in sentiment_rows]
+        intent_rows = [(degrade(t, noise, rng), label) for t, label in intent_rows]
+        print(f"held-out utterances degraded: accents dropped, letter noise p={noise}")
     start = time.perf_counter()
     analyzer = Analyzer()
     print(f"Analyzer built in {time.perf_counter() - start:.1f} s")
@@ -137,10 +157,10 @@ def cross_validate(k: int, errors: bool) -> None:
     lexicon = Lexicon.load()
     rows = load_examples(DEFAULT_TRAIN, "label")
     pred = [""] * len(rows)
-    for fold in folds(len(rows), k):
-        held = set(fold)
+    for part in folds(len(rows), k):
+        held = set(part)
         model = SentimentModel(embedder, lexicon, [r for i, r in enumerate(rows) if i not in held])
-        for i, result in zip(fold, model.score_many([rows[i][0] for i in fold]), strict=True):
+        for i, result in zip(part, model.score_many([rows[i][0] for i in part]), strict=True):
             pred[i] = result.label
     gold = [label for _, label in rows]
     report(f"CV{k} sentiment polarity", [POLARITY[g] for g in gold], [POLARITY[p] for p in pred])
@@ -150,10 +170,10 @@ def cross_validate(k: int, errors: bool) -> None:
     taxonomy = load_taxonomy()
     rows = [(t, label) for label, texts in taxonomy.examples.items() for t in texts]
     pred = [""] * len(rows)
-    for fold in folds(len(rows), k):
-        held = set(fold)
+    for part in folds(len(rows), k):
+        held = set(part)
         model = IntentModel(embedder, taxonomy, [r for i, r in enumerate(rows) if i not in held])
-        for i in fold:
+        for i in part:
             pred[i] = model.analyze(rows[i][0]).primary_intent
     report(f"CV{k} intent", [label for _, label in rows], pred)
     if errors:
@@ -163,13 +183,14 @@ def cross_validate(k: int, errors: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the training sets")
+    parser.add_argument("--noise", type=float, default=None, help="degrade held-out text like a weak ASR")
     parser.add_argument("--errors", action="store_true", help="list every misclassified utterance")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if args.cv:
         cross_validate(args.cv, args.errors)
     else:
-        held_out(args.errors)
+        held_out(args.errors, args.noise)
 
 
 if __name__ == "__main__":

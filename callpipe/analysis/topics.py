@@ -32,6 +32,7 @@ import numpy as np
 
 from callpipe import schema
 from callpipe.analysis.embeddings import AnalysisError, Embedder
+from callpipe.analysis.model_cache import mean_query_embedding
 from callpipe.analysis.text import fold, load_examples, tokens, word_windows
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -109,7 +110,7 @@ class TopicModel:
         self._zipf = zipf_frequency
         if background is None:
             texts = [t for path, key in BACKGROUND_FILES for t, _ in load_examples(path, key)]
-            background = embedder.query(texts).mean(axis=0)
+            background = mean_query_embedding(embedder, texts)
         self.background = np.asarray(background, dtype=np.float32)
 
     def topics(self, text: str) -> list[str]:
@@ -159,9 +160,18 @@ class TopicModel:
         cosines = np.sum(vectors[1:] * vectors[:-1], axis=1)
         return float(np.clip((cosines.mean() - COS_LOW) / (COS_HIGH - COS_LOW), 0.0, 1.0))
 
+    def segments(self, text: str, turns: Sequence[schema.Turn] | None = None) -> list[str]:
+        """The stretches whose coherence :meth:`analyze` measures (merged turns, else word windows)."""
+        return merge_short([t.text for t in turns]) if turns else word_windows(text, SEGMENT_WORDS)
+
+    def embedding_texts(self, text: str, turns: Sequence[schema.Turn] | None = None) -> list[str]:
+        """The texts :meth:`analyze` will embed for these arguments."""
+        segments = [s for s in self.segments(text, turns) if s.split()]
+        return segments if len(segments) >= 2 else []
+
     def analyze(self, text: str, turns: Sequence[schema.Turn] | None = None) -> schema.Topics:
         """Topics, keywords and coherence; segments come from ``turns`` when given."""
-        segments = merge_short([t.text for t in turns]) if turns else word_windows(text, SEGMENT_WORDS)
+        segments = self.segments(text, turns)
         return schema.Topics(
             topics=self.topics(text),
             keywords=self.keywords(text),

@@ -1,8 +1,8 @@
 """Propose phonetic and vector candidates for the doubtful words of one transcript and score them.
 
 A word is *doubtful* when its confidence is known and below the scorer's ``max_confidence``,
-it has letters, it is not a number and it is not a probable name (capitalised inside a
-sentence and not a lexicon term). For each doubtful word (and each pair of adjacent doubtful
+it is made of letters, it is not a number and it is not a probable name (a Title-case word
+inside a sentence). For each doubtful word (and each pair of adjacent doubtful
 words, which ASR often splits from one: "vi sum" -> "bizum"):
 
 - lexicon terms whose phonetic key is near (FAISS over key n-grams, then jellyfish);
@@ -66,7 +66,7 @@ class _Candidate:
 class CandidateFinder:
     """FAISS indexes over the lexicon and phrases (built once) and the candidate search."""
 
-    def __init__(self, lexicon: DomainLexicon, scorer: Scorer, use_embeddings: bool = True) -> None:
+    def __init__(self, lexicon: DomainLexicon, scorer: Scorer, use_embeddings: bool = False) -> None:
         self.lexicon = lexicon
         self.scorer = scorer
         self._terms = lexicon.terms
@@ -96,6 +96,8 @@ class CandidateFinder:
         scored: list[Edit] = []
         alternatives: dict[int, list[dict[str, Any]]] = {}
         for cand in candidates.values():
+            if not all(doubtful[cand.start : cand.start + cand.span]):
+                continue  # a phrase alignment merged a doubtful word with a sure one
             edit = self._judge(tokens, confidences, cand, original_context.get(cand.start, 0.0))
             heard = " ".join(t.core for t in tokens[edit.start : edit.end])
             alternatives.setdefault(cand.start, []).append(
@@ -115,13 +117,14 @@ class CandidateFinder:
             accepted.append(edit)
         return accepted
 
-    @staticmethod
     def _doubtful(
-        tokens: Sequence[Token], confidences: Sequence[float | None], i: int, locked: set[int]
+        self, tokens: Sequence[Token], confidences: Sequence[float | None], i: int, locked: set[int]
     ) -> bool:
         conf = confidences[i]
         token = tokens[i]
-        if i in locked or conf is None or not token.core or not token.core.replace("-", "").isalpha():
+        if i in locked or conf is None or conf >= self.scorer.weights.max_confidence:
+            return False
+        if not token.core or not token.core.replace("-", "").isalpha():
             return False
         if is_number_word(token.core):
             return False

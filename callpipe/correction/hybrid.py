@@ -8,18 +8,22 @@
 2. **phonetic**: words the recogniser was unsure of (confidence < 0.9) are compared with the
    domain lexicon by Spanish phonetic key and jellyfish distances (:mod:`.phonetic`); FAISS
    over key n-grams proposes the lexicon terms to compare (:mod:`.vector`).
-3. **vector**: FAISS over character n-grams and e5 embeddings finds the domain phrases a
-   stretch around the word resembles; aligning the phrase with the transcript proposes the
-   phrase word that stands where the doubtful word is ("el recibo de la lu" -> "luz").
+3. **vector**: FAISS over character n-grams (and, with ``use_embeddings=True``, over e5
+   sentence embeddings) finds the domain phrases a stretch around the word resembles; aligning
+   the phrase with the transcript proposes the phrase word that stands where the doubtful word
+   is ("el recibo de la lu" -> "luz").
 
 :mod:`.scorer` weighs every candidate (confidence, distances, Spanish word frequency, phrase
 context) and a word changes only when the evidence clears the margin; a candidate that needed
 the phrase context to pass is reported as ``vector``, otherwise as ``phonetic``. Numbers and
-probable names (capitalised words inside a sentence) are never touched. Unknown confidences
-(no list, or a list that cannot be aligned) mean no phonetic or vector change, as online.
+probable names (Title-case words inside a sentence) are never touched. Unknown confidences
+(no list, or a list that cannot be aligned) mean no change at all, as online.
+``Correction.confidence`` is, as online, the recogniser's confidence in the replaced word(s);
+the scorer's verdict is in ``evidence["score"]`` (with distances, key, frequencies, phrase
+context and the ranked candidate list).
 
-faiss and the embedding model load on the first correction that needs them, once per
-:class:`HybridCorrector`; :func:`process_offline` uses one cached instance per process.
+faiss (and the embedding model, when enabled) load on the first correction that needs them,
+once per :class:`HybridCorrector`; :func:`process_offline` uses one cached instance per process.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from callpipe.correction.candidates import CandidateFinder, Edit
 from callpipe.correction.lexicon import DomainLexicon
 from callpipe.correction.scorer import Scorer, ScorerWeights
 from callpipe.recorder.dictionary import ConfusionDictionary, Token, tokenize
-from callpipe.recorder.online import OnlineCorrectionPipeline, align_confidences
+from callpipe.recorder.online import OnlineCorrectionPipeline, align_confidences, apply_case
 from callpipe.schema import Correction
 
 if TYPE_CHECKING:
@@ -81,9 +85,13 @@ class HybridCorrector:
         lexicon: DomainLexicon | None = None,
         weights: ScorerWeights | None = None,
         exact_threshold: float = OFFLINE_EXACT_THRESHOLD,
-        use_embeddings: bool = True,
+        use_embeddings: bool = False,
     ) -> None:
-        """Defaults: the shipped dictionary and lexicon (plus their environment extensions)."""
+        """Defaults: the shipped dictionary and lexicon (plus their environment extensions).
+
+        ``use_embeddings`` adds e5 sentence embeddings to the phrase retrieval. Off by default:
+        on the dev set it changed no decision and cost time (see ``benchmarks/correction_eval.py``).
+        """
         if not 0.0 <= exact_threshold <= 1.0:
             raise ValueError(f"exact_threshold must be in [0, 1], got {exact_threshold!r}")
         self.dictionary = dictionary if dictionary is not None else ConfusionDictionary.load_default()
@@ -182,16 +190,6 @@ class HybridCorrector:
         return edits
 
 
-def _apply_case(span: Sequence[Token], right: str) -> str:
-    """``right`` with the case pattern of the original words (UPPER, Title, or as written)."""
-    letters = "".join(t.core for t in span)
-    if letters.isupper() and sum(ch.isalpha() for ch in letters) > 1:
-        return right.upper()
-    if span[0].core[:1].isupper():
-        return right[:1].upper() + right[1:]
-    return right
-
-
 def _apply(
     tokens: Sequence[Token], confidences: Sequence[float | None], edits: Sequence[Edit], text: str
 ) -> tuple[str, list[float | None]]:
@@ -206,7 +204,7 @@ def _apply(
             pieces.append(tokens[k].text)
             out_conf.append(confidences[k])
         span = tokens[edit.start : edit.end]
-        replacement = _apply_case(span, edit.replacement)
+        replacement = apply_case(span, edit.replacement)
         edit.replacement = replacement
         words = replacement.split()
         words[0] = span[0].lead + words[0]

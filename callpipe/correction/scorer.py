@@ -5,7 +5,8 @@ score and accepts the candidate only when the score clears the margin *and* none
 rules object:
 
 - the recogniser's confidence must be known and below ``max_confidence`` (0.9);
-- the candidate must sound and look like the word (``min_similarity``);
+- the candidate must sound and look like the word (``min_similarity``, lower when a domain
+  phrase supports it: ``min_similarity_in_context``);
 - a word Spanish speakers use often (Zipf frequency >= ``common_zipf``, from ``wordfreq``) or
   a domain term is kept unless a domain phrase around it supports the change (a correct,
   common word that fits must not become a rare lexicon term: "cuánto cuesta" stays);
@@ -87,10 +88,11 @@ class ScorerWeights:
     ctx: float = 1.0
     sem: float = 0.0
     common: float = 1.0
-    cand: float = 0.3
+    cand: float = 0.0
     margin: float = 0.0
     max_confidence: float = 0.9
-    min_similarity: float = 0.7
+    min_similarity: float = 0.8
+    min_similarity_in_context: float = 0.7
     common_zipf: float = 4.0
 
 
@@ -113,7 +115,7 @@ class Scorer:
     def score(self, f: CandidateFeatures) -> float:
         """The weighted evidence for the change (higher = more in favour)."""
         w = self.weights
-        sim = (f.similarity - w.min_similarity) / (1.0 - w.min_similarity)
+        sim = (f.similarity - w.min_similarity) / (1.0 - w.min_similarity)  # negative below the bar
         sem = min(max((f.semantic - 0.8) / 0.2, 0.0), 1.0)
         return (
             w.bias
@@ -144,7 +146,7 @@ class Scorer:
         w = self.weights
         if f.confidence >= w.max_confidence:
             return "high_confidence"
-        if f.similarity < w.min_similarity:
+        if f.similarity < (w.min_similarity_in_context if f.context > 0 else w.min_similarity):
             return "not_similar"
         if is_number_word(f.original) or is_number_word(f.candidate):
             return "number"

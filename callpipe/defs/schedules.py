@@ -2,29 +2,22 @@
 plus a sweep of older call dates that still have unprocessed recordings."""
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
-from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_key_for
+from callpipe.defs.partitions import TIMEZONE, build_call_date_partitions, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 
 PROCESSING_HOUR = int(os.environ.get("BATCH_PROCESSING_HOUR", "2") or 2)
 
 
-@dg.schedule(
-    cron_schedule=f"0 {PROCESSING_HOUR} * * *",
-    job=process_call_date,
-    execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def nightly_processing_schedule(
-    context: dg.ScheduleEvaluationContext, store: RecordingStoreResource
-) -> list[dg.RunRequest]:
-    """Yesterday's partition, then every earlier partition that still has unprocessed recordings."""
-    now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
+def nightly_requests(scheduled: datetime, timezone: str, backlog: set[str]) -> list[dg.RunRequest]:
+    """Yesterday (in ``timezone``) and every earlier call date in ``backlog`` (unprocessed work)."""
+    now = scheduled.astimezone(ZoneInfo(timezone))
     yesterday = (now.date() - timedelta(days=1)).isoformat()
     tick = now.date().isoformat()
     requests = [
@@ -32,17 +25,8 @@ def nightly_processing_schedule(
             partition_key=yesterday, run_key=f"nightly:{yesterday}", tags={"callpipe/trigger": "nightly"}
         )
     ]
-    backlog: set[str] = set()
-    cursor = None
-    backend = store.get_store()
-    while True:
-        page = backend.list_recordings(processed=False, limit=1000, cursor=cursor)
-        backlog.update(partition_key_for(ref.timestamp) for ref in page.items if ref.timestamp)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
     for key in sorted(backlog):
-        if key < yesterday and call_date_partitions.has_partition_key(key):
+        if key < yesterday:
             requests.append(
                 dg.RunRequest(
                     partition_key=key,
@@ -51,3 +35,35 @@ def nightly_processing_schedule(
                 )
             )
     return requests
+
+
+def build_nightly_schedule(
+    job: Any, timezone: str = TIMEZONE, hour: int = PROCESSING_HOUR
+) -> dg.ScheduleDefinition:
+    """The nightly schedule for ``job`` at ``hour``:00 in ``timezone``."""
+
+    @dg.schedule(
+        name="nightly_processing_schedule",
+        cron_schedule=f"0 {hour} * * *",
+        job=job,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def _nightly(context: dg.ScheduleEvaluationContext, store: RecordingStoreResource) -> list[dg.RunRequest]:
+        backend = store.get_store()
+        backlog: set[str] = set()
+        cursor = None
+        while True:
+            page = backend.list_recordings(processed=False, limit=1000, cursor=cursor)
+            backlog.update(partition_key_for(ref.timestamp, timezone) for ref in page.items if ref.timestamp)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        partitions = build_call_date_partitions(timezone)
+        backlog = {key for key in backlog if partitions.has_partition_key(key)}
+        return nightly_requests(context.scheduled_execution_time, timezone, backlog)
+
+    return _nightly
+
+
+nightly_processing_schedule = build_nightly_schedule(process_call_date)

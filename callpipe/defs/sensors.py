@@ -43,10 +43,9 @@ def _utc_edges(day: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1) - timedelta(microseconds=1)
 
 
-def _in_range(partition_key: str, context: dg.SensorEvaluationContext) -> bool:
-    return call_date_partitions.has_partition_key(
-        partition_key, current_time=None, dynamic_partitions_store=context.instance
-    )
+def _in_range(partition_key: str) -> bool:
+    """Whether the call date is a partition now (not before the start date, not after today)."""
+    return call_date_partitions.has_partition_key(partition_key)
 
 
 @dg.sensor(job=process_call_date, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -69,7 +68,7 @@ def unprocessed_recordings_sensor(
     requests = []
     for key in sorted(by_partition):
         digest = _digest(by_partition[key])
-        if seen.get(key) == digest or not _in_range(key, context):
+        if seen.get(key) == digest or not _in_range(key):
             continue
         if len(requests) == MAX_REQUESTS_PER_TICK:
             break  # the rest keep their old digest and come on the next tick
@@ -102,7 +101,7 @@ def reprocessing_sensor(
     if state.get("versions") not in (None, versions_digest):
         keys = {partition_key_for(edge) for day in backend.list_dates() for edge in _utc_edges(day)}
         for key in sorted(keys):
-            if _in_range(key, context):
+            if _in_range(key):
                 requests.append(
                     dg.RunRequest(
                         partition_key=key,

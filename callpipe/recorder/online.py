@@ -164,7 +164,7 @@ def align_confidences(
     return values, "words"
 
 
-def _apply_case(span: Sequence[Token], right: str) -> str:
+def apply_case(span: Sequence[Token], right: str) -> str:
     """Give ``right`` the case pattern of the original words (UPPER, Title or as written)."""
     letters = "".join(t.core for t in span)
     if letters.isupper() and sum(ch.isalpha() for ch in letters) > 1:
@@ -205,6 +205,31 @@ class OnlineCorrectionPipeline:
         """Async wrapper of :meth:`correct`; pure CPU work, it never awaits anything."""
         return self.correct(transcription, word_confidences, conversation_id)
 
+    async def process_offline(
+        self,
+        transcription: str,
+        word_confidences: Sequence[ConfidenceItem] | None = None,
+        audio_path: str | None = None,
+        conversation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The offline hybrid correction (:func:`callpipe.correction.process_offline`), same result keys.
+
+        Imported on first call, so the online path never loads the offline models; runs in a
+        worker thread because it can take milliseconds to seconds.
+        """
+        import asyncio
+
+        from callpipe.correction import process_offline
+
+        result = await asyncio.to_thread(
+            process_offline,
+            transcription,
+            word_confidences,
+            audio_path=audio_path,
+            conversation_id=conversation_id,
+        )
+        return result.to_dict()
+
     def correct(
         self,
         transcription: str,
@@ -238,7 +263,7 @@ class OnlineCorrectionPipeline:
                 continue
             entry, end, confidence, evidence = chosen
             span = tokens[i:end]
-            corrected = _apply_case(span, entry.right)
+            corrected = apply_case(span, entry.right)
             pieces.append(span[0].lead + corrected + span[-1].trail)
             corrections.append(
                 {

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from callpipe.correction import HybridCorrector, OfflineCorrectionResult, get_default_corrector, process_offline
+from callpipe.correction import (
+    HybridCorrector,
+    OfflineCorrectionResult,
+    get_default_corrector,
+    process_offline,
+)
 from callpipe.recorder.dictionary import ConfusionDictionary
 from callpipe.recorder.online import InvalidConfidenceError, OnlineCorrectionPipeline
 from callpipe.schema import Correction, WordConfidence
@@ -68,7 +73,12 @@ def test_phonetic_joins_a_word_split_in_two(no_dictionary: HybridCorrector) -> N
     result = no_dictionary.process(text, confs(text, {3: 0.6, 4: 0.55}))
     assert result.corrected_text == "cuánto cuesta el kilovatio ahora"
     (fix,) = result.corrections
-    assert (fix.original, fix.corrected, fix.position, fix.method) == ("kilo vatio", "kilovatio", 3, "phonetic")
+    assert (fix.original, fix.corrected, fix.position, fix.method) == (
+        "kilo vatio",
+        "kilovatio",
+        3,
+        "phonetic",
+    )
 
 
 def test_vector_uses_a_domain_phrase_for_context(no_dictionary: HybridCorrector) -> None:
@@ -116,12 +126,16 @@ def test_correct_sentences_with_low_confidence_stay_identical(corrector: HybridC
     assert result.corrections == []
 
 
-def test_high_confidence_words_are_never_changed_by_phonetic_or_vector(no_dictionary: HybridCorrector) -> None:
+def test_high_confidence_words_are_never_changed_by_phonetic_or_vector(
+    no_dictionary: HybridCorrector,
+) -> None:
     text = "la tarifa de dato es cara y me cobran comiciones"
     result = no_dictionary.process(text, confs(text, default=0.9))
     assert result.corrected_text == text
     low = no_dictionary.process(text, confs(text, {3: 0.5, 9: 0.5}, default=0.9))
     assert low.corrected_text == "la tarifa de datos es cara y me cobran comisiones"
+    split = "cuánto cuesta el kilo vatio ahora"  # "kilo" is sure: the two words are not joined
+    assert no_dictionary.process(split, confs(split, {4: 0.4}, default=0.95)).corrected_text == split
 
 
 def test_numbers_and_names_are_not_corrected(no_dictionary: HybridCorrector) -> None:
@@ -163,9 +177,15 @@ def test_punctuation_and_case_are_preserved(no_dictionary: HybridCorrector) -> N
     # The last "Comiciones" is capitalised inside a sentence: a probable name, left alone.
     assert result.corrected_text == "¿Comisiones, por todo? ¡El recibo de la luz! Me cobran Comiciones"
     text = "QUIERO SABER EL IVAN DE MI CUENTA."
-    assert no_dictionary.process(text, confs(text, {3: 0.4})).corrected_text == "QUIERO SABER EL IBAN DE MI CUENTA."
+    assert (
+        no_dictionary.process(text, confs(text, {3: 0.4})).corrected_text
+        == "QUIERO SABER EL IBAN DE MI CUENTA."
+    )
     text = "quiero saber el ivan de mi cuenta."
-    assert no_dictionary.process(text, confs(text, {3: 0.4})).corrected_text == "quiero saber el IBAN de mi cuenta."
+    assert (
+        no_dictionary.process(text, confs(text, {3: 0.4})).corrected_text
+        == "quiero saber el IBAN de mi cuenta."
+    )
 
 
 def test_bad_input_raises_clear_errors(corrector: HybridCorrector) -> None:
@@ -197,18 +217,28 @@ def test_critical_values_heard_badly_are_flagged(corrector: HybridCorrector) -> 
     assert result.needs_clarification and "ochenta" in (result.clarification_reason or "")
 
 
-@pytest.mark.slow
-def test_process_offline_default_instance_with_embeddings() -> None:
-    """The default corrector loads e5 once; the vector evidence then carries an embedding cosine."""
+def test_process_offline_uses_one_cached_corrector() -> None:
     assert get_default_corrector() is get_default_corrector()
     text = "el recibo de la lu me ha llegado muy alto"
     result = process_offline(text, confs(text, {4: 0.4}), conversation_id="c-1")
+    assert result.corrected_text == "el recibo de la luz me ha llegado muy alto"
+    assert result.conversation_id == "c-1"
+    clean = "salgo de casa a las ocho"
+    assert process_offline(clean, confs(clean, default=0.3)).corrected_text == clean
+
+
+@pytest.mark.slow
+def test_vector_with_e5_embeddings() -> None:
+    """With e5 enabled, phrase retrieval also uses embeddings and the evidence carries their cosine."""
+    corrector = HybridCorrector(use_embeddings=True)
+    text = "el recibo de la lu me ha llegado muy alto"
+    result = corrector.process(text, confs(text, {4: 0.4}))
     assert result.corrected_text == "el recibo de la luz me ha llegado muy alto"
     (fix,) = result.corrections
     assert fix.method == "vector"
     assert fix.evidence["embedding_similarity"] > 0.8
     clean = "salgo de casa a las ocho"
-    assert process_offline(clean, confs(clean, default=0.3)).corrected_text == clean
+    assert corrector.process(clean, confs(clean, default=0.3)).corrected_text == clean
 
 
 def test_import_loads_no_model_until_first_use() -> None:

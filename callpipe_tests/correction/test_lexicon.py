@@ -51,5 +51,5 @@ def test_environment_files_extend_the_shipped_data(tmp_path: Path, monkeypatch: 
     assert "saldo" in lexicon
     assert any(p.text == "contratar la supertarifa familiar" for p in lexicon.phrases)
     monkeypatch.setenv(LEXICON_ENV, str(tmp_path / "missing.txt"))
-    with pytest.raises(LexiconFileError, match="missing.txt: cannot read"):
+    with pytest.raises(LexiconFileError, match=r"missing\.txt: cannot read"):
         DomainLexicon.load_default()

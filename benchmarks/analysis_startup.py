@@ -1,0 +1,128 @@
+"""Start-up and per-call cost of the analysis stage.
+
+Usage: ``python benchmarks/analysis_startup.py [--rounds N] [--builds N]``
+
+1. ``Analyzer()`` build time with an empty model cache (cold: embeds the training utterances and
+   fits the classifiers) and with the cache filled (warm), each build in a fresh Python process so
+   that no in-memory embedding is reused; the cache is a temporary ``CALLPIPE_MODEL_CACHE``.
+   The first ``analyze()`` of a process also loads the entity extractor (spaCy); timed apart.
+2. ``analyze()`` per 10-turn call: the hand-written calls of ``callpipe_tests/analysis/sample_calls.py``,
+   each round with a new embedder (empty in-memory cache), median over calls and rounds. Timed
+   alongside (same rounds, alternating) the same three stages run one after the other with their
+   own embedding batches, as ``analyze()`` did before it embedded a transcript in one batch.
+
+Every number printed is measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def child_build() -> None:
+    """Runs in a fresh process: time the imports, ``Analyzer()`` and the first ``analyze()``."""
+    t0 = time.perf_counter()
+    from callpipe.analysis.analyzer import Analyzer
+
+    t1 = time.perf_counter()
+    analyzer = Analyzer()
+    t2 = time.perf_counter()
+    analyzer.analyze("hola buenas quería saber el saldo de mi cuenta")
+    t3 = time.perf_counter()
+    print(json.dumps({"imports": t1 - t0, "build": t2 - t1, "first_analyze": t3 - t2}))
+
+
+def run_child(cache: Path) -> dict[str, float]:
+    env = {**os.environ, "CALLPIPE_MODEL_CACHE": str(cache)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-build"], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def builds(n_warm: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="callpipe-cache-") as tmp:
+        cache = Path(tmp)
+        cold = run_child(cache)
+        files = sorted((cache / "analysis").glob("*.npz"))
+        size = sum(f.stat().st_size for f in files)
+        warm = [run_child(cache) for _ in range(n_warm)]
+    print(f"Analyzer() build, cold cache (embed + fit): {cold['build']:.2f} s  -> {len(files)} files, {size} B")
+    builds_s = [w["build"] for w in warm]
+    print(
+        f"Analyzer() build, warm cache: median {statistics.median(builds_s):.3f} s "
+        f"(min {min(builds_s):.3f}, max {max(builds_s):.3f}, n={len(warm)} processes)"
+    )
+    imports = statistics.median(w["imports"] for w in warm)
+    first = statistics.median(w["first_analyze"] for w in warm)
+    print(f"  imports before the build: median {imports:.2f} s")
+    print(f"  first analyze() of a process (loads the entity extractor): median {first:.2f} s")
+
+
+def per_call(rounds: int) -> None:
+    from callpipe.analysis.analyzer import Analysis, Analyzer, _entities
+    from callpipe.analysis.embeddings import Embedder
+    from callpipe_tests.analysis.sample_calls import CALLS, turns
+
+    calls = [turns(call) for call in CALLS.values()]
+    words = [sum(len(t.text.split()) for t in call) for call in calls]
+    base = Analyzer()
+    base.analyze("hola buenas quería saber el saldo")  # loads the entity extractor
+    one_batch: list[float] = []
+    by_stage: list[float] = []
+    for r in range(rounds):
+        for mode in ("one", "stages") if r % 2 == 0 else ("stages", "one"):
+            analyzer = Analyzer(embedder=Embedder())  # empty in-memory embedding cache
+            for call in calls:
+                text = " ".join(t.text for t in call)
+                t0 = time.perf_counter()
+                if mode == "one":
+                    analyzer.analyze("", call)
+                    one_batch.append((time.perf_counter() - t0) * 1000)
+                else:
+                    Analysis(
+                        sentiment=analyzer.sentiment.analyze(text, call),
+                        intent=analyzer.intent.analyze(text, call),
+                        entities=_entities(text, None),
+                        topics=analyzer.topics.analyze(text, call),
+                    )
+                    by_stage.append((time.perf_counter() - t0) * 1000)
+    n = len(one_batch)
+    print(
+        f"analyze() per 10-turn call ({min(words)}-{max(words)} words): median "
+        f"{statistics.median(one_batch):.0f} ms (n={n}: {len(calls)} calls x {rounds} rounds)"
+    )
+    print(
+        f"  same stages, each with its own embedding batch: median {statistics.median(by_stage):.0f} ms "
+        f"(n={len(by_stage)})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over the sample calls")
+    parser.add_argument("--builds", type=int, default=3, help="warm-cache builds (processes)")
+    parser.add_argument("--child-build", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_build:
+        child_build()
+        return
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    builds(args.builds)
+    per_call(args.rounds)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

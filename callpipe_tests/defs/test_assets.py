@@ -1,0 +1,120 @@
+"""A day partition materialized in-process with the real Whisper model on the demo calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from callpipe.defs.assets import ALL_ASSETS
+from callpipe.defs.checks import ALL_CHECKS
+from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+from callpipe.demo import load_demo_calls
+from callpipe.pipeline import STAGE_ORDER, stage_versions
+from callpipe.recorder import Recorder
+from callpipe.storage import LocalStore
+
+pytestmark = pytest.mark.slow
+
+GOOD_DAY = "2026-11-20"
+MIXED_DAY = "2026-11-21"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore]:
+    root = tmp_path_factory.mktemp("store")
+    store = LocalStore(root)
+    recorder = Recorder(store)
+    calls = {c.call_id: c for c in load_demo_calls()}
+    plan = {GOOD_DAY: ["saldo", "tarjeta", "factura"], MIXED_DAY: ["baja", "correo", "transferencia"]}
+    for day, ids in plan.items():
+        start = datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
+        for n, call_id in enumerate(ids):
+            call = calls[call_id]
+            recorder.record_sync(
+                call.audio, call.conversation_id, transcription=call.live_text,
+                word_confidences=call.live_word_confidences, timestamp=start + timedelta(minutes=n),
+                audio_format="flac", recording_id=f"{day}-{call_id}",
+                extra={"reference_text": call.reference_text},
+            )
+    # The transfer call's audio is damaged on disk after it was saved.
+    audio = store.local_audio_path(f"{MIXED_DAY}-transferencia")
+    audio.write_bytes(b"\x00garbage" * 2000)
+    yield store
+
+
+def _materialize(store: LocalStore, day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    resources = {
+        "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+        "models": StageModelsResource(),
+    }
+    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key=day, resources=resources,
+                          instance=instance, raise_on_error=False)
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def first_run(store: LocalStore, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return _materialize(store, GOOD_DAY, instance)
+
+
+def test_day_partition_writes_full_metadata(store: LocalStore, first_run: dg.ExecuteInProcessResult) -> None:
+    assert first_run.success
+    analytics = first_run.asset_value("call_analytics")
+    assert sorted(analytics["processed"]) == [f"{GOOD_DAY}-{c}" for c in ("factura", "saldo", "tarjeta")]
+    assert analytics["failed"] == {}
+    for recording_id in analytics["processed"]:
+        meta = store.get_metadata(recording_id)
+        assert meta.processed and meta.status.status == "processed" and meta.status.lease_owner is None
+        assert meta.processing_mode == "offline"
+        assert meta.provenance.run_id == first_run.run_id
+        assert meta.provenance.stage_versions == stage_versions()
+        assert set(meta.provenance.stage_inputs) == set(STAGE_ORDER)
+        assert meta.provenance.models["stt"]
+        assert meta.online_transcription is not None and meta.online_transcription.estimated_wer is not None
+        assert meta.transcription.corrected_text
+        assert meta.transcription.correction_method == "offline"
+        assert meta.sentiment is not None and meta.intent is not None
+        assert meta.entities is not None and meta.topics is not None and meta.topics.keywords
+        assert meta.conversation_metrics.talk_time_seconds and meta.conversation_metrics.talk_time_seconds > 5
+        assert store.get_transcript(recording_id) == meta.transcription.corrected_text
+    card = store.get_metadata(f"{GOOD_DAY}-tarjeta")
+    assert card.intent.primary_intent in {"card_issue", "fraud_report"}
+    bill = store.get_metadata(f"{GOOD_DAY}-factura")
+    assert bill.sentiment.label in {"negative", "frustrated"}
+    summary = first_run.asset_value("daily_call_summary")
+    assert summary["processed"] == 3 and summary["measured_calls"] == 3
+    assert summary["measured_wer_after"] <= summary["measured_wer_before"]
+
+
+def test_rerunning_a_finished_day_skips_everything(store: LocalStore, instance: dg.DagsterInstance,
+                                                    first_run: dg.ExecuteInProcessResult) -> None:
+    revisions = {rid: store.get_metadata(rid).revision for rid in first_run.asset_value("recordings")["all"]}
+    second = _materialize(store, GOOD_DAY, instance)
+    assert second.success
+    manifest = second.asset_value("recordings")
+    assert manifest["work"] == [] and len(manifest["skipped"]) == 3
+    assert second.asset_value("transcripts")["ok"] == []
+    assert {rid: store.get_metadata(rid).revision for rid in revisions} == revisions
+
+
+def test_corrupt_recording_is_isolated(store: LocalStore, instance: dg.DagsterInstance) -> None:
+    result = _materialize(store, MIXED_DAY, instance)
+    analytics = result.asset_value("call_analytics")
+    bad = f"{MIXED_DAY}-transferencia"
+    assert sorted(analytics["processed"]) == [f"{MIXED_DAY}-baja", f"{MIXED_DAY}-correo"]
+    assert list(analytics["failed"]) == [bad]
+    meta = store.get_metadata(bad)
+    assert meta.status.status == "failed" and not meta.processed
+    assert meta.status.error.startswith("stt:") and meta.status.attempts == 1
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["failure_rate_under_threshold"] is False  # 1 of 3 failed: over 10%
+    assert not result.success  # the blocking check stops the day's summary
