@@ -4,7 +4,7 @@ Usage: ``python benchmarks/analysis_startup.py [--rounds N] [--builds N]``
 
 1. ``Analyzer()`` build time with an empty model cache (cold: embeds the training utterances and
    fits the classifiers) and with the cache filled (warm), each build in a fresh Python process so
-   that no in-memory embedding is reused; the cache is a temporary ``CALLPIPE_MODEL_CACHE``.
+   that no in-memory embedding is reused. The whole run uses a temporary ``CALLPIPE_MODEL_CACHE``.
    The first ``analyze()`` of a process also loads the entity extractor (spaCy); timed apart.
 2. ``analyze()`` per 10-turn call: the hand-written calls of ``callpipe_tests/analysis/sample_calls.py``,
    each round with a new embedder (empty in-memory cache), median over calls and rounds. Timed
@@ -43,22 +43,19 @@ def child_build() -> None:
     print(json.dumps({"imports": t1 - t0, "build": t2 - t1, "first_analyze": t3 - t2}))
 
 
-def run_child(cache: Path) -> dict[str, float]:
-    env = {**os.environ, "CALLPIPE_MODEL_CACHE": str(cache)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child-build"], env=env, capture_output=True, text=True, check=True
-    )
+def run_child() -> dict[str, float]:
+    command = [sys.executable, __file__, "--child-build"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def builds(n_warm: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="callpipe-cache-") as tmp:
-        cache = Path(tmp)
-        cold = run_child(cache)
-        files = sorted((cache / "analysis").glob("*.npz"))
-        size = sum(f.stat().st_size for f in files)
-        warm = [run_child(cache) for _ in range(n_warm)]
-    print(f"Analyzer() build, cold cache (embed + fit): {cold['build']:.2f} s  -> {len(files)} files, {size} B")
+def builds(cache: Path, n_warm: int) -> None:
+    cold = run_child()
+    files = sorted((cache / "analysis").glob("*.npz"))
+    size = sum(f.stat().st_size for f in files)
+    warm = [run_child() for _ in range(n_warm)]
+    print(f"Analyzer() build, cold cache (embed + fit): {cold['build']:.2f} s")
+    print(f"  wrote {len(files)} cache files, {size} bytes in all")
     builds_s = [w["build"] for w in warm]
     print(
         f"Analyzer() build, warm cache: median {statistics.median(builds_s):.3f} s "
@@ -119,8 +116,10 @@ def main() -> None:
         child_build()
         return
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    builds(args.builds)
-    per_call(args.rounds)
+    with tempfile.TemporaryDirectory(prefix="callpipe-cache-") as tmp:
+        os.environ["CALLPIPE_MODEL_CACHE"] = tmp  # inherited by the build processes
+        builds(Path(tmp), args.builds)
+        per_call(args.rounds)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -38,6 +38,7 @@ from callpipe.stt.wer import align_words, normalize_spanish, wer_details
 
 OUTPUT = Path(__file__).resolve().parents[1] / "callpipe" / "data" / "wer_calibration.json"
 REAL_SOUNDS = Path("/usr/share/asterisk/sounds/es_MX_f_Allison")
+MIN_REAL_WORDS = 4
 REAL_TEXT = Path("/usr/share/doc/asterisk-core-sounds-es/core-sounds-es.txt.gz")
 FEATURES = {
     "confidences": ["mean_uncertainty", "low_fraction"],
@@ -132,15 +133,21 @@ def collect(transcriber: Transcriber, clips_per_phrase: int, seed: int) -> list[
 
 
 def load_real_prompts(sounds: Path, text: Path) -> list[tuple[str, str]]:
-    """(file stem, text) of the Asterisk Spanish prompts that have a spoken text and a .gsm file."""
+    """(file stem, text) of the Asterisk Spanish prompt sentences that have a .gsm file."""
     opener = gzip.open if text.suffix == ".gz" else open
     with opener(text, "rt", encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     prompts = []
     for line in lines:
         match = re.match(r"^([\w/-]+):\s*(.+)$", line)
-        # "[tono simple]"-style entries are sound effects, not speech.
-        if match and "[" not in match.group(2) and (sounds / f"{match.group(1)}.gsm").is_file():
+        # "[tono simple]"-style entries are sound effects; single digits, letters and words are
+        # not call speech (and a one-word WER is 0 or 1): keep sentences.
+        if (
+            match
+            and "[" not in match.group(2)
+            and len(match.group(2).split()) >= MIN_REAL_WORDS
+            and (sounds / f"{match.group(1)}.gsm").is_file()
+        ):
             prompts.append((match.group(1), match.group(2).strip()))
     return sorted(prompts)
 

@@ -8,6 +8,7 @@ to the runs that sensors and schedules launch.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from datetime import date, timedelta
@@ -20,13 +21,18 @@ CONCURRENCY_TAG = "callpipe/max_concurrent"
 
 
 def ensure_dagster_home() -> Path:
-    """``DAGSTER_HOME`` if set; else the directory of ./dagster.yaml; else ./data/dagster."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(Path.cwd()) if Path("dagster.yaml").is_file() else str(Path("data/dagster").resolve())
-        os.environ["DAGSTER_HOME"] = home
-    Path(home).mkdir(parents=True, exist_ok=True)
-    return Path(home)
+    """``DAGSTER_HOME`` if set, else ./data/dagster; seeded with ./dagster.yaml when it has none."""
+    home = Path(os.environ.get("DAGSTER_HOME") or "data/dagster").resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    template = Path("dagster.yaml")
+    if (
+        not (home / "dagster.yaml").exists()
+        and template.is_file()
+        and template.resolve() != home / "dagster.yaml"
+    ):
+        shutil.copyfile(template, home / "dagster.yaml")
+    return home
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -62,21 +68,24 @@ def run_partitions(
             if concurrent:
                 tags[CONCURRENCY_TAG] = str(concurrent)
             run_started = time.perf_counter()
-            result = job.execute_in_process(partition_key=key, instance=instance, tags=tags,
-                                            raise_on_error=False)
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, tags=tags, raise_on_error=False
+            )
             analytics = _output(result, "call_analytics") or {"processed": [], "failed": {}}
             manifest = _output(result, "recordings") or {"work": [], "skipped": {}}
-            runs.append({
-                "partition": key,
-                "run_id": result.run_id,
-                "success": result.success,
-                "to_process": len(manifest["work"]),
-                "skipped": len(manifest["skipped"]),
-                "processed": len(analytics["processed"]),
-                "failed": len(analytics["failed"]),
-                "failures": analytics["failed"],
-                "seconds": round(time.perf_counter() - run_started, 2),
-            })
+            runs.append(
+                {
+                    "partition": key,
+                    "run_id": result.run_id,
+                    "success": result.success,
+                    "to_process": len(manifest["work"]),
+                    "skipped": len(manifest["skipped"]),
+                    "processed": len(analytics["processed"]),
+                    "failed": len(analytics["failed"]),
+                    "failures": analytics["failed"],
+                    "seconds": round(time.perf_counter() - run_started, 2),
+                }
+            )
             _progress(done, len(keys), key)
     return {
         "runs": runs,
@@ -92,7 +101,7 @@ def run_partitions(
 def _output(result: Any, asset: str) -> dict[str, Any] | None:
     try:
         return result.asset_value(asset)
-    except Exception:  # noqa: BLE001 - the step failed or was skipped; reported as such
+    except Exception:  # the step failed or was skipped; reported as such
         return None
 
 
@@ -127,7 +136,9 @@ def unprocessed(*, limit: int | None = None, concurrent: int | None = None) -> d
         cursor = page.next_cursor
         if cursor is None:
             break
-    restricted: dict[str, list[str] | None] = {k: (v if limit is not None else None) for k, v in chosen.items()}
+    restricted: dict[str, list[str] | None] = {
+        k: (v if limit is not None else None) for k, v in chosen.items()
+    }
     return run_partitions(restricted, concurrent=concurrent)
 
 

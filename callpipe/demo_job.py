@@ -102,6 +102,6 @@ def run_demo() -> dict[str, Any]:
         "stats": store.get_storage_stats(),
         "next": [
             "callpipe show RECORDING_ID   # a call's full metadata, e.g. callpipe show demo-saldo",
-            f"DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml   # then open http://127.0.0.1:3000",
+            f"DAGSTER_HOME={home} .venv/bin/dagster dev   # from the repo root, then open http://127.0.0.1:3000",
         ],
     }

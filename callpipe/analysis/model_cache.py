@@ -108,6 +108,14 @@ def _model_id(embedder: Embedder) -> str | None:
     return getattr(embedder, "model_id", None)
 
 
+def classifier_key(
+    classifier: SoftmaxClassifier, model_id: str, texts: Sequence[str], targets: Sequence[str]
+) -> str:
+    """Cache key of ``classifier`` fitted on query embeddings of ``texts`` by model ``model_id``."""
+    settings = [classifier.l2, classifier.steps, classifier.learning_rate]
+    return cache_key("softmax-query", model_id, classifier.labels, settings, list(texts), list(targets))
+
+
 def fit_classifier(
     classifier: SoftmaxClassifier, embedder: Embedder, texts: Sequence[str], targets: Sequence[str]
 ) -> SoftmaxClassifier:
@@ -115,15 +123,7 @@ def fit_classifier(
     model_id = _model_id(embedder)
     if model_id is None:
         return classifier.fit(embedder.query(texts), targets)
-    key = cache_key(
-        "softmax-query",
-        model_id,
-        classifier.labels,
-        [classifier.l2, classifier.steps, classifier.learning_rate],
-        list(texts),
-        list(targets),
-    )
-    path = cache_path(key)
+    path = cache_path(classifier_key(classifier, model_id, texts, targets))
     dim, n_labels = embedder.dim, len(classifier.labels)
     f64 = np.dtype(np.float64)
     spec = {

@@ -4,8 +4,10 @@ GraphQL, dequeued by the daemon's run coordinator and executed to SUCCESS."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from callpipe.pipeline import stage_versions
 from callpipe.schema import ProcessingStatus, RecordingMetadata
@@ -80,13 +81,8 @@ def free_port() -> int:
 
 
 def write_instance_yaml(home: Path) -> None:
-    """The repo's dagster.yaml with every storage path inside ``home`` (the repo's are relative to
-    the working directory, so they would land in the checkout's ./data/dagster)."""
-    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
-    config["storage"]["sqlite"]["base_dir"] = str(home / "storage")
-    config["local_artifact_storage"]["config"]["base_dir"] = str(home)
-    config["compute_logs"]["config"]["base_dir"] = str(home / "logs")
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    """The repo's dagster.yaml as this instance's: its storage defaults to ``home`` itself."""
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
 
 
 def seed_store(root: Path) -> None:
@@ -107,11 +103,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the process group (server plus its code server and run workers), then SIGKILL."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
 
