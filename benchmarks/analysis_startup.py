@@ -7,9 +7,9 @@ Usage: ``python benchmarks/analysis_startup.py [--rounds N] [--builds N]``
    that no in-memory embedding is reused. The whole run uses a temporary ``CALLPIPE_MODEL_CACHE``.
    The first ``analyze()`` of a process also loads the entity extractor (spaCy); timed apart.
 2. ``analyze()`` per 10-turn call: the hand-written calls of ``callpipe_tests/analysis/sample_calls.py``,
-   each round with a new embedder (empty in-memory cache), median over calls and rounds. Timed
-   alongside (same rounds, alternating) the same three stages run one after the other with their
-   own embedding batches, as ``analyze()`` did before it embedded a transcript in one batch.
+   each run with a new embedder (empty in-memory cache), median over calls and rounds. Each run is
+   paired with one of the same three stages run one after the other with their own embedding
+   batches (as ``analyze()`` did before it embedded a transcript in one batch), back to back.
 
 Every number printed is measured in this run.
 """
@@ -74,35 +74,42 @@ def per_call(rounds: int) -> None:
 
     calls = [turns(call) for call in CALLS.values()]
     words = [sum(len(t.text.split()) for t in call) for call in calls]
-    base = Analyzer()
-    base.analyze("hola buenas quería saber el saldo")  # loads the entity extractor
-    one_batch: list[float] = []
-    by_stage: list[float] = []
+    Analyzer().analyze("hola buenas quería saber el saldo")  # loads the entity extractor
+
+    def one_batch(analyzer: Analyzer, call: list) -> None:
+        analyzer.analyze("", call)
+
+    def by_stage(analyzer: Analyzer, call: list) -> None:
+        text = " ".join(t.text for t in call)
+        Analysis(
+            sentiment=analyzer.sentiment.analyze(text, call),
+            intent=analyzer.intent.analyze(text, call),
+            entities=_entities(text, None),
+            topics=analyzer.topics.analyze(text, call),
+        )
+
+    times: dict[str, list[float]] = {"one": [], "stages": []}
+    ratios = []
     for r in range(rounds):
-        for mode in ("one", "stages") if r % 2 == 0 else ("stages", "one"):
-            analyzer = Analyzer(embedder=Embedder())  # empty in-memory embedding cache
-            for call in calls:
-                text = " ".join(t.text for t in call)
+        for i, call in enumerate(calls):
+            # Both ways back to back, order alternating, each with an empty in-memory embedding
+            # cache: the machine's load changes slowly, so the pair sees about the same load.
+            pair = {}
+            for mode in ("one", "stages") if (r + i) % 2 == 0 else ("stages", "one"):
+                analyzer = Analyzer(embedder=Embedder())
                 t0 = time.perf_counter()
-                if mode == "one":
-                    analyzer.analyze("", call)
-                    one_batch.append((time.perf_counter() - t0) * 1000)
-                else:
-                    Analysis(
-                        sentiment=analyzer.sentiment.analyze(text, call),
-                        intent=analyzer.intent.analyze(text, call),
-                        entities=_entities(text, None),
-                        topics=analyzer.topics.analyze(text, call),
-                    )
-                    by_stage.append((time.perf_counter() - t0) * 1000)
-    n = len(one_batch)
+                (one_batch if mode == "one" else by_stage)(analyzer, call)
+                pair[mode] = (time.perf_counter() - t0) * 1000
+                times[mode].append(pair[mode])
+            ratios.append(pair["one"] / pair["stages"])
+    one, stages = statistics.median(times["one"]), statistics.median(times["stages"])
     print(
-        f"analyze() per 10-turn call ({min(words)}-{max(words)} words): median "
-        f"{statistics.median(one_batch):.0f} ms (n={n}: {len(calls)} calls x {rounds} rounds)"
+        f"analyze() per 10-turn call ({min(words)}-{max(words)} words): median {one:.0f} ms "
+        f"(n={len(times['one'])}: {len(calls)} calls x {rounds} rounds)"
     )
     print(
-        f"  same stages, each with its own embedding batch: median {statistics.median(by_stage):.0f} ms "
-        f"(n={len(by_stage)})"
+        f"  same stages, each with its own embedding batch: median {stages:.0f} ms; "
+        f"median ratio one-batch/stages of back-to-back pairs {statistics.median(ratios):.2f}"
     )
 
 

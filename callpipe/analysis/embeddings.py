@@ -6,7 +6,7 @@ loaded once per process by :func:`get_embedder`. Vectors are L2-normalised, so a
 the cosine similarity. An LRU cache keyed by (prefix kind, text) lets the sentiment, intent and
 coherence steps share the embeddings of the same turns. E5 wants a ``query: `` or ``passage: ``
 prefix; the analysers use ``query`` for everything they classify or compare, as the E5 authors
-advise for symmetric tasks.
+advise for symmetric tasks. :attr:`Embedder.model_id` names the model for on-disk caches.
 
 :class:`SoftmaxClassifier` is a multinomial logistic regression in numpy (no scikit-learn here),
 fitted on standardised embeddings.

@@ -199,12 +199,22 @@ def merge_short(texts: Sequence[str], min_words: int = MIN_SEGMENT_WORDS) -> lis
 
 
 def _count(toks: list[str], pattern: tuple[str, ...]) -> int:
+    """Start positions in ``toks`` where ``pattern`` matches (``word*`` matches by prefix)."""
     n = len(pattern)
-    hits = 0
-    for i in range(len(toks) - n + 1):
-        for p, tok in zip(pattern, toks[i : i + n], strict=True):
-            if not (tok.startswith(p[:-1]) if p.endswith("*") else tok == p):
-                break
-        else:
-            hits += 1
-    return hits
+    if n == 0:
+        return len(toks) + 1  # every position, as a scan over positions would count
+    # Filter start positions on the first word with one pass (this runs for every keyword of
+    # every topic), then check the rest of the pattern only there.
+    head = pattern[0]
+    stop = len(toks) - n + 1
+    if head.endswith("*"):
+        starts = [i for i in range(stop) if toks[i].startswith(head[:-1])]
+    else:
+        starts = [i for i in range(stop) if toks[i] == head]
+    if n == 1:
+        return len(starts)
+    return sum(1 for i in starts if all(_word_matches(p, toks[i + k]) for k, p in enumerate(pattern[1:], 1)))
+
+
+def _word_matches(pattern: str, token: str) -> bool:
+    return token.startswith(pattern[:-1]) if pattern.endswith("*") else token == pattern

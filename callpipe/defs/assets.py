@@ -86,7 +86,7 @@ def transcripts(
     """Live transcript kept, or re-transcribed with Whisper when its estimated WER is high."""
     settings = _settings(context)
     backend = store.get_store()
-    claimed = [rid for rid in recordings["work"] if claim(backend, rid, context.run_id, settings)]
+    claimed = [rid for rid in recordings["work"] if claim(backend, rid, context.run.run_id, settings)]
     busy = {rid: "held by another run" for rid in recordings["work"] if rid not in claimed}
     context.log.info("claimed %d of %d recordings", len(claimed), len(recordings["work"]))
     report = run_stage(backend, "stt", claimed, models.services, max_concurrent=settings.max_concurrent)
@@ -176,7 +176,7 @@ def call_analytics(
     for part in parts:
         failed.update(part["failed"])
     ready = sorted(set.intersection(*(set(p["ok"]) for p in parts)) - set(failed))
-    failed.update(finalize(store.get_store(), ready, run_id=context.run_id, services=models.services))
+    failed.update(finalize(store.get_store(), ready, run_id=context.run.run_id, services=models.services))
     processed = [rid for rid in ready if rid not in failed]
     context.add_output_metadata(
         {

@@ -59,6 +59,12 @@ class TranscriberSettings(BaseModel):
     language: str | None = Field(default="es", description="None = detect")
     domain_terms: tuple[str, ...] = ()
     filter_hallucinations: bool = True
+    greedy_logprob_fallback: bool = Field(
+        default=False,
+        description="normal mode: re-decode at temperatures up to 1.0 when avg log-prob < -1, as "
+        "Whisper does by default; off because on hard audio it cost up to 6x the time for about "
+        "1 point of WER here. Premium always does it; loops (compression ratio) always retry.",
+    )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TranscriberSettings:
@@ -222,6 +228,7 @@ class Transcriber:
                 beam_size=beam,
                 best_of=max(beam, 1),
                 vad_filter=use_vad,
+                log_prob_threshold=-1.0 if premium or self.settings.greedy_logprob_fallback else None,
                 word_timestamps=True,
                 initial_prompt=initial_prompt,
                 hotwords=hotwords,

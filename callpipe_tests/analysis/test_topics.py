@@ -6,10 +6,19 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callpipe.analysis.analyzer import get_analyzer
 from callpipe.analysis.text import fold
-from callpipe.analysis.topics import TopicListError, TopicModel, load_stopwords, load_topics, merge_short
+from callpipe.analysis.topics import (
+    TopicListError,
+    TopicModel,
+    _count,
+    load_stopwords,
+    load_topics,
+    merge_short,
+)
 from callpipe_tests.analysis.sample_calls import CALLS, shuffled_mixture, text, turns
 
 
@@ -106,3 +115,33 @@ def test_bad_topic_files(tmp_path: Path) -> None:
         load_topics(tmp_path / "missing.json")
     with pytest.raises(TopicListError, match="cannot read"):
         load_stopwords(tmp_path / "missing.txt")
+
+
+def _count_by_scanning(toks: list[str], pattern: tuple[str, ...]) -> int:
+    """The plain definition: try the pattern at every start position."""
+    return sum(
+        all(
+            tok.startswith(p[:-1]) if p.endswith("*") else tok == p
+            for p, tok in zip(pattern, toks[i : i + len(pattern)], strict=True)
+        )
+        for i in range(len(toks) - len(pattern) + 1)
+    )
+
+
+@given(
+    toks=st.lists(
+        st.sampled_from(["la", "las", "luz", "factura", "fac", "de", "tarjeta", "tar"]), max_size=30
+    ),
+    pattern=st.lists(st.sampled_from(["la", "la*", "luz", "fac*", "factura", "de", "tar*", "*"]), max_size=4),
+)
+def test_keyword_count_matches_a_scan_of_every_position(toks: list[str], pattern: list[str]) -> None:
+    assert _count(toks, tuple(pattern)) == _count_by_scanning(toks, tuple(pattern))
+
+
+def test_keyword_count_on_the_packaged_topics() -> None:
+    topics = load_topics()
+    for call in CALLS.values():
+        toks = fold(text(call)).split()
+        for patterns in topics.values():
+            for pattern in patterns:
+                assert _count(toks, pattern) == _count_by_scanning(toks, pattern)
