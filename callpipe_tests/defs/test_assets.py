@@ -85,6 +85,9 @@ def test_day_partition_writes_full_metadata(store: LocalStore, first_run: dg.Exe
         assert meta.entities is not None and meta.topics is not None and meta.topics.keywords
         assert meta.conversation_metrics.talk_time_seconds and meta.conversation_metrics.talk_time_seconds > 5
         assert store.get_transcript(recording_id) == meta.transcription.corrected_text
+        speakers = [t.speaker for t in meta.turns]
+        assert speakers[0] == "agent" and "customer" in speakers  # stereo: agent left, customer right
+        assert meta.conversation_metrics.talk_time_agent_seconds and meta.conversation_metrics.turn_count
     card = store.get_metadata(f"{GOOD_DAY}-tarjeta")
     assert card.intent.primary_intent in {"card_issue", "fraud_report"}
     bill = store.get_metadata(f"{GOOD_DAY}-factura")
