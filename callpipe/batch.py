@@ -18,6 +18,8 @@ from typing import Any
 ONLY_TAG = "callpipe/recording_ids"
 """Run tag restricting a run to these recording ids (comma-separated); used by ``--mode single``."""
 CONCURRENCY_TAG = "callpipe/max_concurrent"
+QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("CALLPIPE_LOG_LEVEL", "WARNING")}}}}
+"""Run events still reach the instance (and the UI); the terminal shows warnings and the progress bar."""
 
 
 def ensure_dagster_home() -> Path:
@@ -69,7 +71,7 @@ def run_partitions(
                 tags[CONCURRENCY_TAG] = str(concurrent)
             run_started = time.perf_counter()
             result = job.execute_in_process(
-                partition_key=key, instance=instance, tags=tags, raise_on_error=False
+                partition_key=key, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET
             )
             analytics = _output(result, "call_analytics") or {"processed": [], "failed": {}}
             manifest = _output(result, "recordings") or {"work": [], "skipped": {}}
