@@ -35,14 +35,30 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
-def test_record_show_stats(store_env: Path, call_audio: Path, tmp_path: Path,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_show_stats(
+    store_env: Path, call_audio: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     words = tmp_path / "words.json"
     text = "necesito revisar el salgo de mi cuesta"
     confidences = [0.95, 0.9, 0.97, 0.3, 0.96, 0.94, 0.35]
-    words.write_text(json.dumps([{"word": w, "confidence": c} for w, c in zip(text.split(), confidences)]))
-    code, out, _ = _run(["record", str(call_audio), "--conversation-id", "conv-1", "--transcript", text,
-                         "--word-confidences", str(words), "--agent-id", "a-7"], capsys)
+    words.write_text(
+        json.dumps([{"word": w, "confidence": c} for w, c in zip(text.split(), confidences, strict=True)])
+    )
+    code, out, _ = _run(
+        [
+            "record",
+            str(call_audio),
+            "--conversation-id",
+            "conv-1",
+            "--transcript",
+            text,
+            "--word-confidences",
+            str(words),
+            "--agent-id",
+            "a-7",
+        ],
+        capsys,
+    )
     assert code == 0
     saved = json.loads(out)
     assert saved["online"]["corrected_text"] == "necesito revisar el saldo de mi cuenta"
@@ -75,16 +91,18 @@ def test_record_show_stats(store_env: Path, call_audio: Path, tmp_path: Path,
         (["batch", "--mode", "single"], "--recording-id"),
     ],
 )
-def test_user_mistakes_exit_2(store_env: Path, argv: list[str], message: str,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_mistakes_exit_2(
+    store_env: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = _run(argv, capsys)
     assert code == 2
     assert out == ""
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_not_audio_and_unsafe_id_exit_2(store_env: Path, call_audio: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_audio_and_unsafe_id_exit_2(
+    store_env: Path, call_audio: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"this is not audio at all" * 50)
     code, _, err = _run(["record", str(junk), "--conversation-id", "c1"], capsys)
@@ -93,8 +111,9 @@ def test_not_audio_and_unsafe_id_exit_2(store_env: Path, call_audio: Path, tmp_p
     assert code == 2 and "conversation_id" in err
     broken = tmp_path / "words.json"
     broken.write_text('[{"word": "hola", "confidence": 0.9')
-    code, _, err = _run(["record", str(call_audio), "--conversation-id", "c1", "--word-confidences",
-                         str(broken)], capsys)
+    code, _, err = _run(
+        ["record", str(call_audio), "--conversation-id", "c1", "--word-confidences", str(broken)], capsys
+    )
     assert code == 2 and "not valid JSON" in err
     assert not any(store_env.rglob("*.json")) if store_env.exists() else True
 
@@ -102,8 +121,13 @@ def test_not_audio_and_unsafe_id_exit_2(store_env: Path, call_audio: Path, tmp_p
 def test_subprocess_never_prints_a_traceback(store_env: Path, tmp_path: Path) -> None:
     junk = tmp_path / "junk.wav"
     junk.write_bytes(os.urandom(4096))
-    result = subprocess.run([sys.executable, "-m", "callpipe.cli", "record", str(junk), "--conversation-id",
-                             "c1"], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "callpipe.cli", "record", str(junk), "--conversation-id", "c1"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("callpipe: error:")

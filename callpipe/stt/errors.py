@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from callpipe import audio
+
 
 class TranscriptionError(RuntimeError):
     """The speech-to-text stage could not produce a transcript (model or decoder failure)."""
 
 
-class InvalidAudioError(TranscriptionError, ValueError):
-    """The audio given to the speech-to-text stage is empty, unreadable or malformed."""
+class InvalidAudioError(TranscriptionError, audio.InvalidAudioError):
+    """The audio given to the speech-to-text stage is empty, unreadable or malformed.
+
+    A :class:`callpipe.audio.InvalidAudioError` (so one ``except`` covers both stages) and a
+    :class:`TranscriptionError`.
+    """

@@ -1,9 +1,10 @@
 """faster-whisper wrapper: load the model once, transcribe paths, bytes or arrays.
 
 Normal mode is greedy decoding (beam 1) without VAD, for re-transcribing many calls fast.
-Premium mode uses beam 5, the Silero VAD filter, and the domain lexicon as hotwords plus a
-short initial prompt. Every call returns word timestamps and probabilities, and likely
-hallucinations are moved to ``TranscriptResult.dropped`` (see :mod:`callpipe.stt.quality`).
+Premium mode uses beam 5, the Silero VAD filter and, when a domain lexicon is given, its terms
+as hotwords plus a short initial prompt. Both keep Whisper's temperature fallback. Every call
+returns word timestamps and probabilities, and likely hallucinations are moved to
+``TranscriptResult.dropped`` (see :mod:`callpipe.stt.quality`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from callpipe.stt.audio_input import (
     is_digital_silence,
     select_channel,
 )
-from callpipe.stt.errors import TranscriptionError
+from callpipe.stt.errors import InvalidAudioError, TranscriptionError
 from callpipe.stt.models import locate_model, model_manifest
 from callpipe.stt.quality import drop_hallucinations
 from callpipe.stt.result import TranscriptResult, TranscriptSegment, TranscriptWord
@@ -59,12 +60,6 @@ class TranscriberSettings(BaseModel):
     language: str | None = Field(default="es", description="None = detect")
     domain_terms: tuple[str, ...] = ()
     filter_hallucinations: bool = True
-    greedy_logprob_fallback: bool = Field(
-        default=False,
-        description="normal mode: re-decode at temperatures up to 1.0 when avg log-prob < -1, as "
-        "Whisper does by default; off because on hard audio it cost up to 6x the time for about "
-        "1 point of WER here. Premium always does it; loops (compression ratio) always retry.",
-    )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> TranscriberSettings:
@@ -198,8 +193,11 @@ class Transcriber:
         domain_terms: Sequence[str] | None = None,
         vad_filter: bool | None = None,
     ) -> TranscriptResult:
-        """Like :meth:`transcribe` for one already decoded 16 kHz mono float32 channel."""
+        """Like :meth:`transcribe` for one already decoded 16 kHz mono channel (1-D float array)."""
         started = time.perf_counter()
+        if samples.ndim != 1 or samples.size == 0:
+            raise InvalidAudioError(f"expected a non-empty 1-D 16 kHz channel, got shape {samples.shape}")
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
         duration = len(samples) / SAMPLE_RATE
         beam = self.settings.premium_beam_size if premium else self.settings.beam_size
         use_vad = premium if vad_filter is None else vad_filter
@@ -228,7 +226,6 @@ class Transcriber:
                 beam_size=beam,
                 best_of=max(beam, 1),
                 vad_filter=use_vad,
-                log_prob_threshold=-1.0 if premium or self.settings.greedy_logprob_fallback else None,
                 word_timestamps=True,
                 initial_prompt=initial_prompt,
                 hotwords=hotwords,

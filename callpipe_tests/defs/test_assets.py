@@ -34,9 +34,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore]:
         for n, call_id in enumerate(ids):
             call = calls[call_id]
             recorder.record_sync(
-                call.audio, call.conversation_id, transcription=call.live_text,
-                word_confidences=call.live_word_confidences, timestamp=start + timedelta(minutes=n),
-                audio_format="flac", recording_id=f"{day}-{call_id}",
+                call.audio,
+                call.conversation_id,
+                transcription=call.live_text,
+                word_confidences=call.live_word_confidences,
+                timestamp=start + timedelta(minutes=n),
+                audio_format="flac",
+                recording_id=f"{day}-{call_id}",
                 extra={"reference_text": call.reference_text},
             )
     # The transfer call's audio is damaged on disk after it was saved.
@@ -50,8 +54,13 @@ def _materialize(store: LocalStore, day: str, instance: dg.DagsterInstance) -> d
         "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
         "models": StageModelsResource(),
     }
-    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key=day, resources=resources,
-                          instance=instance, raise_on_error=False)
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        partition_key=day,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +106,9 @@ def test_day_partition_writes_full_metadata(store: LocalStore, first_run: dg.Exe
     assert summary["measured_wer_after"] <= summary["measured_wer_before"]
 
 
-def test_rerunning_a_finished_day_skips_everything(store: LocalStore, instance: dg.DagsterInstance,
-                                                    first_run: dg.ExecuteInProcessResult) -> None:
+def test_rerunning_a_finished_day_skips_everything(
+    store: LocalStore, instance: dg.DagsterInstance, first_run: dg.ExecuteInProcessResult
+) -> None:
     revisions = {rid: store.get_metadata(rid).revision for rid in first_run.asset_value("recordings")["all"]}
     second = _materialize(store, GOOD_DAY, instance)
     assert second.success
