@@ -8,7 +8,6 @@ to the runs that sensors and schedules launch.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from datetime import date, timedelta
@@ -23,17 +22,14 @@ QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("CALLPIP
 
 
 def ensure_dagster_home() -> Path:
-    """``DAGSTER_HOME`` if set, else ./data/dagster; seeded with ./dagster.yaml when it has none."""
+    """``DAGSTER_HOME`` if set, else ./data/dagster; seeded with ./dagster.yaml when it has none, with
+    PostgreSQL storage when ``DAGSTER_PG_URL`` or ``DAGSTER_PG_HOST`` is set (:mod:`callpipe.deploy`)."""
+    from callpipe.deploy import sync_instance_config
+
     home = Path(os.environ.get("DAGSTER_HOME") or "data/dagster").resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    template = Path("dagster.yaml")
-    if (
-        not (home / "dagster.yaml").exists()
-        and template.is_file()
-        and template.resolve() != home / "dagster.yaml"
-    ):
-        shutil.copyfile(template, home / "dagster.yaml")
+    sync_instance_config(home, Path("dagster.yaml"))
     return home
 
 
@@ -55,9 +51,8 @@ def run_partitions(
     ensure_dagster_home()
     import dagster as dg
 
-    from callpipe.defs.definitions import defs
+    from callpipe.defs.executors import execute_partition
 
-    job = defs.get_job_def("process_call_date")
     started = time.perf_counter()
     runs = []
     with dg.DagsterInstance.get() as instance:
@@ -70,11 +65,9 @@ def run_partitions(
             if concurrent:
                 tags[CONCURRENCY_TAG] = str(concurrent)
             run_started = time.perf_counter()
-            result = job.execute_in_process(
-                partition_key=key, instance=instance, tags=tags, raise_on_error=False, run_config=QUIET
-            )
-            analytics = _output(result, "call_analytics") or {"processed": [], "failed": {}}
-            manifest = _output(result, "recordings") or {"work": [], "skipped": {}}
+            result = execute_partition(key, instance=instance, tags=tags, run_config=QUIET)
+            analytics = result.values["call_analytics"] or {"processed": [], "failed": {}}
+            manifest = result.values["recordings"] or {"work": [], "skipped": {}}
             runs.append(
                 {
                     "partition": key,
@@ -98,13 +91,6 @@ def run_partitions(
         "seconds": round(time.perf_counter() - started, 2),
         "dagster_home": os.environ["DAGSTER_HOME"],
     }
-
-
-def _output(result: Any, asset: str) -> dict[str, Any] | None:
-    try:
-        return result.asset_value(asset)
-    except Exception:  # the step failed or was skipped; reported as such
-        return None
 
 
 def single(recording_id: str, *, concurrent: int | None = None) -> dict[str, Any]:

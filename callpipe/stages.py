@@ -88,8 +88,8 @@ def _stt_inputs(meta: RecordingMetadata) -> Any:
 def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
     """Keep the live transcript when its estimated WER is low, else re-transcribe (premium) and
     keep whichever transcript is estimated better; turns come from the re-transcription."""
-    from callpipe.stt import estimate_wer, needs_retranscription
-    from callpipe.stt.attribution import transcribe_mixed
+    from callpipe.stt import estimate_wer, needs_retranscription, transcribe_conversation
+    from callpipe.stt.turns import vad_metrics
 
     live = _live(meta)
     live_wer = round(estimate_wer(live.word_confidences) if live.text.strip() else 1.0, 4)
@@ -107,9 +107,9 @@ def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> 
         return {
             "online_transcription": live,
             "transcription": kept,
-            "conversation_metrics": _vad_metrics(audio_path),
+            "conversation_metrics": vad_metrics(str(audio_path)),
         }
-    conversation = transcribe_mixed(services.transcriber, str(audio_path), premium=True)
+    conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
     segments = [s for channel in conversation.channels for s in channel.segments]
     new_wer = estimate_wer(conversation.word_confidences, segments)
     patch: dict[str, Any] = {
@@ -129,20 +129,6 @@ def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> 
             retranscribed=True,
         )
     return patch
-
-
-def _vad_metrics(audio_path: Any) -> Any:
-    """Talk, silence and overlap from the VAD alone, for calls that keep their live transcript."""
-    from callpipe.stt.audio_input import decode_channels, duplicated_channels
-    from callpipe.stt.turns import SAMPLE_RATE, conversation_metrics, speech_intervals
-
-    channels = decode_channels(str(audio_path))
-    duration = channels.shape[1] / SAMPLE_RATE
-    if channels.shape[0] == 2 and not duplicated_channels(channels):
-        speech = {"agent": speech_intervals(channels[0]), "customer": speech_intervals(channels[1])}
-    else:
-        speech = {"unknown": speech_intervals(channels.mean(axis=0))}
-    return conversation_metrics([], duration, vad_speech=speech)
 
 
 def _text(meta: RecordingMetadata) -> str:

@@ -144,16 +144,21 @@ def test_real_prompt_leak_is_caught(transcriber, clips):
 
 
 @pytest.mark.slow
-def test_estimate_rises_on_degraded_audio(transcriber, clips):
+def test_estimate_tracks_measured_wer_on_clean_and_noisy_audio(transcriber, clips):
     import numpy as np
 
     from callpipe.stt.wer import word_error_rate
     from callpipe_tests.stt.conftest import CUSTOMER_TEXT
 
-    clean = transcriber.transcribe(clips.customer)
     noise = np.random.default_rng(3).normal(0.0, 0.2, clips.customer.shape).astype(np.float32)
-    noisy = transcriber.transcribe(np.clip(clips.customer + noise, -1, 1))
-    estimated = [estimate_wer(r.word_confidences, r.segments) for r in (clean, noisy)]
-    measured = [word_error_rate(CUSTOMER_TEXT, r.text) for r in (clean, noisy)]
-    assert measured[0] < measured[1], (clean.text, noisy.text)
-    assert estimated[0] < estimated[1], estimated
+    results = [
+        transcriber.transcribe(clips.customer),
+        transcriber.transcribe(np.clip(clips.customer + noise, -1, 1)),
+    ]
+    estimated = [estimate_wer(r.word_confidences, r.segments) for r in results]
+    measured = [min(1.0, word_error_rate(CUSTOMER_TEXT, r.text)) for r in results]
+    # Whichever text the decoder's temperature fallback produces, the estimate follows the true
+    # WER (held-out MAE of the calibration: ~0.12), and the gate fires on the noisy copy.
+    for est, true, result in zip(estimated, measured, results, strict=True):
+        assert abs(est - true) <= 0.35, (result.text, est, true)
+    assert measured[1] >= 0.5 and needs_retranscription(estimated[1])

@@ -1,0 +1,336 @@
+"""Time of one ``unprocessed_recordings_sensor`` tick over a store holding 100,000 recordings.
+
+The store is filled with metadata only (no audio files: the sensor never reads audio): for each
+recording the index entries (by-id, by-date and, while unprocessed, pending) and the metadata
+document, with the bytes and keys the store's own helpers make (``index.Entry.to_bytes``,
+``index.*_key``, ``store.metadata_key``, ``documents.dump_document``, ``store._storage_info``).
+Locally the files are written directly (no fsync, no temp file: the contents are the same, only
+durability differs), on S3 through the store's own ``_put`` (PutObject) from 16 threads. Before
+filling, one recording is saved with ``save_recording`` into a scratch store and compared file by
+file with the fast path's output for the same document.
+
+By default 100,000 recordings over 100 UTC days (1,000 a day); the last 5 days are entirely
+unprocessed and 5% of the older recordings are too (failed or flagged for reprocessing), so
+about 9,750 recordings on 100 call dates are pending: more dates than the sensor's
+``MAX_REQUESTS_PER_TICK`` (50), so the first tick leaves some for the second.
+
+Ticks are evaluated as the daemon does (``build_sensor_context`` with the code location's
+definitions and the real ``RecordingStoreResource``; resources are built per tick):
+
+1. cold: the first tick in the process, no cursor;
+2. warm: the cursor of tick 1 (the dates left over by the per-tick cap);
+3. steady: the cursor of tick 2 (nothing new: no run requests);
+4. no cursor again in a warm process (the full cost of a tick without first-use costs).
+
+For S3 a moto server runs in its own process on 127.0.0.1 (``moto_server``). moto keeps keys in a
+Python dict and scans every key of the bucket for each ListObjectsV2 call, so its listing cost
+grows with the whole bucket (real S3 lists by prefix): the S3 number measures the sensor's
+requests against moto on loopback, not S3's latency. The request counts of one full listing are
+printed so they can be costed for real S3.
+
+    .venv/bin/python benchmarks/sensor_tick.py                   # local and S3 (moto)
+    .venv/bin/python benchmarks/sensor_tick.py --backends local
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
+from callpipe.storage import LocalStore, S3Store, make_s3_client, new_recording_id
+from callpipe.storage import index as layout
+from callpipe.storage.blob import BlobStore
+from callpipe.storage.documents import dump_document, prepare_document
+
+Files = list[tuple[str, bytes]]
+
+
+def tiny_wav() -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros(800, dtype=np.int16), 8000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def templates() -> dict[bool, RecordingMetadata]:
+    """A pending and a processed document (revision 0, audio facts of a 0.1 s WAV)."""
+    pending = prepare_document(tiny_wav(), "conv-template", {"timestamp": datetime.now(UTC)}, "wav", "tpl")
+    done = pending.model_copy(deep=True)
+    done.processed = True
+    done.processing_mode = ProcessingMode.OFFLINE
+    done.status.status = ProcessingStatus.PROCESSED
+    return {False: pending, True: done}
+
+
+def plan(total: int, days: int, pending_days: int, straggler_rate: float) -> Iterator[tuple[datetime, bool]]:
+    """(timestamp, processed) of each recording: ``days`` UTC days ending yesterday, evenly filled."""
+    rng = random.Random(20251127)
+    last = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    per_day = total // days
+    for i in range(total):
+        day_index = min(i // per_day, days - 1)  # the remainder goes to the last day
+        age = days - 1 - day_index
+        slot = i - day_index * per_day
+        ts = last - timedelta(days=age) + timedelta(hours=7, seconds=slot * 50400 / per_day)
+        ts += timedelta(microseconds=i % 1_000_000)
+        yield ts, not (age < pending_days or rng.random() < straggler_rate)
+
+
+def recording_files(store: BlobStore, doc: RecordingMetadata) -> Files:
+    """What ``save_recording`` writes for ``doc``, audio left out, in its order."""
+    entry = layout.Entry.from_doc(doc)
+    raw = entry.to_bytes()
+    files = [
+        (layout.by_id_key(entry.recording_id), raw),
+        (layout.by_date_key(entry.call_date, entry.recording_id), raw),
+    ]
+    if not doc.processed:
+        files.append((layout.pending_key(entry.call_date, entry.recording_id), raw))
+    files.append((store.metadata_key(entry), dump_document(doc)))
+    return files
+
+
+def make_doc(store: BlobStore, template: RecordingMetadata, n: int, ts: datetime) -> RecordingMetadata:
+    doc = template.model_copy(
+        update={
+            "recording_id": new_recording_id(ts),
+            "conversation_id": f"conv-{n // 2:06d}",
+            "timestamp": ts,
+        }
+    )
+    doc.storage = store._storage_info(layout.Entry.from_doc(doc))
+    return doc
+
+
+def check_fast_path(docs: dict[bool, RecordingMetadata]) -> None:
+    """One pending and one processed recording: fast-path files == what ``save_recording`` writes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        real, fast = LocalStore(Path(tmp) / "real"), LocalStore(Path(tmp) / "fast")
+        for processed, template in docs.items():
+            doc = make_doc(fast, template, 7, datetime(2025, 3, 1, 12, tzinfo=UTC))
+            given = doc.model_copy(update={"storage": template.storage})
+            if processed:  # save as the recorder does, then mark processed as the pipeline does
+                real.save_recording(
+                    tiny_wav(), doc.conversation_id, given.model_copy(update={"processed": False})
+                )
+                stored = real.get_metadata(doc.recording_id)
+                real.update_metadata(doc.recording_id, stored.model_copy(update={"processed": True}))
+            else:
+                real.save_recording(tiny_wav(), doc.conversation_id, given)
+            write_local(fast, recording_files(fast, doc))
+            for key, data in recording_files(fast, doc):
+                if key.startswith("metadata/") and processed:
+                    continue  # revision and status differ by design after update_metadata
+                if real.path(key).read_bytes() != data:
+                    raise SystemExit(f"fast path differs from save_recording at {key}")
+            real_index = sorted(
+                str(p.relative_to(real.root)) for p in (real.root / "index").rglob("*") if p.is_file()
+            )
+            fast_index = sorted(
+                str(p.relative_to(fast.root)) for p in (fast.root / "index").rglob("*") if p.is_file()
+            )
+            if real_index != fast_index:
+                raise SystemExit(f"index keys differ: {real_index} vs {fast_index}")
+
+
+def write_local(store: LocalStore, files: Files) -> None:
+    for key, data in files:
+        path = store.path(key)
+        try:
+            path.write_bytes(data)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def fill(store: BlobStore, args: argparse.Namespace) -> tuple[int, int, float]:
+    """Write every recording; returns (recordings, pending, seconds)."""
+    docs = templates()
+    started = time.perf_counter()
+    count = pending = 0
+    batch: Files = []
+    pool = ThreadPoolExecutor(max_workers=16) if isinstance(store, S3Store) else None
+
+    def flush() -> None:
+        if isinstance(store, LocalStore):
+            write_local(store, batch)
+        else:
+            assert pool is not None
+            list(pool.map(lambda kv: store._put(kv[0], kv[1]), batch))
+        batch.clear()
+
+    for n, (ts, processed) in enumerate(plan(args.recordings, args.days, args.pending_days, args.stragglers)):
+        batch.extend(recording_files(store, make_doc(store, docs[processed], n, ts)))
+        count += 1
+        pending += not processed
+        if len(batch) >= 4000:
+            flush()
+    flush()
+    if pool is not None:
+        pool.shutdown()
+    return count, pending, time.perf_counter() - started
+
+
+def listing_requests(store: BlobStore) -> tuple[int, int, Counter[str], float]:
+    """The sensor's listing alone (pages of 1000, unprocessed); refs, dates, S3 requests, seconds."""
+    calls: Counter[str] = Counter()
+    if isinstance(store, S3Store):
+        store.client.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
+    started = time.perf_counter()
+    refs, dates, cursor = 0, set(), None
+    while True:
+        page = store.list_recordings(processed=False, limit=1000, cursor=cursor)
+        refs += len(page.items)
+        dates.update(ref.call_date for ref in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return refs, len(dates), calls, time.perf_counter() - started
+
+
+def ticks(resource: Any, label: str) -> None:
+    import dagster as dg
+
+    from callpipe.defs.definitions import defs
+    from callpipe.defs.sensors import unprocessed_recordings_sensor
+
+    def tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[float, Any]:
+        started = time.perf_counter()
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources={"store": resource}
+        ) as context:
+            data = unprocessed_recordings_sensor.evaluate_tick(context)
+        return time.perf_counter() - started, data
+
+    with dg.instance_for_test() as instance:
+        cold, first = tick(instance, None)
+        warm, second = tick(instance, first.cursor)
+        steady, third = tick(instance, second.cursor)
+        again, fourth = tick(instance, None)
+    for name, seconds, data in (
+        ("cold (first in process, no cursor)", cold, first),
+        ("warm (cursor of tick 1)", warm, second),
+        ("steady (cursor of tick 2, nothing new)", steady, third),
+        ("warm process, no cursor", again, fourth),
+    ):
+        print(f"  {label} tick {name}: {seconds:.2f} s, {len(data.run_requests)} run requests", flush=True)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto S3 server in its own process on a free loopback port; yields the endpoint URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    binary = Path(sys.executable).with_name("moto_server")
+    server = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def run_local(args: argparse.Namespace) -> None:
+    from dagster_aws.s3 import S3Resource
+
+    from callpipe.defs.resources import RecordingStoreResource
+
+    with tempfile.TemporaryDirectory(prefix="callpipe-sensor-") as tmp:
+        store = LocalStore(Path(tmp) / "recordings")
+        count, pending, seconds = fill(store, args)
+        print(
+            f"local store: {count} recordings, {pending} unprocessed, written in {seconds:.1f} s", flush=True
+        )
+        refs, dates, _, listed = listing_requests(store)
+        print(
+            f"  local listing alone (as the sensor pages it): {refs} pending on {dates} dates in {listed:.2f} s"
+        )
+        resource = RecordingStoreResource(
+            backend="local", local_path=str(store.root), s3=S3Resource(region_name="us-east-1")
+        )
+        ticks(resource, "local")
+
+
+def run_s3(args: argparse.Namespace) -> None:
+    from dagster_aws.s3 import S3Resource
+
+    from callpipe.defs.resources import RecordingStoreResource
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.pop("AWS_PROFILE", None)
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="callpipe-sensor-") as tmp:
+        client = make_s3_client(region_name="us-east-1", endpoint_url=endpoint)
+        client.create_bucket(Bucket="bench")
+        store = S3Store("bench", "callpipe", client, cache_dir=Path(tmp) / "cache")
+        count, pending, seconds = fill(store, args)
+        print(
+            f"S3 store (moto server, loopback): {count} recordings, {pending} unprocessed, "
+            f"written in {seconds:.1f} s",
+            flush=True,
+        )
+        refs, dates, calls, listed = listing_requests(store)
+        requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
+        print(
+            f"  S3 listing alone: {refs} pending on {dates} dates in {listed:.2f} s ({requests})", flush=True
+        )
+        resource = RecordingStoreResource(
+            backend="s3",
+            s3_bucket="bench",
+            s3_prefix="callpipe",
+            s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"),
+        )
+        ticks(resource, "S3 (moto)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recordings", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--pending-days", type=int, default=5, help="latest days left entirely unprocessed")
+    parser.add_argument("--stragglers", type=float, default=0.05, help="unprocessed share of older days")
+    parser.add_argument("--backends", default="local,s3", help="comma-separated: local, s3")
+    args = parser.parse_args()
+    if args.recordings < args.days or args.days < 1:
+        parser.error("--recordings must be at least --days, and --days at least 1")
+    check_fast_path(templates())
+    print("fast path check: index entries and metadata document identical to save_recording's", flush=True)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "local" in backends:
+        run_local(args)
+    if "s3" in backends:
+        run_s3(args)
+
+
+if __name__ == "__main__":
+    main()
