@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import random
 import socket
@@ -43,10 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +61,7 @@ from callpipe.storage.blob import BlobStore
 from callpipe.storage.documents import dump_document, prepare_document
 
 Files = list[tuple[str, bytes]]
+BUCKET, PREFIX = "bench", "callpipe"
 
 
 def tiny_wav() -> bytes:
@@ -161,20 +161,22 @@ def write_local(store: LocalStore, files: Files) -> None:
             path.write_bytes(data)
 
 
-def fill(store: BlobStore, args: argparse.Namespace) -> tuple[int, int, float]:
-    """Write every recording; returns (recordings, pending, seconds)."""
+def fill(
+    store: BlobStore, args: argparse.Namespace, put: Callable[[str, bytes], Any] | None = None
+) -> tuple[int, int, float]:
+    """Write every recording (local: files directly; else ``put``); returns (recordings, pending, seconds)."""
     docs = templates()
     started = time.perf_counter()
     count = pending = 0
     batch: Files = []
-    pool = ThreadPoolExecutor(max_workers=16) if isinstance(store, S3Store) else None
 
     def flush() -> None:
-        if isinstance(store, LocalStore):
+        if put is None:
+            assert isinstance(store, LocalStore)
             write_local(store, batch)
         else:
-            assert pool is not None
-            list(pool.map(lambda kv: store._put(kv[0], kv[1]), batch))
+            for key, data in batch:
+                put(key, data)
         batch.clear()
 
     for n, (ts, processed) in enumerate(plan(args.recordings, args.days, args.pending_days, args.stragglers)):
@@ -184,8 +186,6 @@ def fill(store: BlobStore, args: argparse.Namespace) -> tuple[int, int, float]:
         if len(batch) >= 4000:
             flush()
     flush()
-    if pool is not None:
-        pool.shutdown()
     return count, pending, time.perf_counter() - started
 
 
@@ -234,30 +234,50 @@ def ticks(resource: Any, label: str) -> None:
         print(f"  {label} tick {name}: {seconds:.2f} s, {len(data.run_requests)} run requests", flush=True)
 
 
+def serve_moto(port: int, args: argparse.Namespace) -> None:
+    """Child process: a moto S3 server on ``port``, filled through moto's own ``put_object`` (the
+    same backend call its HTTP layer makes; 300,000 PUTs over HTTP take too long here), then
+    serving until stdin closes."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    backend.create_bucket(BUCKET, "us-east-1")
+    layout_only = S3Store(BUCKET, PREFIX, client=object())  # keys and storage info, no requests
+    count, pending, seconds = fill(
+        layout_only, args, put=lambda key, data: backend.put_object(BUCKET, layout_only.full_key(key), data)
+    )
+    print(f"READY {count} {pending} {seconds:.1f}", flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto S3 server in its own process on a free loopback port; yields the endpoint URL."""
+def moto_server(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """A filled moto S3 server in a child process on a free loopback port: (endpoint, READY line)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    binary = Path(sys.executable).with_name("moto_server")
-    server = subprocess.Popen(
-        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    command = [sys.executable, __file__, "--serve-moto", str(port), "--recordings", str(args.recordings)]
+    command += ["--days", str(args.days), "--pending-days", str(args.pending_days)]
+    command += ["--stragglers", str(args.stragglers)]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdin is not None
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(endpoint, timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield endpoint
+        ready = server.stdout.readline().strip()
+        if not ready.startswith("READY"):
+            raise SystemExit(f"moto server child failed: {ready!r}")
+        yield f"http://127.0.0.1:{port}", ready
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stdin.close()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def run_local(args: argparse.Namespace) -> None:
@@ -273,7 +293,8 @@ def run_local(args: argparse.Namespace) -> None:
         )
         refs, dates, _, listed = listing_requests(store)
         print(
-            f"  local listing alone (as the sensor pages it): {refs} pending on {dates} dates in {listed:.2f} s"
+            f"  local listing alone (pages of 1000, as the sensor asks): {refs} pending on {dates} dates "
+            f"in {listed:.2f} s"
         )
         resource = RecordingStoreResource(
             backend="local", local_path=str(store.root), s3=S3Resource(region_name="us-east-1")
@@ -289,14 +310,16 @@ def run_s3(args: argparse.Namespace) -> None:
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.pop("AWS_PROFILE", None)
-    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="callpipe-sensor-") as tmp:
+    with (
+        moto_server(args) as (endpoint, ready),
+        tempfile.TemporaryDirectory(prefix="callpipe-sensor-") as tmp,
+    ):
+        _, count, pending, seconds = ready.split()
         client = make_s3_client(region_name="us-east-1", endpoint_url=endpoint)
-        client.create_bucket(Bucket="bench")
-        store = S3Store("bench", "callpipe", client, cache_dir=Path(tmp) / "cache")
-        count, pending, seconds = fill(store, args)
+        store = S3Store(BUCKET, PREFIX, client, cache_dir=Path(tmp) / "cache")
         print(
-            f"S3 store (moto server, loopback): {count} recordings, {pending} unprocessed, "
-            f"written in {seconds:.1f} s",
+            f"S3 store (moto server in its own process, loopback): {count} recordings, "
+            f"{pending} unprocessed, put into moto's backend in {seconds} s",
             flush=True,
         )
         refs, dates, calls, listed = listing_requests(store)
@@ -306,8 +329,8 @@ def run_s3(args: argparse.Namespace) -> None:
         )
         resource = RecordingStoreResource(
             backend="s3",
-            s3_bucket="bench",
-            s3_prefix="callpipe",
+            s3_bucket=BUCKET,
+            s3_prefix=PREFIX,
             s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"),
         )
         ticks(resource, "S3 (moto)")
@@ -320,7 +343,11 @@ def main() -> None:
     parser.add_argument("--pending-days", type=int, default=5, help="latest days left entirely unprocessed")
     parser.add_argument("--stragglers", type=float, default=0.05, help="unprocessed share of older days")
     parser.add_argument("--backends", default="local,s3", help="comma-separated: local, s3")
+    parser.add_argument("--serve-moto", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_moto:
+        serve_moto(args.serve_moto, args)
+        return
     if args.recordings < args.days or args.days < 1:
         parser.error("--recordings must be at least --days, and --days at least 1")
     check_fast_path(templates())

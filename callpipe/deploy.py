@@ -1,10 +1,11 @@
 """Deployment settings read from the environment: instance storage and executor mode (no Dagster import).
 
-Instance storage: with ``DAGSTER_PG_URL``, or ``DAGSTER_PG_HOST`` (+ ``DAGSTER_PG_USER``,
-``DAGSTER_PG_DB``, optional ``DAGSTER_PG_PASSWORD`` and ``DAGSTER_PG_PORT``), runs, event logs and
-schedules/sensor state live in PostgreSQL through ``dagster-postgres``; otherwise in SQLite under
-``DAGSTER_HOME``. The storage section written to ``$DAGSTER_HOME/dagster.yaml`` holds only
-``{env: NAME}`` references, so a password or URL never lands in the file.
+Instance storage: with ``DAGSTER_PG_URL`` (``postgresql+psycopg2://...``), or ``DAGSTER_PG_HOST``
+(+ ``DAGSTER_PG_USER``, ``DAGSTER_PG_DB``, optional ``DAGSTER_PG_PASSWORD`` and ``DAGSTER_PG_PORT``),
+runs, event logs and schedule/sensor state live in PostgreSQL through ``dagster-postgres``;
+otherwise in SQLite under ``DAGSTER_HOME``. The storage section written to
+``$DAGSTER_HOME/dagster.yaml`` holds only ``{env: NAME}`` references, so a password or URL never
+lands in the file.
 
 Executor: ``CALLPIPE_EXECUTOR`` is ``default`` (Dagster's multiprocess executor for launched runs,
 in process for ``callpipe batch``), ``celery`` (``dagster-celery`` over ``CELERY_BROKER_URL`` /
@@ -14,6 +15,7 @@ in process for ``callpipe batch``), ``celery`` (``dagster-celery`` over ``CELERY
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Mapping
@@ -35,6 +37,8 @@ PG_FIELDS = {
     "db_name": "DAGSTER_PG_DB",
     "port": "DAGSTER_PG_PORT",
 }
+PG_SCHEME = "postgresql+psycopg2"
+"""SQLAlchemy driver of the generated ``postgres_db`` section (psycopg2 comes with dagster-postgres)."""
 _REQUIRED_PG_FIELDS = ("hostname", "username", "db_name")
 _STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
 _HEADER = (
@@ -70,14 +74,18 @@ def postgres_storage(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     """The ``storage: postgres:`` section the environment asks for, or ``None`` for SQLite."""
     env = os.environ if environ is None else environ
     if env.get(PG_URL_ENV):
+        scheme = env[PG_URL_ENV].split("://", 1)[0]
+        if scheme in ("postgres", "postgresql") and importlib.util.find_spec("psycopg") is None:
+            # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; dagster-postgres installs psycopg2.
+            raise DeploymentConfigError(f"{PG_URL_ENV}: start it with {PG_SCHEME}:// instead of {scheme}://")
         return {"postgres_url": {"env": PG_URL_ENV}}
     if not env.get(PG_FIELDS["hostname"]):
         return None
     missing = [PG_FIELDS[f] for f in _REQUIRED_PG_FIELDS if not env.get(PG_FIELDS[f])]
     if missing:
         raise DeploymentConfigError(f"DAGSTER_PG_HOST is set but {', '.join(missing)} is not")
-    db = {field: {"env": name} for field, name in PG_FIELDS.items() if env.get(name)}
-    return {"postgres_db": db}
+    db: dict[str, Any] = {field: {"env": name} for field, name in PG_FIELDS.items() if env.get(name)}
+    return {"postgres_db": {**db, "scheme": PG_SCHEME}}
 
 
 def _is_ours(storage: Any) -> bool:
@@ -88,7 +96,9 @@ def _is_ours(storage: Any) -> bool:
     if section == {"postgres_url": {"env": PG_URL_ENV}}:
         return True
     db = section.get("postgres_db") if isinstance(section, dict) and set(section) == {"postgres_db"} else None
-    return isinstance(db, dict) and all(db.get(f) == {"env": PG_FIELDS[f]} for f in db)
+    if not isinstance(db, dict) or db.get("scheme") != PG_SCHEME:
+        return False
+    return all(db[f] == {"env": PG_FIELDS[f]} for f in db if f != "scheme")
 
 
 def sync_instance_config(home: Path, template: Path, environ: Mapping[str, str] | None = None) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,3 +148,32 @@ def _value(result: Any, asset: str) -> Any:
         return result.output_for_node(asset)
     except Exception:  # the step failed or was skipped; the caller reports it as such
         return None
+
+
+_SUBMITTED = re.compile(r'^Submitting celery task for step "(?P<step>[^"]+)" to queue "(?P<queue>[^"]+)"')
+
+
+def step_report(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per step of a finished run, from its event log: ``seconds`` (start to success or failure),
+    and under Celery the ``queue`` it was sent to and the ``worker`` (``name@host``) that ran it."""
+    report: dict[str, dict[str, Any]] = {}
+    started: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        step = report.setdefault(event.step_key, {"queue": None, "worker": None, "seconds": None})
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            started[event.step_key] = record.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            step["seconds"] = round(record.timestamp - started[event.step_key], 3)
+        elif kind == "ENGINE_EVENT":
+            submitted = _SUBMITTED.match(event.message or "")
+            if submitted:
+                step["queue"] = submitted["queue"]
+            metadata = event.engine_event_data.metadata if event.engine_event_data else {}
+            worker = metadata.get("Celery worker")
+            if worker is not None:
+                step["worker"] = getattr(worker, "value", worker)
+    return report
