@@ -22,18 +22,16 @@ ignored and rewritten. A cache directory that cannot be written only logs a warn
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from callpipe.analysis.embeddings import Embedder, SoftmaxClassifier
+from callpipe.files import atomic_output
 from callpipe.stt.models import cache_root
 
 CACHE_VERSION = 1
@@ -86,19 +84,8 @@ def load_arrays(path: Path, spec: Spec) -> dict[str, np.ndarray] | None:
 def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically; failure to write is logged, never raised."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, _FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_output(path, _FILE_MODE) as handle:
+            np.savez(handle, **arrays)
     except OSError as exc:
         log.warning("analysis cache file %s not written: %s", path, exc)
 

