@@ -206,6 +206,17 @@ def listing_requests(store: BlobStore) -> tuple[int, int, Counter[str], float]:
     return refs, len(dates), calls, time.perf_counter() - started
 
 
+def names_only_listing(store: BlobStore) -> tuple[int, int, Counter[str], float]:
+    """Pending ids per UTC date from key names alone, without reading any entry (what a sensor
+    keyed by UTC date could do); refs, dates, S3 requests, seconds."""
+    calls: Counter[str] = Counter()
+    if isinstance(store, S3Store):
+        store.client.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
+    started = time.perf_counter()
+    by_date = {day: store._list_names(f"{layout.PENDING}/{day}") for day in store._list_dirs(layout.PENDING)}
+    return sum(map(len, by_date.values())), len(by_date), calls, time.perf_counter() - started
+
+
 def ticks(resource: Any, label: str) -> None:
     import dagster as dg
 
@@ -296,6 +307,10 @@ def run_local(args: argparse.Namespace) -> None:
             f"  local listing alone (pages of 1000, as the sensor asks): {refs} pending on {dates} dates "
             f"in {listed:.2f} s"
         )
+        refs, dates, _, listed = names_only_listing(store)
+        print(
+            f"  local names-only listing (no entry reads): {refs} pending on {dates} dates in {listed:.2f} s"
+        )
         resource = RecordingStoreResource(
             backend="local", local_path=str(store.root), s3=S3Resource(region_name="us-east-1")
         )
@@ -326,6 +341,14 @@ def run_s3(args: argparse.Namespace) -> None:
         requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
         print(
             f"  S3 listing alone: {refs} pending on {dates} dates in {listed:.2f} s ({requests})", flush=True
+        )
+        fresh = S3Store(BUCKET, PREFIX, make_s3_client(region_name="us-east-1", endpoint_url=endpoint))
+        refs, dates, calls, listed = names_only_listing(fresh)
+        requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
+        print(
+            f"  S3 names-only listing (no entry reads): {refs} pending on {dates} dates in {listed:.2f} s "
+            f"({requests})",
+            flush=True,
         )
         resource = RecordingStoreResource(
             backend="s3",

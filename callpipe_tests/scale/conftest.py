@@ -18,10 +18,10 @@ import pytest
 from callpipe.demo import load_demo_calls
 from callpipe.recorder import Recorder
 from callpipe.storage import LocalStore
+from callpipe_tests.scale.workers import REPO_ROOT
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 5
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_service(name: str, host: str, port: int) -> None:
@@ -75,8 +75,9 @@ def dagster_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     """A fresh DAGSTER_HOME and local store under ``tmp_path``, run from the repo root (where the
     ./dagster.yaml template is), with no deployment variables inherited from the shell."""
     monkeypatch.chdir(REPO_ROOT)
+    inherited = ("DAGSTER_PG_", "CELERY_", "S3_", "CALLPIPE_EXECUTOR", "STORAGE_")
     for name in list(os.environ):
-        if name.startswith(("DAGSTER_PG_", "CELERY_", "S3_")) or name in ("CALLPIPE_EXECUTOR", "STORAGE_BACKEND"):
+        if name.startswith(inherited):
             monkeypatch.delenv(name)
     env = {
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),

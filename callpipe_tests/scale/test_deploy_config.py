@@ -9,8 +9,8 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from callpipe.deploy import DeploymentConfigError, celery_urls, executor_mode, sync_instance_config
 from callpipe.defs.executors import GPU_OP_TAGS, select_executor
+from callpipe.deploy import DeploymentConfigError, celery_urls, executor_mode, sync_instance_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "dagster.yaml"
@@ -94,7 +94,10 @@ def test_celery_urls_reference_the_environment_or_default_to_local_redis() -> No
 def test_celery_worker_yaml_matches_the_executor_schema() -> None:
     from dagster_celery.cli import get_validated_config
 
-    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/3", "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/4"}
+    env = {
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/3",
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/4",
+    }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
