@@ -101,7 +101,7 @@ def demo_pipeline() -> tuple[dict[str, float], dict[str, float]]:
                 timestamp=datetime(2026, 11, 1, 10, tzinfo=UTC),
                 audio_format="flac",
             )
-            meta = process_recording(store, saved.recording_id, services)
+            meta = process_recording(store, saved.save.recording_id, services)
             audio_minutes += meta.audio.duration_seconds / 60
             live_pairs.append((call.reference_text, call.live_text))
             final_pairs.append((call.reference_text, meta.transcription.corrected_text or ""))
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     transcriber = Transcriber()
-    real = real_speech(transcriber, args.real_clips)
+    real = real_speech(transcriber, args.real_clips) if args.real_clips else None
     demo, per_minute = demo_pipeline()
     acc = accuracy()
     entities = entity_counts(EVAL / "entities_test.jsonl", names=True, show_errors=False)
