@@ -256,3 +256,17 @@ def test_import_loads_no_model_until_first_use() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+async def test_seed_pipeline_process_offline_reaches_the_hybrid_corrector() -> None:
+    from callpipe.correction import process_offline
+    from callpipe.recorder import get_correction_pipeline
+
+    text = "quiero pagar el recibo de la lu"
+    confidences = [0.95, 0.93, 0.97, 0.9, 0.92, 0.94, 0.35]
+    through_seed = await get_correction_pipeline().process_offline(text, confidences)
+    direct = process_offline(text, confidences).to_dict()
+    assert through_seed["processing_mode"] == "offline"
+    assert through_seed["corrected_text"] == "quiero pagar el recibo de la luz"
+    assert through_seed["corrected_text"] == direct["corrected_text"]
+    assert through_seed["corrections_made"] == direct["corrections_made"]
