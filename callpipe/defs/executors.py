@@ -18,6 +18,7 @@ tables) must be readable by all of them: with an S3 recording store they go to
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -145,12 +146,17 @@ def execute_partition(
     from callpipe.defs.definitions import build_defs
 
     defs = build_defs()
-    values = {
-        name: defs.load_asset_value(name, instance=instance, partition_key=partition_key)
-        if result.is_node_success(name)
-        else None
-        for name in outputs
-    }
+    previous = logging.root.manager.disable
+    logging.disable(logging.DEBUG)  # the loader logs each file read at DEBUG to the console
+    try:
+        values = {
+            name: defs.load_asset_value(name, instance=instance, partition_key=partition_key)
+            if result.is_node_success(name)
+            else None
+            for name in outputs
+        }
+    finally:
+        logging.disable(previous)
     return PartitionRun(result.run_id, result.success, values)
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from callpipe.openmp import prefer_passive_waiting
+
+prefer_passive_waiting()  # before any submodule loads CTranslate2 (faster-whisper) and its OpenMP runtime
+
 from callpipe.stt.errors import InvalidAudioError, TranscriptionError
 from callpipe.stt.models import ModelNotFoundError, locate_model
 from callpipe.stt.quality import (

@@ -27,7 +27,7 @@ def test_sqlite_by_default_copies_the_template_verbatim(tmp_path: Path) -> None:
 
 
 def test_postgres_url_is_an_env_reference_and_validates(tmp_path: Path) -> None:
-    env = {"DAGSTER_PG_URL": f"postgresql://callpipe:{SECRET}@db:5432/dagster"}
+    env = {"DAGSTER_PG_URL": f"postgresql+psycopg2://callpipe:{SECRET}@db:5432/dagster"}
     sync_instance_config(tmp_path, TEMPLATE, environ=env)
     text = (tmp_path / "dagster.yaml").read_text()
     assert SECRET not in text and "db:5432" not in text
@@ -53,11 +53,24 @@ def test_postgres_fields_reference_only_the_variables_set(tmp_path: Path) -> Non
         "username": {"env": "DAGSTER_PG_USER"},
         "password": {"env": "DAGSTER_PG_PASSWORD"},
         "db_name": {"env": "DAGSTER_PG_DB"},
+        "scheme": "postgresql+psycopg2",
     }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        validated, _ = dagster_instance_config(str(tmp_path))
+    assert validated["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+
+
+def test_a_bare_postgresql_url_names_the_driver_to_use(tmp_path: Path) -> None:
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which dagster-postgres does not install.
+    with pytest.raises(DeploymentConfigError, match=r"start it with postgresql\+psycopg2://"):
+        sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_URL": "postgresql://u@db/dagster"})
+    assert not (tmp_path / "dagster.yaml").exists()
 
 
 def test_unsetting_postgres_returns_to_sqlite_and_keeps_the_rest(tmp_path: Path) -> None:
-    sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_URL": "postgresql://x@y/z"})
+    sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_URL": "postgresql+psycopg2://x@y/z"})
     sync_instance_config(tmp_path, TEMPLATE, environ={})
     config = _load(tmp_path)
     assert "storage" not in config
@@ -71,7 +84,7 @@ def test_incomplete_or_conflicting_postgres_settings_are_refused(tmp_path: Path)
         sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_HOST": "db"})
     (tmp_path / "dagster.yaml").write_text("storage:\n  sqlite:\n    base_dir: /data/dagster\n")
     with pytest.raises(DeploymentConfigError, match="sets storage itself"):
-        sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_URL": "postgresql://x@y/z"})
+        sync_instance_config(tmp_path, TEMPLATE, environ={"DAGSTER_PG_URL": "postgresql+psycopg2://x@y/z"})
     assert "sqlite" in _load(tmp_path)["storage"]  # left as written
 
 

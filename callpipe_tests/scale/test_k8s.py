@@ -111,11 +111,6 @@ def test_stt_step_requests_a_gpu_and_other_steps_stay_on_cpu_nodes(launcher: K8s
         assert {"secretRef": {"name": "callpipe-env"}} in container["envFrom"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callpipe/defs/assets.py still sets GPU_TAGS without dagster-k8s/config; "
-    "make it `GPU_TAGS = GPU_OP_TAGS` (from callpipe.defs.executors) and drop this marker",
-)
 def test_the_transcripts_asset_carries_the_gpu_op_tags() -> None:
     from callpipe.defs.executors import process_call_date_job
 

@@ -75,6 +75,27 @@ def test_postgres_instance_holds_a_batch_run(pg_env: dict[str, str]) -> None:
         assert instance.get_run_by_id(run["run_id"]).tags["callpipe/trigger"] == "pg-test"
 
 
+def test_field_by_field_settings_reach_the_database(
+    pg_url: str, dagster_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host_port, name = pg_url.split("@", 1)[1].split("/", 1)
+    host, port = host_port.split(":")
+    for var, value in {
+        "DAGSTER_PG_HOST": host,
+        "DAGSTER_PG_PORT": port,
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_DB": name,
+    }.items():
+        monkeypatch.setenv(var, value)
+    home = ensure_dagster_home()
+    assert name not in (home / "dagster.yaml").read_text()
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert instance.get_runs() == []
+    tables = {t for (t,) in _query(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"runs", "event_logs", "instigators", "job_ticks"} <= tables  # created in that database
+
+
 def _save(store: LocalStore, recording_id: str, timestamp: datetime) -> None:
     meta = {"recording_id": recording_id, "conversation_id": "conv-1", "timestamp": timestamp}
     store.save_recording(make_wav(seconds=0.1), "conv-1", metadata=meta, recording_id=recording_id)
