@@ -49,6 +49,21 @@ def _stage_output(
     return {"ok": sorted(report.ok), "failed": {**upstream_failed, **report.failed}}
 
 
+def _run_after(
+    context: dg.AssetExecutionContext,
+    stage: str,
+    upstream: dict[str, Any],
+    store: RecordingStoreResource,
+    models: StageModelsResource,
+) -> dict[str, Any]:
+    """Run ``stage`` on the recordings the upstream asset finished; its failures are carried on."""
+    settings = _settings(context)
+    report = run_stage(
+        store.get_store(), stage, upstream["ok"], models.services, max_concurrent=settings.max_concurrent
+    )
+    return _stage_output(context, report, upstream["failed"])
+
+
 @dg.asset(partitions_def=call_date_partitions, group_name="ingest", code_version="1", kinds={"python"})
 def recordings(context: dg.AssetExecutionContext, store: RecordingStoreResource) -> dict[str, Any]:
     """The day's manifest: every recording of the call date and why it needs work (or not)."""
@@ -109,15 +124,7 @@ def corrected_transcripts(
     models: StageModelsResource,
 ) -> dict[str, Any]:
     """Hybrid correction (exact dictionary + phonetic + vector) of each transcript."""
-    settings = _settings(context)
-    report = run_stage(
-        store.get_store(),
-        "correction",
-        transcripts["ok"],
-        models.services,
-        max_concurrent=settings.max_concurrent,
-    )
-    return _stage_output(context, report, transcripts["failed"])
+    return _run_after(context, "correction", transcripts, store, models)
 
 
 def _analysis_asset(name: str, stage: str, doc: str) -> dg.AssetsDefinition:
@@ -135,15 +142,7 @@ def _analysis_asset(name: str, stage: str, doc: str) -> dg.AssetsDefinition:
         store: RecordingStoreResource,
         models: StageModelsResource,
     ) -> dict[str, Any]:
-        settings = _settings(context)
-        report = run_stage(
-            store.get_store(),
-            stage,
-            corrected_transcripts["ok"],
-            models.services,
-            max_concurrent=settings.max_concurrent,
-        )
-        return _stage_output(context, report, corrected_transcripts["failed"])
+        return _run_after(context, stage, corrected_transcripts, store, models)
 
     return _asset
 

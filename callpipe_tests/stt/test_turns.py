@@ -98,7 +98,7 @@ def test_stereo_call_gives_agent_then_customer(transcriber, clips):
     assert conv.stereo and [t.speaker for t in conv.turns] == ["agent", "customer"]
     agent, customer = conv.turns
     assert agent.channel == 0 and customer.channel == 1 and agent.start < customer.start
-    assert "consultar" in customer.text.lower() and "consultar" not in agent.text.lower()
+    assert "consult" in customer.text.lower() and "consult" not in agent.text.lower()
     m = conv.metrics
     assert m.turn_count == 2 and m.interruptions == 0
     assert m.overlap_seconds == pytest.approx(0.0, abs=0.05)
