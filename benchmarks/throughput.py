@@ -71,9 +71,9 @@ print(json.dumps([run_partitions({sys.argv[1]: None})["runs"][0] for _ in range(
 WHISPER_ALONE = r"""
 import json, sys, time
 started = time.perf_counter()
-from faster_whisper import WhisperModel
-from callpipe.stt import locate_model
+from callpipe.stt import locate_model  # first: the same OpenMP settings as the pipeline's Whisper
 from callpipe.stt.audio_input import decode_channels
+from faster_whisper import WhisperModel
 model = WhisperModel(str(locate_model()), device="cpu", compute_type="int8", local_files_only=True)
 loaded = time.perf_counter()
 audio = 0.0
@@ -358,8 +358,11 @@ def main() -> None:
     calls = ensure_calls(args.cache_dir, max([*sizes, args.whisper_n]))
     day = (datetime.now(UTC) - timedelta(days=2)).date()
     workers = concurrency()
+    import callpipe.stt  # noqa: F401  (sets the OpenMP wait policy the children inherit)
+
     print(
-        f"machine: {os.cpu_count()} CPUs; pipeline max_concurrent={workers}; call date {day}; "
+        f"machine: {os.cpu_count()} CPUs; pipeline max_concurrent={workers}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; call date {day}; "
         f"calls cached in {args.cache_dir}",
         flush=True,
     )
