@@ -70,8 +70,14 @@ def main() -> None:
             if not run["success"] or run["processed"] != len(calls):
                 raise SystemExit(f"{label}: run failed: {run}")
             steps = step_report(instance, run["run_id"])
-            cells = " ".join(f"{steps.get(s, {}).get('seconds') or 0:>12.2f}" for s in STEPS)
-            print(f"{label:<16} {run['seconds']:>6.1f} {cells}  {steps['transcripts']['worker'] or '-'}")
+            stt = {k: v for k, v in steps.items() if k.startswith("transcripts.transcribe_chunk")}
+            seconds = {s: steps.get(s, {}).get("seconds") or 0.0 for s in STEPS}
+            seconds["transcripts"] = sum(
+                v.get("seconds") or 0.0 for k, v in steps.items() if k.startswith("transcripts")
+            )
+            cells = " ".join(f"{seconds[s]:>12.2f}" for s in STEPS)
+            workers = ",".join(sorted({v.get("worker") or "-" for v in stt.values()})) or "-"
+            print(f"{label:<16} {run['seconds']:>6.1f} {cells}  {workers}")
 
 
 if __name__ == "__main__":

@@ -209,42 +209,85 @@ def listing_requests(store: BlobStore) -> tuple[int, int, Counter[str], float]:
 
 
 def names_only_listing(store: BlobStore) -> tuple[int, int, Counter[str], float]:
-    """Pending ids per UTC date from key names alone, without reading any entry (what a sensor
-    keyed by UTC date could do); refs, dates, S3 requests, seconds."""
+    """``pending_ids_by_date``: pending ids per UTC date from key names alone (what the sensor
+    lists); refs, dates, S3 requests, seconds."""
     calls: Counter[str] = Counter()
     if isinstance(store, S3Store):
         store.client.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
     started = time.perf_counter()
-    by_date = {day: store._list_names(f"{layout.PENDING}/{day}") for day in store._list_dirs(layout.PENDING)}
+    by_date = store.pending_ids_by_date()
     return sum(map(len, by_date.values())), len(by_date), calls, time.perf_counter() - started
 
 
-def ticks(resource: Any, label: str) -> None:
+TICK_CALLS: Counter[str] = Counter()
+LIST_SECONDS = [0.0]  # wall time inside ListObjectsV2 calls (sequential: they add up)
+
+
+def _count_request(model: Any, context: dict[str, Any], **_: Any) -> None:
+    TICK_CALLS[model.name] += 1
+    context["bench_started"] = time.perf_counter()
+
+
+def _count_listed(parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    if model.name == "ListObjectsV2":
+        TICK_CALLS["keys listed"] += len(parsed.get("Contents", [])) + len(parsed.get("CommonPrefixes", []))
+        LIST_SECONDS[0] += time.perf_counter() - context.get("bench_started", time.perf_counter())
+
+
+def observed_resource(**config: Any) -> Any:
+    """The real ``RecordingStoreResource``; on S3 its client's requests are counted in TICK_CALLS."""
+    from callpipe.defs.resources import RecordingStoreResource
+
+    class Observed(RecordingStoreResource):
+        def get_store(self) -> Any:
+            store = super().get_store()
+            if isinstance(store, S3Store):
+                events = store.client.meta.events
+                events.register("before-call.s3", _count_request, unique_id="bench-count")
+                events.register("after-call.s3", _count_listed, unique_id="bench-listed")
+            return store
+
+    return Observed(**config)
+
+
+def ticks(resource: Any, label: str, timezone: str) -> None:
     import dagster as dg
 
+    from callpipe.defs import sensors
     from callpipe.defs.definitions import defs
-    from callpipe.defs.sensors import unprocessed_recordings_sensor
 
-    def tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[float, Any]:
+    sensors.TIMEZONE = timezone  # the partitions' timezone (CALLPIPE_TIMEZONE), read per tick
+
+    def tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[float, Any, str]:
+        TICK_CALLS.clear()
+        LIST_SECONDS[0] = 0.0
         started = time.perf_counter()
         with dg.build_sensor_context(
             instance=instance, cursor=cursor, definitions=defs, resources={"store": resource}
         ) as context:
-            data = unprocessed_recordings_sensor.evaluate_tick(context)
-        return time.perf_counter() - started, data
+            data = sensors.unprocessed_recordings_sensor.evaluate_tick(context)
+        seconds = time.perf_counter() - started
+        calls = ", ".join(f"{n} {op}" for op, n in sorted(TICK_CALLS.items()))
+        if TICK_CALLS:
+            calls += f", {LIST_SECONDS[0]:.2f} s of it in ListObjectsV2 calls"
+        return seconds, data, calls
 
     with dg.instance_for_test() as instance:
-        cold, first = tick(instance, None)
-        warm, second = tick(instance, first.cursor)
-        steady, third = tick(instance, second.cursor)
-        again, fourth = tick(instance, None)
-    for name, seconds, data in (
-        ("cold (first in process, no cursor)", cold, first),
-        ("warm (cursor of tick 1)", warm, second),
-        ("steady (cursor of tick 2, nothing new)", steady, third),
-        ("warm process, no cursor", again, fourth),
-    ):
-        print(f"  {label} tick {name}: {seconds:.2f} s, {len(data.run_requests)} run requests", flush=True)
+        results = [("cold (first in process, no cursor)", *tick(instance, None))]
+        results.append(("warm (cursor of tick 1)", *tick(instance, results[0][2].cursor)))
+        results.append(("steady (cursor of tick 2, nothing new)", *tick(instance, results[1][2].cursor)))
+        results.append(("warm process, no cursor", *tick(instance, None)))
+    for name, seconds, data, calls in results:
+        requests = f"; S3: {calls}" if calls else ""
+        print(
+            f"  {label} [{timezone}] tick {name}: {seconds:.2f} s, {len(data.run_requests)} run requests"
+            f"{requests} (load {load()})",
+            flush=True,
+        )
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def serve_moto(port: int, args: argparse.Namespace) -> None:
@@ -296,33 +339,32 @@ def moto_server(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
 def run_local(args: argparse.Namespace) -> None:
     from dagster_aws.s3 import S3Resource
 
-    from callpipe.defs.resources import RecordingStoreResource
-
     with tempfile.TemporaryDirectory(prefix="callpipe-sensor-") as tmp:
         store = LocalStore(Path(tmp) / "recordings")
         count, pending, seconds = fill(store, args)
         print(
             f"local store: {count} recordings, {pending} unprocessed, written in {seconds:.1f} s", flush=True
         )
-        refs, dates, _, listed = listing_requests(store)
-        print(
-            f"  local listing alone (pages of 1000, as the sensor asks): {refs} pending on {dates} dates "
-            f"in {listed:.2f} s"
-        )
+        if args.entry_listing:
+            refs, dates, _, listed = listing_requests(store)
+            print(
+                f"  local entry listing (list_recordings(processed=False), pages of 1000): {refs} pending "
+                f"on {dates} dates in {listed:.2f} s"
+            )
         refs, dates, _, listed = names_only_listing(store)
         print(
-            f"  local names-only listing (no entry reads): {refs} pending on {dates} dates in {listed:.2f} s"
+            f"  local pending_ids_by_date (names only): {refs} pending on {dates} dates in {listed:.2f} s "
+            f"(load {load()})"
         )
-        resource = RecordingStoreResource(
+        resource = observed_resource(
             backend="local", local_path=str(store.root), s3=S3Resource(region_name="us-east-1")
         )
-        ticks(resource, "local")
+        for timezone in args.timezones:
+            ticks(resource, "local", timezone)
 
 
 def run_s3(args: argparse.Namespace) -> None:
     from dagster_aws.s3 import S3Resource
-
-    from callpipe.defs.resources import RecordingStoreResource
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -339,26 +381,37 @@ def run_s3(args: argparse.Namespace) -> None:
             f"{pending} unprocessed, put into moto's backend in {seconds} s",
             flush=True,
         )
-        refs, dates, calls, listed = listing_requests(store)
-        requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
-        print(
-            f"  S3 listing alone: {refs} pending on {dates} dates in {listed:.2f} s ({requests})", flush=True
-        )
+        if args.entry_listing:
+            refs, dates, calls, listed = listing_requests(store)
+            requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
+            print(
+                f"  S3 entry listing (list_recordings(processed=False), pages of 1000): {refs} pending on "
+                f"{dates} dates in {listed:.2f} s ({requests})",
+                flush=True,
+            )
         fresh = S3Store(BUCKET, PREFIX, make_s3_client(region_name="us-east-1", endpoint_url=endpoint))
         refs, dates, calls, listed = names_only_listing(fresh)
         requests = ", ".join(f"{n} {op}" for op, n in calls.most_common())
         print(
-            f"  S3 names-only listing (no entry reads): {refs} pending on {dates} dates in {listed:.2f} s "
-            f"({requests})",
+            f"  S3 pending_ids_by_date (names only): {refs} pending on {dates} dates in {listed:.2f} s "
+            f"({requests}; load {load()})",
             flush=True,
         )
-        resource = RecordingStoreResource(
+        started = time.perf_counter()
+        fresh._list_dirs(layout.PENDING)
+        print(
+            f"  one ListObjectsV2 on moto (pending dates, {count} recordings in the bucket): "
+            f"{time.perf_counter() - started:.2f} s",
+            flush=True,
+        )
+        resource = observed_resource(
             backend="s3",
             s3_bucket=BUCKET,
             s3_prefix=PREFIX,
             s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"),
         )
-        ticks(resource, "S3 (moto)")
+        for timezone in args.timezones:
+            ticks(resource, "S3 (moto)", timezone)
 
 
 def main() -> None:
@@ -368,6 +421,10 @@ def main() -> None:
     parser.add_argument("--pending-days", type=int, default=5, help="latest days left entirely unprocessed")
     parser.add_argument("--stragglers", type=float, default=0.05, help="unprocessed share of older days")
     parser.add_argument("--backends", default="local,s3", help="comma-separated: local, s3")
+    parser.add_argument("--timezones", default="UTC", help="partition timezones to tick in (comma-separated)")
+    parser.add_argument(
+        "--entry-listing", action="store_true", help="also time list_recordings(processed=False)"
+    )
     parser.add_argument("--serve-moto", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_moto:
@@ -378,6 +435,7 @@ def main() -> None:
     check_fast_path(templates())
     print("fast path check: index entries and metadata document identical to save_recording's", flush=True)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    args.timezones = [t.strip() for t in args.timezones.split(",") if t.strip()]
     if "local" in backends:
         run_local(args)
     if "s3" in backends:

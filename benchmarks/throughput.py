@@ -268,7 +268,7 @@ def report_size(m: dict[str, Any], workers: int) -> None:
     stage_s = sum(m["stages"].values())
     by_stage = ", ".join(f"{k} {v:.1f}" for k, v in sorted(m["stages"].items(), key=lambda kv: -kv[1]))
     by_step = ", ".join(f"{k} {v:.1f}" for k, v in sorted(m["steps"].items(), key=lambda kv: -kv[1])[:4])
-    transcripts = m["steps"].get("transcripts", 0.0)
+    transcripts = sum(v for k, v in m["steps"].items() if k == "transcripts" or k.startswith("transcripts."))
     lines = [
         f"N={m['n']}: {m['processed']} processed, {m['failed']} failed, {m['whisper']} re-transcribed by "
         f"Whisper ({m['kept_whisper']} kept its text), {audio_min:.1f} audio min "

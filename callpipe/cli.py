@@ -1,4 +1,4 @@
-"""``callpipe`` command line: record, show, stats, sync, batch, reprocess and the demo main job.
+"""``callpipe`` command line: record, show, stats, sync, batch, reprocess, erase, retention and demo.
 
 Results go to stdout as JSON; a user mistake (bad id, missing file, not audio, malformed
 JSON) exits with code 2 and one line on stderr, never a traceback.
@@ -11,7 +11,9 @@ import json
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
 
 from callpipe.audio import InvalidAudioError
 from callpipe.storage import StorageError, get_audio_storage
@@ -19,6 +21,15 @@ from callpipe.storage import StorageError, get_audio_storage
 
 class UserError(Exception):
     """A mistake in what the user asked for; reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line too (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        # Values are echoed raw ("unrecognized arguments: ..."): escape line breaks and controls.
+        message = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _print_json(data: Any) -> None:
@@ -61,6 +72,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         direction=args.direction,
         audio_format=audio_path.suffix.lstrip(".").lower() or "wav",
         extra=extra,
+        caller_phone=args.caller_phone,
     )
     _print_json(result.to_dict())
     return 0
@@ -137,6 +149,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from callpipe.erasure import erase, resume_erasures
+
+    store = get_audio_storage()
+    if args.resume:
+        receipt = resume_erasures(store)
+    else:
+        receipt = erase(
+            store,
+            recording_id=args.recording_id,
+            conversation_id=args.conversation_id,
+            caller_phone=args.caller_phone,
+        )
+    _print_json(receipt.to_dict())
+    if receipt.complete:
+        return 0
+    first = next((r.error for r in receipt.recordings if r.error), None) or receipt.errors[0]
+    sys.stderr.write(
+        f"callpipe: erasure incomplete ({first.splitlines()[0]}); "
+        "run `callpipe erase --resume` once the backend is reachable\n"
+    )
+    return 1
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from callpipe.retention import apply_retention, retention_days
+
+    days = args.days or retention_days()
+    if days is None:
+        raise UserError("give --days N or set RETENTION_DAYS (unset keeps audio forever)")
+    report = apply_retention(get_audio_storage(), days, dry_run=args.dry_run)
+    _print_json(report.to_dict())
+    return 1 if report.failed else 0
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -155,7 +202,7 @@ def _positive_int(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callpipe", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="callpipe", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     record = sub.add_parser("record", help="save a call: online correction, audio and metadata")
@@ -169,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("--direction", choices=["inbound", "outbound"], default="inbound")
     record.add_argument("--agent-id")
+    record.add_argument(
+        "--caller-phone",
+        metavar="NUMBER",
+        help="caller's phone (+34... or a Spanish number); stored masked and keyed (PII_REDACTION)",
+    )
     record.set_defaults(func=cmd_record)
 
     show = sub.add_parser("show", help="print a recording's metadata JSON")
@@ -196,6 +248,23 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--stage", action="append", help="only this stage (repeatable); default: all")
     reprocess.set_defaults(func=cmd_reprocess)
 
+    erase = sub.add_parser(
+        "erase", help="erase recordings (audio, metadata, transcripts) everywhere; prints a receipt"
+    )
+    target = erase.add_mutually_exclusive_group(required=True)
+    target.add_argument("--recording-id")
+    target.add_argument("--conversation-id")
+    target.add_argument("--caller-phone", metavar="NUMBER", help="+34... or a Spanish number")
+    target.add_argument("--resume", action="store_true", help="finish erasures a backend outage left")
+    erase.set_defaults(func=cmd_erase)
+
+    retention = sub.add_parser(
+        "retention", help="delete audio older than N days, keeping de-identified analytics"
+    )
+    retention.add_argument("--days", type=_positive_int, help="default: RETENTION_DAYS")
+    retention.add_argument("--dry-run", action="store_true", help="only report what would be retained")
+    retention.set_defaults(func=cmd_retention)
+
     sub.add_parser("demo", help="main job on the bundled demo calls (local store, SQLite)").set_defaults(
         func=cmd_demo
     )
@@ -207,10 +276,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (UserError, StorageError, InvalidAudioError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        sys.stderr.write(f"callpipe: error: {message}\n")
+    except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
+        # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)
+        sys.stderr.write(f"callpipe: error: {_one_line(exc)}\n")
         return 2
+
+
+def _one_line(exc: Exception) -> str:
+    """The error message on one line; pydantic's (a ValueError) as ``invalid Model: field: msg``."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"invalid {exc.title}: {where + ': ' if where else ''}{first['msg']}".splitlines()[0]
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -12,32 +12,46 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from callpipe import __version__
+from callpipe.leases import Heartbeat, LeaseLostError, OwnerCheck, check_owner, extend, hold, lease_is_live
+from callpipe.pii import RedactionMode, apply_redaction, safe_message
 from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
 from callpipe.stages import STAGES, Services, StageFn
-from callpipe.storage import RecordingStore
+from callpipe.storage import RecordingStore, StorageUnavailableError, StorageWriteError
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 STAGE_ORDER: tuple[str, ...] = tuple(STAGES)
 """Stage names in execution order: stt, correction, sentiment, intent, entities, topics."""
+INFRA_ERRORS = (StorageUnavailableError, StorageWriteError)
+"""Store failures that are not the recording's fault: retried, then the step fails; never marked failed."""
 
 
 class PipelineSettings(BaseModel):
-    """Batch behaviour, read from the environment by :meth:`from_env`."""
+    """Batch behaviour, read from the environment by :meth:`from_env`.
+
+    ``lease_seconds`` bounds how long a killed run blocks its recordings (leases are renewed while
+    a run works, see :mod:`callpipe.leases`); ``storage_retry_seconds`` is how long a stage keeps
+    retrying, with backoff, a recording whose store is unavailable before the step fails.
+    """
 
     max_attempts: int = Field(default=3, ge=1)
-    lease_seconds: int = Field(default=3600, ge=10)
+    lease_seconds: int = Field(default=300, ge=10)
     max_concurrent: int = Field(default=2, ge=1, le=64)
+    storage_retry_seconds: float = Field(default=60.0, ge=0)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> PipelineSettings:
@@ -45,6 +59,7 @@ class PipelineSettings(BaseModel):
             "max_attempts": os.environ.get("BATCH_MAX_ATTEMPTS"),
             "lease_seconds": os.environ.get("BATCH_LEASE_SECONDS"),
             "max_concurrent": os.environ.get("BATCH_MAX_CONCURRENT"),
+            "storage_retry_seconds": os.environ.get("BATCH_STORAGE_RETRY_SECONDS"),
         }
         values = {k: v for k, v in env.items() if v not in (None, "")}
         return cls(**{**values, **overrides})
@@ -63,52 +78,80 @@ def fingerprint(stage: str, meta: RecordingMetadata) -> str:
 
 
 def work_reason(
-    meta: RecordingMetadata, settings: PipelineSettings, now: datetime | None = None
+    meta: RecordingMetadata,
+    settings: PipelineSettings,
+    now: datetime | None = None,
+    is_owner_alive: OwnerCheck | None = None,
 ) -> str | None:
-    """Why ``meta`` needs offline work now, or None when it is done (or busy elsewhere)."""
+    """Why ``meta`` needs offline work now, or None when it is done (or busy elsewhere).
+
+    A live lease makes it busy; ``is_owner_alive`` voids the lease of a run known to be over.
+    """
     now = now or datetime.now(UTC)
     state = meta.status
-    if state.status == ProcessingStatus.PROCESSING and state.lease_until and state.lease_until > now:
+    if lease_is_live(meta, now, is_owner_alive):
         return None
     if state.reprocess_requested:
         return "reprocess requested"
     if not meta.processed:
         if state.status == ProcessingStatus.FAILED:
             return "retry" if state.attempts < settings.max_attempts else None
-        return "expired lease" if state.status == ProcessingStatus.PROCESSING else "unprocessed"
-    if meta.provenance.stage_versions != stage_versions():
+        if state.status == ProcessingStatus.PROCESSING:
+            expired = state.lease_until is None or state.lease_until <= now
+            return "expired lease" if expired else "lease of a finished run"
+        return "unprocessed"
+    # A recording whose audio the retention policy deleted cannot be redone from its audio.
+    if meta.provenance.stage_versions != stage_versions() and meta.retention is None:
         return "stale stage versions"
     return None
 
 
 @dataclass
 class StageReport:
-    """What one stage did over a batch of recordings."""
+    """What one stage did over a batch of recordings (``lost``: taken over by another run)."""
 
     stage: str
     ran: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> list[str]:
         return self.ran + self.cached
 
 
-def claim(store: RecordingStore, recording_id: str, run_id: str, settings: PipelineSettings) -> bool:
-    """Take the processing lease of a recording; False when another live run holds it."""
+class _NotClaimable(Exception):
+    """Raised inside a metadata edit to leave the document unwritten."""
+
+
+def claim(
+    store: RecordingStore,
+    recording_id: str,
+    run_id: str,
+    settings: PipelineSettings,
+    *,
+    is_owner_alive: OwnerCheck | None = None,
+    force: bool = False,
+) -> bool:
+    """Take the processing lease of a recording for ``run_id`` (compare-and-swap on the document).
+
+    False, writing nothing, when another run holds a live lease or, unless ``force``, when the
+    recording no longer needs work (another run finished it since the manifest was made). A lease
+    whose owner ``is_owner_alive`` reports over is taken at once, an expired one always
+    (see :mod:`callpipe.leases`); each take counts in ``status.attempts``.
+    """
     now = datetime.now(UTC)
-    taken = False
 
     def edit(meta: RecordingMetadata) -> None:
-        nonlocal taken
         state = meta.status
-        busy = state.status == ProcessingStatus.PROCESSING and state.lease_until and state.lease_until > now
-        if busy and state.lease_owner != run_id:
-            taken = False
-            return
-        if state.lease_owner != run_id or state.status != ProcessingStatus.PROCESSING:
+        mine = state.status == ProcessingStatus.PROCESSING and state.lease_owner == run_id
+        if not mine:
+            if lease_is_live(meta, now, is_owner_alive):
+                raise _NotClaimable
+            if not force and work_reason(meta, settings, now, is_owner_alive) is None:
+                raise _NotClaimable
             state.attempts += 1
         state.status = ProcessingStatus.PROCESSING
         state.lease_owner = run_id
@@ -116,10 +159,12 @@ def claim(store: RecordingStore, recording_id: str, run_id: str, settings: Pipel
         state.updated_at = now
         if meta.online_transcription is None:
             meta.online_transcription = meta.transcription.model_copy(deep=True)
-        taken = True
 
-    store.modify_metadata(recording_id, edit)
-    return taken
+    try:
+        store.modify_metadata(recording_id, edit)
+    except _NotClaimable:
+        return False
+    return True
 
 
 def run_stage(
@@ -128,42 +173,109 @@ def run_stage(
     recording_ids: Sequence[str],
     services: Services,
     *,
-    max_concurrent: int = 2,
+    max_concurrent: int | None = None,
     force: bool = False,
+    owner: str | None = None,
+    settings: PipelineSettings | None = None,
 ) -> StageReport:
     """Run ``stage`` over ``recording_ids`` with bounded concurrency; failures are isolated.
 
     A recording whose stage fingerprint is unchanged (and not flagged for that stage) is
     skipped. A failing recording is marked failed with its reason and left out of the result's
-    ``ok`` list; the others go on.
+    ``ok`` list; the others go on. With ``owner`` (the run holding the leases) a recording whose
+    lease another run took over is dropped (``lost``), and leases are renewed while working.
+    A store that stays unavailable (or refuses writes) for ``storage_retry_seconds`` raises
+    :class:`StorageUnavailableError` once the recordings in flight are done: nothing is marked
+    failed for it, and the next run takes the leases over.
     """
+    settings = settings or PipelineSettings.from_env()
+    workers = max(1, max_concurrent or settings.max_concurrent)
     spec = STAGES[stage]
     report = StageReport(stage)
     lock = threading.Lock()
+    outage = threading.Event()
+    outage_error: list[str] = []
+    heartbeat = Heartbeat(store, owner, settings.lease_seconds) if owner else None
 
     def one(recording_id: str) -> None:
+        if outage.is_set():
+            return
         started = time.perf_counter()
+        if heartbeat:
+            heartbeat.add(recording_id)
         try:
-            ran = _run_one(store, recording_id, stage, spec.run, services, force=force)
+            ran = _retrying(
+                lambda: _run_one(store, recording_id, stage, spec.run, services, force, owner, settings),
+                settings,
+                outage,
+                f"{stage} of {recording_id}",
+            )
+        except LeaseLostError as exc:
+            log.warning("%s: %s", stage, exc)
+            with lock:
+                report.lost[recording_id] = str(exc)
+            return
+        except INFRA_ERRORS as exc:
+            with lock:
+                outage_error.append(f"{type(exc).__name__}: {_one_line(exc)}")
+            outage.set()
+            return
         except Exception as exc:
             reason = f"{stage}: {type(exc).__name__}: {_one_line(exc)}"
-            mark_failed(store, recording_id, reason)
+            mark_failed(store, recording_id, reason, owner=owner)
             with lock:
                 report.failed[recording_id] = reason
             return
+        finally:
+            if heartbeat:
+                heartbeat.discard(recording_id)
         with lock:
             (report.ran if ran else report.cached).append(recording_id)
             report.seconds[recording_id] = round(time.perf_counter() - started, 4)
 
-    with ThreadPoolExecutor(max_workers=max(1, max_concurrent)) as pool:
+    with heartbeat or contextlib.nullcontext(), ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, recording_ids))
+    if outage_error:
+        done = len(report.ran) + len(report.cached) + len(report.failed) + len(report.lost)
+        raise StorageUnavailableError(
+            f"stage {stage} stopped after {done} of {len(recording_ids)} recordings: the store failed "
+            f"for {settings.storage_retry_seconds:g} s ({outage_error[0]}); the rest are not marked "
+            "failed and the next run takes them over"
+        )
     return report
 
 
+def _retrying(call: Callable[[], T], settings: PipelineSettings, stop: threading.Event, what: str) -> T:
+    """``call()``, retried with exponential backoff while the store is unavailable, for at most
+    ``storage_retry_seconds``; gives up at once when ``stop`` is set (another worker gave up)."""
+    delay, deadline = 0.5, time.monotonic() + settings.storage_retry_seconds
+    while True:
+        try:
+            return call()
+        except INFRA_ERRORS as exc:
+            wait = delay * random.uniform(0.5, 1.0)
+            if stop.is_set() or time.monotonic() + wait > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.1f s", what, _one_line(exc), wait)
+            if stop.wait(wait):
+                raise
+            delay = min(delay * 2, 10.0)
+
+
 def _run_one(
-    store: RecordingStore, recording_id: str, stage: str, fn: StageFn, services: Services, *, force: bool
+    store: RecordingStore,
+    recording_id: str,
+    stage: str,
+    fn: StageFn,
+    services: Services,
+    force: bool,
+    owner: str | None,
+    settings: PipelineSettings,
 ) -> bool:
-    meta = store.get_metadata(recording_id)
+    if owner:
+        meta = hold(store, recording_id, owner, settings.lease_seconds)
+    else:
+        meta = store.get_metadata(recording_id)
     digest = fingerprint(stage, meta)
     flagged = meta.status.reprocess_requested and (
         not meta.status.reprocess_stages or stage in meta.status.reprocess_stages
@@ -175,27 +287,45 @@ def _run_one(
     elapsed = round(time.perf_counter() - started, 4)
 
     def apply(current: RecordingMetadata) -> RecordingMetadata:
+        if owner:  # compare-and-swap on the owner too: a run that lost the lease never writes
+            check_owner(current, owner)
         updated = current.model_copy(update=patch)
         updated.provenance.stage_inputs[stage] = digest
         updated.processing_metrics.stage_seconds[stage] = elapsed
+        if owner:
+            extend(updated, settings.lease_seconds)
         return updated
 
     store.modify_metadata(recording_id, apply)
+    log.debug("stage %s ran on %s for run %s", stage, recording_id, owner or "-")
     return True
 
 
 def finalize(
-    store: RecordingStore, recording_ids: Iterable[str], *, run_id: str, services: Services
+    store: RecordingStore,
+    recording_ids: Iterable[str],
+    *,
+    run_id: str,
+    services: Services,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, str]:
-    """Mark recordings processed (every stage done): status, provenance, transcript file.
+    """Mark recordings processed (every stage done): status, provenance, redaction, transcript file.
 
-    Returns ``{recording_id: error}`` for the ones that could not be finalized.
+    ``PII_REDACTION`` (:mod:`callpipe.pii`) decides what the document and the transcript file keep:
+    with ``drop`` the file holds the redacted transcript. The transcript is written first, so a
+    document never says processed without it. Only recordings whose lease ``run_id`` holds are
+    finalized. Returns ``{recording_id: error}`` for the ones that could not be finalized; a store
+    still unavailable after ``storage_retry_seconds`` raises (those finalized so far stay done).
     """
+    settings = settings or PipelineSettings.from_env()
+    never = threading.Event()
     failed: dict[str, str] = {}
     versions = stage_versions()
+    mode = RedactionMode.from_env()
     for recording_id in recording_ids:
 
         def done(meta: RecordingMetadata) -> None:
+            check_owner(meta, run_id)
             missing = [s for s in STAGE_ORDER if s not in meta.provenance.stage_inputs]
             if missing:
                 raise ValueError(f"stages not run: {', '.join(missing)}")
@@ -217,23 +347,45 @@ def finalize(
             meta.provenance.models = services.model_names()
             meta.provenance.run_id = run_id
             meta.provenance.processed_at = now
+            apply_redaction(meta, mode)
+
+        def write(recording_id: str = recording_id, done: Callable[[RecordingMetadata], None] = done) -> None:
+            final = store.get_metadata(recording_id)
+            done(final)
+            text = final.transcription.corrected_text or final.transcription.text
+            store.save_transcript(recording_id, text)
+            store.modify_metadata(recording_id, done)
 
         try:
-            meta = store.modify_metadata(recording_id, done)
-            store.save_transcript(recording_id, meta.transcription.corrected_text or meta.transcription.text)
+            _retrying(write, settings, never, f"finalize of {recording_id}")
+        except LeaseLostError as exc:  # another run took it over and finishes it
+            log.warning("finalize: %s", exc)
+            failed[recording_id] = f"finalize: {exc}"
+        except INFRA_ERRORS:
+            raise
         except Exception as exc:
             failed[recording_id] = f"finalize: {type(exc).__name__}: {_one_line(exc)}"
-            mark_failed(store, recording_id, failed[recording_id])
+            mark_failed(store, recording_id, failed[recording_id], owner=run_id)
     return failed
 
 
-def mark_failed(store: RecordingStore, recording_id: str, reason: str) -> None:
-    """Record a failure (reason, lease released); never raises."""
+def mark_failed(store: RecordingStore, recording_id: str, reason: str, *, owner: str | None = None) -> None:
+    """Record a failure (reason redacted, lease released); never raises.
+
+    With ``owner``, nothing is written when another run holds the lease now. With
+    ``PII_REDACTION=drop`` the document is redacted too: raw text of a half-processed
+    recording does not linger until a retry succeeds.
+    """
+    reason = safe_message(reason)
 
     def edit(meta: RecordingMetadata) -> None:
+        if owner and meta.status.status == ProcessingStatus.PROCESSING and meta.status.lease_owner != owner:
+            raise LeaseLostError(f"recording {recording_id} is leased to run {meta.status.lease_owner}")
         meta.processed = False
         meta.status.status = ProcessingStatus.FAILED
         meta.status.error = reason[:500]
+        if RedactionMode.from_env() is RedactionMode.DROP:
+            apply_redaction(meta, RedactionMode.DROP)
         meta.status.lease_owner = None
         meta.status.lease_until = None
         meta.status.updated_at = datetime.now(UTC)
@@ -253,18 +405,28 @@ def process_recording(
 ) -> RecordingMetadata:
     """Every stage for one recording, then :func:`finalize`. Failures are recorded, then raised."""
     settings = settings or PipelineSettings.from_env()
-    if not claim(store, recording_id, run_id, settings):
+    if not claim(store, recording_id, run_id, settings, force=True):
         raise RuntimeError(f"recording {recording_id} is being processed by another run")
     for stage in STAGE_ORDER:
-        report = run_stage(store, stage, [recording_id], services, max_concurrent=1, force=force)
-        if report.failed:
-            raise RuntimeError(report.failed[recording_id])
-    failed = finalize(store, [recording_id], run_id=run_id, services=services)
+        report = run_stage(
+            store,
+            stage,
+            [recording_id],
+            services,
+            max_concurrent=1,
+            force=force,
+            owner=run_id,
+            settings=settings,
+        )
+        if report.failed or report.lost:
+            raise RuntimeError({**report.failed, **report.lost}[recording_id])
+    failed = finalize(store, [recording_id], run_id=run_id, services=services, settings=settings)
     if failed:
         raise RuntimeError(failed[recording_id])
     return store.get_metadata(recording_id)
 
 
 def _one_line(exc: BaseException) -> str:
+    """First line of an exception's message with personal data redacted (it reaches logs and the UI)."""
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+    return safe_message(text[0])[:300] if text else ""

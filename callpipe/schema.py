@@ -9,6 +9,7 @@ load.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -219,6 +220,28 @@ class StorageInfo(_Model):
     sync_error: str | None = None
 
 
+class CallerInfo(_Model):
+    """Who called, as far as the metadata may say (see :mod:`callpipe.pii`).
+
+    ``phone`` is the raw E.164 number and is kept only with ``PII_REDACTION=off``;
+    ``phone_masked`` is for display ("+34 6** ** ** 78"); ``phone_key`` is the HMAC-SHA256
+    (hex) of the E.164 number under the deployment's PII key, for lookup and erasure.
+    """
+
+    phone: str | None = None
+    phone_masked: str | None = None
+    phone_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class RetentionInfo(_Model):
+    """Set when the retention policy removed the audio and de-identified the document
+    (:mod:`callpipe.retention`): analytics stay, nothing that links back to the caller does."""
+
+    audio_deleted_at: AwareDatetime
+    retention_days: int = Field(ge=0)
+    entity_counts: dict[str, int] = Field(default_factory=dict)
+
+
 class RecordingMetadata(_Model):
     """The whole record of one call recording."""
 
@@ -228,6 +251,7 @@ class RecordingMetadata(_Model):
     timestamp: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     direction: Direction = Direction.INBOUND
     outcome: Outcome = Outcome.UNKNOWN
+    caller: CallerInfo = Field(default_factory=CallerInfo)
     audio: AudioInfo | None = None
     transcription: Transcription = Field(default_factory=Transcription)
     online_transcription: Transcription | None = Field(
@@ -246,13 +270,17 @@ class RecordingMetadata(_Model):
     status: ProcessingState = Field(default_factory=ProcessingState)
     provenance: Provenance = Field(default_factory=Provenance)
     storage: StorageInfo = Field(default_factory=StorageInfo)
+    retention: RetentionInfo | None = None
     revision: int = Field(default=0, ge=0)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("timestamp")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before datetime.min in UTC
+            raise ValueError(f"timestamp {value.isoformat()} is out of range in UTC") from None
 
     @model_validator(mode="before")
     @classmethod
@@ -274,9 +302,7 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     ``corrected_text``, ``word_confidences``, ``corrections_made`` and
     ``checksum``/``duration`` at the top level, and a bare ``sentiment`` label.
     """
-    version = data.get("schema_version", 1)
-    if isinstance(version, str):
-        version = int(float(version))
+    version = _schema_version(data.get("schema_version", 1))
     if version >= SCHEMA_VERSION:
         return data
     data = dict(data)
@@ -307,3 +333,17 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
             data["status"] = {"status": data.get("status") or ("processed" if processed else "pending")}
     data["schema_version"] = SCHEMA_VERSION
     return data
+
+
+def _schema_version(value: Any) -> int:
+    """``schema_version`` as an int; ValueError (reported by pydantic) for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str | float):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if number.is_integer():
+            return int(number)
+    raise ValueError(f"schema_version must be a whole number, got {value!r:.40}")

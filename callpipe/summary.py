@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from statistics import mean
 from typing import Any
 
+from callpipe.leases import OwnerCheck
+from callpipe.pii import safe_message
 from callpipe.pipeline import PipelineSettings, work_reason
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.storage import RecordingRef, RecordingStore, StorageError
@@ -26,9 +28,16 @@ def day_refs(store: RecordingStore, start: datetime, end: datetime) -> Iterator[
 
 
 def day_manifest(
-    store: RecordingStore, start: datetime, end: datetime, settings: PipelineSettings
+    store: RecordingStore,
+    start: datetime,
+    end: datetime,
+    settings: PipelineSettings,
+    is_owner_alive: OwnerCheck | None = None,
 ) -> dict[str, Any]:
-    """Which recordings of the window need offline work, and why; unreadable ones are listed."""
+    """Which recordings of the window need offline work, and why; unreadable ones are listed.
+
+    ``is_owner_alive`` voids the leases of runs known to be over (:func:`~callpipe.pipeline.work_reason`).
+    """
     work: list[str] = []
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -39,10 +48,10 @@ def day_manifest(
         try:
             meta = store.get_metadata(ref.recording_id)
         except StorageError as exc:
-            errors[ref.recording_id] = str(exc).splitlines()[0]
+            errors[ref.recording_id] = safe_message(str(exc).splitlines()[0])  # shown in the UI
             reasons["unreadable"] += 1
             continue
-        reason = work_reason(meta, settings)
+        reason = work_reason(meta, settings, is_owner_alive=is_owner_alive)
         if reason is None:
             skipped[ref.recording_id] = meta.status.status.value
             reasons[f"skip: {meta.status.status.value}"] += 1

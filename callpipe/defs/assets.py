@@ -1,25 +1,38 @@
 """The day-partitioned asset graph; each asset is a thin call into :mod:`callpipe.pipeline`.
 
 Assets hold small tables (recording ids and per-recording status), never audio or models:
-the recordings' metadata documents are the per-recording results.
+the recordings' metadata documents are the per-recording results. ``transcripts`` is a graph:
+the day's work is cut into chunks that separate GPU workers transcribe at once, then merged, so
+users still see one partition per day.
 """
 
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
 from callpipe.batch import CONCURRENCY_TAG, ONLY_TAG
-from callpipe.defs.executors import GPU_OP_TAGS
+from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
+from callpipe.defs.leases import run_owner_check
 from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.pipeline import PipelineSettings, StageReport, claim, finalize, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
 GPU_TAGS = GPU_OP_TAGS
-"""STT steps: Celery `gpu` queue, one GPU per Kubernetes pod; the `gpu` pool bounds them on one machine."""
+"""STT chunk steps: Celery `gpu` queue, one GPU per Kubernetes pod; the `gpu` pool caps how many
+run at once (see :mod:`callpipe.defs.executors`)."""
+STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"
+DEFAULT_STT_CHUNK_SIZE = 8
+"""Recordings per STT chunk step: small enough to spread a day over GPU workers, large enough that
+a step's start-up (process, model load) stays small next to its audio."""
+
+Context = dg.AssetExecutionContext | dg.OpExecutionContext
 
 
-def _settings(context: dg.AssetExecutionContext) -> PipelineSettings:
+def _settings(context: Context) -> PipelineSettings:
     """Batch settings from the environment; ``callpipe batch --concurrent N`` overrides by run tag."""
     concurrent = context.run.tags.get(CONCURRENCY_TAG)
     return PipelineSettings.from_env(**({"max_concurrent": int(concurrent)} if concurrent else {}))
@@ -31,11 +44,15 @@ def _versions(*stages: str) -> str:
 
 
 def _stage_output(
-    context: dg.AssetExecutionContext, report: StageReport, upstream_failed: dict[str, str]
+    context: Context,
+    report: StageReport,
+    upstream_failed: dict[str, str],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     slowest = sorted(report.seconds.items(), key=lambda kv: kv[1], reverse=True)[:5]
     context.add_output_metadata(
         {
+            **(extra or {}),
             "ran": len(report.ran),
             "cached": len(report.cached),
             "failed": len(report.failed),
@@ -58,9 +75,8 @@ def _run_after(
 ) -> dict[str, Any]:
     """Run ``stage`` on the recordings the upstream asset finished; its failures are carried on."""
     settings = _settings(context)
-    report = run_stage(
-        store.get_store(), stage, upstream["ok"], models.services, max_concurrent=settings.max_concurrent
-    )
+    ids, owner = upstream["ok"], context.run.run_id
+    report = run_stage(store.get_store(), stage, ids, models.services, owner=owner, settings=settings)
     return _stage_output(context, report, upstream["failed"])
 
 
@@ -68,7 +84,8 @@ def _run_after(
 def recordings(context: dg.AssetExecutionContext, store: RecordingStoreResource) -> dict[str, Any]:
     """The day's manifest: every recording of the call date and why it needs work (or not)."""
     start, end = partition_window(context.partition_key)
-    manifest = day_manifest(store.get_store(), start, end, _settings(context))
+    alive = run_owner_check(context.instance)
+    manifest = day_manifest(store.get_store(), start, end, _settings(context), alive)
     only = context.run.tags.get(ONLY_TAG)
     if only:
         wanted = set(only.split(","))
@@ -85,30 +102,95 @@ def recordings(context: dg.AssetExecutionContext, store: RecordingStoreResource)
     return manifest
 
 
-@dg.asset(
-    partitions_def=call_date_partitions,
-    group_name="speech",
-    code_version=_versions("stt"),
-    pool="gpu",
-    op_tags=GPU_TAGS,
-    kinds={"python"},
-)
-def transcripts(
-    context: dg.AssetExecutionContext,
-    recordings: dict[str, Any],
+def stt_chunk_size(environ: Mapping[str, str] | None = None) -> int:
+    """Recordings per STT chunk from ``CALLPIPE_STT_CHUNK_SIZE`` (default 8)."""
+    raw = ((os.environ if environ is None else environ).get(STT_CHUNK_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_STT_CHUNK_SIZE
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{STT_CHUNK_ENV}={raw!r}: expected a whole number of recordings, 1 or more")
+    return int(raw)
+
+
+def plan_chunks(recording_ids: Sequence[str], size: int) -> list[list[str]]:
+    """Split ``recording_ids`` into the fewest chunks of at most ``size``, as even as possible,
+    keeping their order; each id lands in exactly one chunk (repeats are dropped)."""
+    ids = list(dict.fromkeys(recording_ids))
+    count = math.ceil(len(ids) / size)
+    return [ids[i * len(ids) // count : (i + 1) * len(ids) // count] for i in range(count)]
+
+
+@dg.op(out=dg.DynamicOut(list))
+def plan_stt_chunks(
+    context: dg.OpExecutionContext, recordings: dict[str, Any]
+) -> Iterator[dg.DynamicOutput[list[str]]]:
+    """One ``transcribe_chunk`` step per chunk of the day's work list; none when nothing is due."""
+    chunks = plan_chunks(recordings["work"], stt_chunk_size())
+    context.log.info("%d recordings in %d STT chunks", len(recordings["work"]), len(chunks))
+    for index, chunk in enumerate(chunks):
+        yield dg.DynamicOutput(chunk, mapping_key=f"chunk_{index}")
+
+
+@dg.op(tags=GPU_TAGS, pool=GPU_POOL)
+def transcribe_chunk(
+    context: dg.OpExecutionContext,
+    chunk: list[str],
     store: RecordingStoreResource,
     models: StageModelsResource,
 ) -> dict[str, Any]:
-    """Live transcript kept, or re-transcribed with Whisper when its estimated WER is high."""
+    """Claim the chunk's recordings (a lease per recording), then keep each live transcript or
+    re-transcribe it with Whisper when its estimated WER is high."""
     settings = _settings(context)
     backend = store.get_store()
-    claimed = [rid for rid in recordings["work"] if claim(backend, rid, context.run.run_id, settings)]
-    busy = {rid: "held by another run" for rid in recordings["work"] if rid not in claimed}
-    context.log.info("claimed %d of %d recordings", len(claimed), len(recordings["work"]))
-    report = run_stage(backend, "stt", claimed, models.services, max_concurrent=settings.max_concurrent)
-    output = _stage_output(context, report, {})
+    alive, owner = run_owner_check(context.instance), context.run.run_id
+    claimed = [rid for rid in chunk if claim(backend, rid, owner, settings, is_owner_alive=alive)]
+    busy = {rid: "held by another run" for rid in chunk if rid not in claimed}
+    context.log.info("claimed %d of %d recordings", len(claimed), len(chunk))
+    report = run_stage(backend, "stt", claimed, models.services, owner=owner, settings=settings)
+    context.add_output_metadata(
+        {
+            "recordings": dg.MetadataValue.json(list(chunk)),
+            "ran": dg.MetadataValue.json(sorted(report.ran)),
+            "cached": len(report.cached),
+            "failed": len(report.failed),
+            "busy": len(busy),
+            "seconds": round(sum(report.seconds.values()), 3),
+        }
+    )
+    return {
+        "ran": report.ran,
+        "cached": report.cached,
+        "failed": report.failed,
+        "seconds": report.seconds,
+        "busy": busy,
+    }
+
+
+@dg.op
+def merge_stt_chunks(context: dg.OpExecutionContext, chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chunks' results as one day's ``transcripts`` value and materialization metadata."""
+    report, busy = StageReport("stt"), {}
+    for part in chunks:
+        report.ran += part["ran"]
+        report.cached += part["cached"]
+        report.failed.update(part["failed"])
+        report.seconds.update(part["seconds"])
+        busy.update(part["busy"])
+    output = _stage_output(context, report, {}, {"chunks": len(chunks), "busy": len(busy)})
     output["busy"] = busy
     return output
+
+
+@dg.graph_asset(
+    partitions_def=call_date_partitions,
+    group_name="speech",
+    code_version=_versions("stt"),
+    kinds={"python"},
+)
+def transcripts(recordings: dict[str, Any]) -> Any:
+    """Live transcript kept, or re-transcribed with Whisper when its estimated WER is high; the
+    day's recordings are transcribed in chunks (``CALLPIPE_STT_CHUNK_SIZE``) on GPU workers."""
+    return merge_stt_chunks(plan_stt_chunks(recordings).map(transcribe_chunk).collect())
 
 
 @dg.asset(

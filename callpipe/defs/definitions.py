@@ -9,6 +9,7 @@ from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.executors import scale_resources, select_executor
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.resources import default_resources
+from callpipe.defs.retention import apply_retention_job, retention_schedule
 from callpipe.defs.schedules import nightly_processing_schedule
 from callpipe.defs.sensors import reprocessing_sensor, unprocessed_recordings_sensor
 
@@ -19,9 +20,9 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
-        jobs=[process_call_date],
+        jobs=[process_call_date, apply_retention_job],
         sensors=[unprocessed_recordings_sensor, reprocessing_sensor],
-        schedules=[nightly_processing_schedule],
+        schedules=[nightly_processing_schedule, retention_schedule],
         resources={**default_resources(), **scale_resources()},
         executor=select_executor(),
     )

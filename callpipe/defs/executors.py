@@ -4,10 +4,17 @@
 
 - ``default``: Dagster's multiprocess executor for runs the daemon launches; ``callpipe batch``
   runs in its own process.
-- ``celery``: ``dagster-celery``; each step is a Celery task. STT steps (op tag
-  ``dagster-celery/queue: gpu``) go to the ``gpu`` queue, the rest to the default ``dagster`` queue.
+- ``celery``: ``dagster-celery``; each step is a Celery task. STT chunk steps (op
+  ``transcribe_chunk``, tag ``dagster-celery/queue: gpu``) go to the ``gpu`` queue, the rest to
+  the default ``dagster`` queue.
 - ``k8s``: ``dagster-k8s`` ``k8s_job_executor``; each step is a Kubernetes Job, and the
-  ``dagster-k8s/config`` op tag of STT steps (:data:`GPU_OP_TAGS`) asks for one GPU.
+  ``dagster-k8s/config`` op tag of STT chunk steps (:data:`GPU_OP_TAGS`) asks for one GPU.
+
+A day's STT is fanned out in chunks (``transcripts`` is a graph of a planning op, one mapped
+``transcribe_chunk`` step per chunk and a merge). The instance's ``gpu`` pool caps how many chunk
+steps run at once: ``dagster.yaml`` gives every pool 1 (one GPU on one machine); with N GPU
+workers or GPU nodes, raise it to N once per instance (:func:`set_gpu_slots`, or
+``dagster instance concurrency set gpu N``).
 
 Outside the default mode, steps run in other processes or machines, so their outputs (small
 tables) must be readable by all of them: with an S3 recording store they go to
@@ -31,6 +38,8 @@ from callpipe.deploy import DeploymentConfigError, celery_urls, executor_mode
 
 GPU_QUEUE = "gpu"
 """Celery queue of the STT steps; a worker started with ``-q gpu`` on a GPU machine serves it."""
+GPU_POOL = "gpu"
+"""Dagster concurrency pool of the STT chunk steps: its limit is how many run at once."""
 GPU_STEP_K8S_CONFIG: dict[str, Any] = {
     "container_config": {
         "resources": {
@@ -45,7 +54,8 @@ GPU_STEP_K8S_CONFIG: dict[str, Any] = {
 }
 """Kubernetes settings of an STT step pod: one GPU, on a node labelled by NVIDIA GPU feature
 discovery, tolerating the GPU nodes' taint. Other steps lack the toleration, so they never land
-on (tainted) GPU nodes. Override per cluster with ``per_step_k8s_config`` in the executor config."""
+on (tainted) GPU nodes. Override per cluster with ``per_step_k8s_config: {transcribe_chunk: ...}``
+in the executor config (keyed by op name)."""
 GPU_OP_TAGS: dict[str, str] = {
     "dagster-celery/queue": GPU_QUEUE,
     "dagster-k8s/config": json.dumps(GPU_STEP_K8S_CONFIG, sort_keys=True),
@@ -91,6 +101,14 @@ def scale_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             s3_prefix=prefix,
         )
     }
+
+
+def set_gpu_slots(instance: dg.DagsterInstance, slots: int) -> None:
+    """Let ``slots`` STT chunk steps run at once on ``instance`` (one per GPU worker or GPU node);
+    the same as ``dagster instance concurrency set gpu N``, kept in the instance's storage."""
+    if slots < 1:
+        raise ValueError(f"gpu slots must be at least 1, got {slots}")
+    instance.event_log_storage.set_concurrency_slots(GPU_POOL, slots)
 
 
 def process_call_date_job() -> dg.JobDefinition:
@@ -161,23 +179,25 @@ def execute_partition(
 
 
 _SUBMITTED = re.compile(r'^Submitting celery task for step "(?P<step>[^"]+)" to queue "(?P<queue>[^"]+)"')
+_STEP_FIELDS = ("queue", "worker", "seconds", "started", "finished")
 
 
 def step_report(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
     """Per step of a finished run, from its event log: ``seconds`` (start to success or failure),
-    and under Celery the ``queue`` it was sent to and the ``worker`` (``name@host``) that ran it."""
+    ``started`` and ``finished`` (Unix times), and under Celery the ``queue`` it was sent to and
+    the ``worker`` (``name@host``) that ran it."""
     report: dict[str, dict[str, Any]] = {}
-    started: dict[str, float] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None or event.step_key is None:
             continue
-        step = report.setdefault(event.step_key, {"queue": None, "worker": None, "seconds": None})
+        step = report.setdefault(event.step_key, dict.fromkeys(_STEP_FIELDS))
         kind = event.event_type_value
         if kind == "STEP_START":
-            started[event.step_key] = record.timestamp
-        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
-            step["seconds"] = round(record.timestamp - started[event.step_key], 3)
+            step["started"] = record.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step["started"] is not None:
+            step["finished"] = record.timestamp
+            step["seconds"] = round(record.timestamp - step["started"], 3)
         elif kind == "ENGINE_EVENT":
             submitted = _SUBMITTED.match(event.message or "")
             if submitted:

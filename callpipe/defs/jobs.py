@@ -5,11 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from callpipe.defs.assets import ALL_ASSETS
-from callpipe.defs.partitions import call_date_partitions
 
 process_call_date = dg.define_asset_job(
     name="process_call_date",
     selection=dg.AssetSelection.assets(*ALL_ASSETS),
-    partitions_def=call_date_partitions,
     description="Every offline stage for the recordings of one call date.",
 )

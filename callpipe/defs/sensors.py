@@ -5,31 +5,36 @@
 sensor, picks up new and flagged recordings alike; the reprocessing sensor covers what no
 flag marks: results made by an older stage version.
 
-Both read only the store's index (pending markers, per-date listings), never every metadata
-document; run keys carry a digest of what makes a request new, so repeats are deduplicated and
-new arrivals for an already processed day still get a run.
+Both read only the store's index, never metadata documents: the unprocessed sensor lists the
+names of the pending markers (their UTC date is in the key) and reads markers only for a UTC
+date that spans two call dates of ``CALLPIPE_TIMEZONE`` and changed since the last tick; the
+reprocessing sensor lists dates. Run keys carry a digest of what makes a request new, so repeats
+are deduplicated and new arrivals for an already processed day still get a run.
 """
 
 import hashlib
 import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
-from callpipe.defs.partitions import call_date_partitions, partition_key_for
+from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.pipeline import stage_versions
+from callpipe.storage import RecordingStore
 
 MAX_REQUESTS_PER_TICK = 50
+SPLITS = "utc_dates"  # cursor key of the split UTC dates (never a partition key)
 
 
 def _digest(values: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(values)).encode()).hexdigest()[:16]
 
 
-def _load_cursor(raw: str | None) -> dict[str, str]:
+def _load_cursor(raw: str | None) -> dict[str, Any]:
     try:
         data = json.loads(raw) if raw else {}
     except json.JSONDecodeError:
@@ -48,26 +53,77 @@ def _in_range(partition_key: str) -> bool:
     return call_date_partitions.has_partition_key(partition_key)
 
 
+def _split_day(backend: RecordingStore, day: str, ids: list[str], timezone: str) -> dict[str, list[Any]]:
+    """``{partition: [digest, count]}`` of the pending recordings of a UTC date that spans two
+    partitions: the only case where the sensor reads index entries (for their timestamps)."""
+    by_partition: dict[str, list[str]] = defaultdict(list)
+    for ref in backend.pending_refs(day, ids):
+        if ref.timestamp is not None:
+            by_partition[partition_key_for(ref.timestamp, timezone)].append(ref.recording_id)
+    return {key: [_digest(members), len(members)] for key, members in by_partition.items()}
+
+
+def _known_split(memo: object, names: str) -> bool:
+    """Whether a cursor's record of a split UTC date is well formed and for the same pending ids."""
+    if not isinstance(memo, dict) or memo.get("names") != names or not isinstance(memo.get("parts"), dict):
+        return False
+    return all(
+        isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int)
+        for v in memo["parts"].values()
+    )
+
+
+def pending_partitions(
+    backend: RecordingStore, timezone: str, splits: dict[str, Any]
+) -> tuple[dict[str, tuple[str, int]], dict[str, Any]]:
+    """``{partition: (digest of its pending ids, count)}`` and the new record of split UTC dates.
+
+    The store lists pending ids by UTC date from key names alone. A UTC date inside one partition
+    (always, in UTC) maps whole; one that spans two has its entries read, but only when its ids
+    changed since ``splits`` (the previous tick's record) was made.
+    """
+    parts: dict[str, list[tuple[str, str, int, bool]]] = defaultdict(list)
+    new_splits: dict[str, Any] = {}
+    for day, ids in backend.pending_ids_by_date().items():
+        first, last = (partition_key_for(edge, timezone) for edge in _utc_edges(day))
+        names = _digest(ids)
+        if first == last:
+            parts[first].append((day, names, len(ids), True))
+            continue
+        memo = splits.get(day)
+        if not _known_split(memo, names):
+            memo = {"names": names, "parts": _split_day(backend, day, ids, timezone)}
+        new_splits[day] = memo
+        for key, (digest, count) in memo["parts"].items():
+            parts[key].append((day, digest, count, False))
+    result: dict[str, tuple[str, int]] = {}
+    for key, pieces in parts.items():
+        count = sum(piece[2] for piece in pieces)
+        if len(pieces) == 1 and pieces[0][3]:
+            result[key] = (pieces[0][1], count)  # the digest of the partition's ids, as always in UTC
+        else:
+            result[key] = (_digest([f"{day}:{digest}" for day, digest, _, _ in pieces]), count)
+    return result, new_splits
+
+
 @dg.sensor(job=process_call_date, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def unprocessed_recordings_sensor(
     context: dg.SensorEvaluationContext, store: RecordingStoreResource
 ) -> dg.SensorResult:
-    """A run per call date that has unprocessed recordings not yet requested in this form."""
-    backend = store.get_store()
-    by_partition: dict[str, list[str]] = defaultdict(list)
-    cursor = None
-    while True:
-        page = backend.list_recordings(processed=False, limit=1000, cursor=cursor)
-        for ref in page.items:
-            if ref.timestamp is not None:
-                by_partition[partition_key_for(ref.timestamp)].append(ref.recording_id)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    seen = _load_cursor(context.cursor)
+    """A run per call date that has unprocessed recordings not yet requested in this form.
+
+    The cursor maps each call date with pending work to the digest last requested and, outside
+    UTC, keeps under ``utc_dates`` how each UTC date spanning two call dates split.
+    """
+    state = _load_cursor(context.cursor)
+    splits = state.get(SPLITS)
+    pending, new_splits = pending_partitions(
+        store.get_store(), TIMEZONE, splits if isinstance(splits, dict) else {}
+    )
+    seen = {k: v for k, v in state.items() if k != SPLITS and isinstance(v, str)}
     requests = []
-    for key in sorted(by_partition):
-        digest = _digest(by_partition[key])
+    for key in sorted(pending):
+        digest, count = pending[key]
         if seen.get(key) == digest or not _in_range(key):
             continue
         if len(requests) == MAX_REQUESTS_PER_TICK:
@@ -76,14 +132,13 @@ def unprocessed_recordings_sensor(
             dg.RunRequest(
                 partition_key=key,
                 run_key=f"unprocessed:{key}:{digest}",
-                tags={
-                    "callpipe/trigger": "unprocessed-sensor",
-                    "callpipe/pending": str(len(by_partition[key])),
-                },
+                tags={"callpipe/trigger": "unprocessed-sensor", "callpipe/pending": str(count)},
             )
         )
         seen[key] = digest
-    current = {k: v for k, v in seen.items() if k in by_partition}
+    current: dict[str, Any] = {k: v for k, v in seen.items() if k in pending}
+    if new_splits:
+        current[SPLITS] = new_splits
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
 
 

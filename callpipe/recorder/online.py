@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 from functools import cache
 from time import perf_counter_ns
@@ -104,10 +104,10 @@ def _env_threshold(name: str, default: float) -> float:
 def _check_threshold(value: Any, name: str) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise CorrectionConfigError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise CorrectionConfigError(f"{name} must be a number in [0, 1], got {value!r:.40}") from None
     if not 0.0 <= number <= 1.0:
-        raise CorrectionConfigError(f"{name} must be a number in [0, 1], got {value!r}")
+        raise CorrectionConfigError(f"{name} must be a number in [0, 1], got {value!r:.40}")
     return number
 
 
@@ -117,7 +117,7 @@ def _item_value(item: Any) -> tuple[float | None, str | None]:
         return None, None
     word: Any = None
     if isinstance(item, bool):
-        raise InvalidConfidenceError(f"word confidence must be a number, got {item!r}")
+        raise InvalidConfidenceError(f"word confidence must be a number, got {item!r:.40}")
     if isinstance(item, numbers.Real):
         value: Any = item
     elif isinstance(item, dict):
@@ -129,18 +129,36 @@ def _item_value(item: Any) -> tuple[float | None, str | None]:
             value = getattr(item, "probability", None)
         word = getattr(item, "word", None)
     else:
-        raise InvalidConfidenceError(f"unsupported word confidence item {type(item).__name__}: {item!r}")
+        raise InvalidConfidenceError(f"unsupported word confidence item {type(item).__name__}: {item!r:.40}")
     if value is None:
         return None, word if isinstance(word, str) else None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
-        raise InvalidConfidenceError(f"word confidence must be a number in [0, 1], got {value!r}")
+        raise InvalidConfidenceError(f"word confidence must be a number in [0, 1], got {value!r:.40}")
     if math.isnan(value):
         raise InvalidConfidenceError("word confidence is NaN")
     return float(value), word if isinstance(word, str) else None
 
 
+def confidence_items(word_confidences: Iterable[ConfidenceItem] | None) -> list[Any] | None:
+    """``word_confidences`` as a list (any iterable of items: list, tuple, numpy array, generator).
+
+    Raises ``TypeError`` for a container that is no list of items: a number, a string or bytes
+    (their characters are no confidences) or a mapping.
+    """
+    if word_confidences is None:
+        return None
+    if isinstance(word_confidences, str | bytes | bytearray | Mapping) or not isinstance(
+        word_confidences, Iterable
+    ):
+        raise TypeError(
+            f"word_confidences must be a list of numbers or {{word, confidence}} items, "
+            f"got {type(word_confidences).__name__}"
+        )
+    return list(word_confidences)
+
+
 def align_confidences(
-    tokens: Sequence[Token], word_confidences: Sequence[ConfidenceItem] | None
+    tokens: Sequence[Token], word_confidences: Iterable[ConfidenceItem] | None
 ) -> tuple[list[float | None], str]:
     """One confidence (or ``None`` = unknown) per token, and how they were aligned.
 
@@ -148,9 +166,10 @@ def align_confidences(
     carry no words) or ``"missing"`` (no confidences given).
     """
     n = len(tokens)
-    if not word_confidences:
+    items = confidence_items(word_confidences)
+    if not items:
         return [None] * n, "missing"
-    pairs = [_item_value(item) for item in word_confidences]
+    pairs = [_item_value(item) for item in items]
     if len(pairs) == n:
         return [value for value, _ in pairs], "index"
     if any(word is None for _, word in pairs):

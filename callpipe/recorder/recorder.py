@@ -8,8 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from callpipe.pii import RedactionMode, apply_redaction, caller_info, redact
 from callpipe.recorder.dictionary import tokenize
-from callpipe.recorder.online import align_confidences, get_correction_pipeline
+from callpipe.recorder.online import (
+    InvalidConfidenceError,
+    align_confidences,
+    confidence_items,
+    get_correction_pipeline,
+)
 from callpipe.schema import (
     Correction,
     Direction,
@@ -30,8 +38,12 @@ class RecordResult:
     online: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what ``callpipe record`` prints)."""
+        """JSON-ready form (what ``callpipe record`` prints); the corrected text is redacted unless
+        ``PII_REDACTION=off``, since printed output tends to end up in logs."""
         save = self.save
+        online = dict(self.online)
+        if RedactionMode.from_env() is not RedactionMode.OFF and online.get("corrected_text"):
+            online["corrected_text"] = redact(online["corrected_text"])
         return {
             "recording_id": save.recording_id,
             "local_path": str(save.local_path) if save.local_path else None,
@@ -40,7 +52,7 @@ class RecordResult:
             "size_bytes": save.size_bytes,
             "checksum": save.checksum,
             "pending_sync": save.pending_sync,
-            "online": self.online,
+            "online": online,
         }
 
 
@@ -48,12 +60,14 @@ class Recorder:
     """Saves a finished call during the online stage.
 
     The live transcript is corrected with the exact, context-aware dictionary first (well
-    under a millisecond), then audio and metadata (``processed=false``) go to the store.
+    under a millisecond), then audio and metadata (``processed=false``) go to the store,
+    redacted as ``redaction`` (default: ``PII_REDACTION`` at each call) says.
     """
 
-    def __init__(self, store: RecordingStore | None = None) -> None:
+    def __init__(self, store: RecordingStore | None = None, redaction: RedactionMode | None = None) -> None:
         self.store = store if store is not None else get_audio_storage()
         self.pipeline = get_correction_pipeline()
+        self.redaction = redaction
 
     async def record(
         self,
@@ -68,12 +82,18 @@ class Recorder:
         audio_format: str = "wav",
         extra: dict[str, Any] | None = None,
         recording_id: str | None = None,
+        caller_phone: str | None = None,
     ) -> RecordResult:
         """Correct ``transcription`` online and save the call; returns both results.
 
-        ``recording_id`` defaults to a new time-sortable id. Raises the store's errors for
-        unsafe ids or bytes that are not audio (nothing is written then).
+        ``recording_id`` defaults to a new time-sortable id. ``caller_phone`` (any written form;
+        Spanish numbers without +34 too) is stored masked and as a keyed hash (raw only with
+        ``PII_REDACTION=off``). Raises ValueError for a phone that is no valid number and the
+        store's errors for unsafe ids or bytes that are not audio (nothing is written then).
         """
+        mode = self.redaction or RedactionMode.from_env()
+        caller = caller_info(caller_phone, mode)
+        word_confidences = confidence_items(word_confidences)  # once: a generator is read only once
         online = await self.pipeline.process_online(transcription, word_confidences, conversation_id)
         words = _words(transcription, word_confidences)
         timestamp = timestamp or datetime.now(UTC)
@@ -95,19 +115,25 @@ class Recorder:
             ),
             processed=False,
             processing_mode=ProcessingMode.ONLINE,
+            caller=caller,
             extra=dict(extra or {}),
         )
         metadata.processing_metrics.online_ms = online["processing_time_ms"]
-        # Disk and network I/O must not stall the event loop of a live voice bot.
-        save = await asyncio.to_thread(
-            self.store.save_recording,
-            audio_data,
-            conversation_id,
-            metadata,
-            audio_format,
-            metadata.recording_id,
-        )
+        # Redaction (CPU) and disk and network I/O must not stall the event loop of a live voice bot.
+        save = await asyncio.to_thread(self._save, audio_data, conversation_id, metadata, audio_format, mode)
         return RecordResult(save=save, online=online)
+
+    def _save(
+        self,
+        audio: bytes,
+        conversation_id: str,
+        metadata: RecordingMetadata,
+        audio_format: str,
+        mode: RedactionMode,
+    ) -> SaveResult:
+        apply_redaction(metadata, mode)
+        rid = metadata.recording_id
+        return self.store.save_recording(audio, conversation_id, metadata, audio_format, rid)
 
     def record_sync(self, audio_data: bytes, conversation_id: str, **kwargs: Any) -> RecordResult:
         """Blocking form of :meth:`record` for scripts and the CLI."""
@@ -127,7 +153,12 @@ def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[W
         item = items[i] if mode == "index" else None
         start = item.get("start") if isinstance(item, dict) else getattr(item, "start", None)
         end = item.get("end") if isinstance(item, dict) else getattr(item, "end", None)
-        words.append(WordConfidence(word=token.text, confidence=value, start=start, end=end))
+        try:
+            words.append(WordConfidence(word=token.text, confidence=value, start=start, end=end))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InvalidConfidenceError(f"word confidence item {i}: {where}: {first['msg']}") from None
     return words
 
 

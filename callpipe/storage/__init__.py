@@ -20,11 +20,13 @@ from callpipe.storage.errors import (
     ConflictError,
     InvalidAudioError,
     InvalidIdError,
+    InvalidMetadataError,
     MetadataCorruptError,
     RecordingExistsError,
     RecordingNotFoundError,
     StorageError,
     StorageUnavailableError,
+    StorageWriteError,
 )
 from callpipe.storage.ids import new_recording_id, validate_id
 from callpipe.storage.local import LocalStore
@@ -40,6 +42,7 @@ __all__ = [
     "ConflictError",
     "InvalidAudioError",
     "InvalidIdError",
+    "InvalidMetadataError",
     "ListingError",
     "LocalStore",
     "MetadataCorruptError",
@@ -54,6 +57,7 @@ __all__ = [
     "StorageError",
     "StorageSettings",
     "StorageUnavailableError",
+    "StorageWriteError",
     "SyncReport",
     "build_store",
     "get_audio_storage",

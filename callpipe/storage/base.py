@@ -7,12 +7,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 from callpipe.schema import RecordingMetadata
 from callpipe.storage.errors import ConflictError
+from callpipe.storage.ids import validate_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,8 @@ class RecordingStore(ABC):
         """Store audio then metadata; the store fills ``metadata.audio`` and ``metadata.storage``.
 
         ``format`` is a hint: the probed container decides the stored format and extension.
-        Raises ``InvalidAudioError`` (nothing written), ``InvalidIdError``, ``RecordingExistsError``.
+        Raises ``InvalidAudioError``, ``InvalidIdError``, ``InvalidMetadataError``, ``RecordingExistsError``
+        (nothing written for any of them), ``TypeError`` for an argument of the wrong Python type.
         """
 
     @abstractmethod
@@ -158,6 +161,43 @@ class RecordingStore(ABC):
     @abstractmethod
     def list_dates(self) -> list[str]:
         """Call dates (``YYYY-MM-DD``, UTC) that have at least one recording, ascending."""
+
+    def list_pending_ids(self, call_date: str) -> list[str]:
+        """Ids of the unprocessed recordings of one call date (UTC), ascending.
+
+        Index stores answer from key names alone (no entry or document is read); this
+        fallback pages through :meth:`list_recordings`.
+        """
+        return [ref.recording_id for ref in self._pending_of_day(call_date)]
+
+    def pending_refs(self, call_date: str, ids: list[str]) -> list[RecordingRef]:
+        """Listing entries (timestamps included) of pending recordings of one call date (UTC), by id.
+
+        Ids no longer pending are left out. Index stores read one small index entry per id (in
+        parallel on S3) and list nothing; this fallback pages through :meth:`list_recordings`.
+        """
+        wanted = set(ids)
+        return [ref for ref in self._pending_of_day(call_date) if ref.recording_id in wanted]
+
+    def _pending_of_day(self, call_date: str) -> list[RecordingRef]:
+        since = datetime.combine(date.fromisoformat(validate_date(call_date)), dtime(0), tzinfo=UTC)
+        until = since + timedelta(days=1) - timedelta(microseconds=1)
+        refs: list[RecordingRef] = []
+        cursor = None
+        while True:
+            page = self.list_recordings(processed=False, since=since, until=until, limit=1000, cursor=cursor)
+            refs += [ref for ref in page.items if ref.call_date == call_date]
+            cursor = page.next_cursor
+            if cursor is None:
+                return refs
+
+    def pending_ids_by_date(self) -> dict[str, list[str]]:
+        """Every unprocessed recording id grouped by call date (UTC), both ascending.
+
+        Index stores answer with one listing of key names (S3: one ``ListObjectsV2`` per 1,000
+        pending recordings), reading no entry or document.
+        """
+        return {day: ids for day in self.list_pending_dates() if (ids := self.list_pending_ids(day))}
 
     @abstractmethod
     def iter_recordings(

@@ -16,7 +16,7 @@ from typing import Any
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage import index
-from callpipe.storage.base import ListingError, RecordingPage, RecordingStore, SaveResult
+from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
 from callpipe.storage.documents import dump_document, parse_document, prepare_document, verify_checksum
 from callpipe.storage.errors import (
     ConflictError,
@@ -137,21 +137,32 @@ class BlobStore(RecordingStore):
     def _result(self, entry: Entry, doc: RecordingMetadata) -> SaveResult: ...
 
     def _write_recording(
-        self, entry: Entry, audio: bytes, doc: RecordingMetadata, *, claim: bool, with_metadata: bool = True
+        self,
+        entry: Entry,
+        audio: bytes | None,
+        doc: RecordingMetadata,
+        *,
+        claim: bool,
+        with_metadata: bool = True,
     ) -> None:
         """Write in the order that keeps readers safe: id claim, audio, index entries, metadata last.
 
         With ``claim`` the by-id entry is created exclusively (the id is taken) and a failure
         removes what this call wrote; without it (replicas, sync) every write is an idempotent overwrite.
+        ``audio`` is None only when syncing a recording whose audio the retention policy removed.
         """
         raw_entry = entry.to_bytes()
+        caller = index.caller_key(doc)
         try:
             self._put(index.by_id_key(entry.recording_id), raw_entry, exclusive=claim)
         except FileExistsError:
             raise RecordingExistsError(f"recording {entry.recording_id} already exists in {self}") from None
         try:
-            self._put(self.audio_key(entry), audio)
+            if audio is not None:
+                self._put(self.audio_key(entry), audio)
             self._put(index.by_date_key(entry.call_date, entry.recording_id), raw_entry)
+            if caller:
+                self._put(index.by_caller_key(caller, entry.recording_id), raw_entry)
             if not doc.processed:
                 self._put(index.pending_key(entry.call_date, entry.recording_id), raw_entry)
             if with_metadata:
@@ -159,7 +170,7 @@ class BlobStore(RecordingStore):
         except BaseException:
             if claim:
                 try:
-                    self._remove_all(entry)
+                    self._remove_all(entry, caller)
                 except Exception as cleanup:  # keep the original error; the leftover is logged
                     log.error("could not roll back partial save of %s: %s", entry.recording_id, cleanup)
             raise
@@ -192,6 +203,7 @@ class BlobStore(RecordingStore):
             new.revision = current.revision + 1
             if not new.processed:  # marker before the document: a crash leaves it pending, never lost
                 self._put(index.pending_key(entry.call_date, recording_id), entry.to_bytes())
+            self._add_caller_entry(entry, new)
             try:
                 new_version = self._put_if(key, dump_document(new), version)
             except PreconditionFailed:
@@ -202,7 +214,19 @@ class BlobStore(RecordingStore):
             except FileNotFoundError:
                 raise RecordingNotFoundError(f"recording {recording_id} was deleted while updating") from None
             self._reconcile_pending(entry, new, new_version)
+            self._drop_caller_entry(entry, current, new)
         return new
+
+    def _add_caller_entry(self, entry: Entry, doc: RecordingMetadata) -> None:
+        """Written before the document, so a recording is always findable by its caller's phone key."""
+        if caller := index.caller_key(doc):
+            self._put(index.by_caller_key(caller, entry.recording_id), entry.to_bytes())
+
+    def _drop_caller_entry(self, entry: Entry, old: RecordingMetadata | None, new: RecordingMetadata) -> None:
+        """After the document changed caller (or lost it), remove the previous caller's entry."""
+        previous = index.caller_key(old) if old is not None else None
+        if previous and previous != index.caller_key(new):
+            self._delete(index.by_caller_key(previous, entry.recording_id))
 
     def _put_replica(self, entry: Entry, doc: RecordingMetadata) -> None:
         """Store a copy of ``doc`` made elsewhere (the mirrored store's local side), never going back
@@ -216,6 +240,7 @@ class BlobStore(RecordingStore):
         data = dump_document(doc)
         if not doc.processed:
             self._put(index.pending_key(entry.call_date, entry.recording_id), entry.to_bytes())
+        self._add_caller_entry(entry, doc)
         for _ in range(20):
             try:
                 raw, version = self._get_versioned(key)
@@ -234,6 +259,7 @@ class BlobStore(RecordingStore):
                 return
             try:
                 self._reconcile_pending(entry, doc, self._put_if(key, data, version))
+                self._drop_caller_entry(entry, stored, doc)
                 return
             except (PreconditionFailed, FileNotFoundError):
                 continue
@@ -274,12 +300,15 @@ class BlobStore(RecordingStore):
         log.warning("pending marker of %s did not settle after 20 rounds", entry.recording_id)
 
     def delete_recording(self, recording_id: str) -> None:
-        entry = self._entry(recording_id)
-        with self._lock(recording_id):
-            self._remove_all(entry)
+        from callpipe.storage.purge import purge_recording
 
-    def _remove_all(self, entry: Entry) -> None:
-        """Metadata first (nobody sees metadata without audio), the by-id entry last (retryable)."""
+        purge_recording(self, self._entry(recording_id))
+
+    def _remove_all(self, entry: Entry, caller: str | None = None) -> None:
+        """Metadata first (nobody sees metadata without audio), the by-id entry last (retryable).
+
+        Rolls back a partial save; erasure uses :func:`callpipe.storage.purge.purge_recording`.
+        """
         rid = entry.recording_id
         for key in (
             self.metadata_key(entry),
@@ -288,6 +317,7 @@ class BlobStore(RecordingStore):
             index.by_date_key(entry.call_date, rid),
             index.pending_key(entry.call_date, rid),
             index.pending_sync_key(rid),
+            *([index.by_caller_key(caller, rid)] if caller else []),
             index.by_id_key(rid),
         ):
             with suppress(FileNotFoundError):
@@ -358,6 +388,15 @@ class BlobStore(RecordingStore):
 
     def list_dates(self) -> list[str]:
         return self._list_dirs(index.BY_DATE)
+
+    def list_pending_ids(self, call_date: str) -> list[str]:
+        return index.pending_ids(self, call_date)
+
+    def pending_ids_by_date(self) -> dict[str, list[str]]:
+        return index.pending_ids_by_date(self)
+
+    def pending_refs(self, call_date: str, ids: list[str]) -> list[RecordingRef]:
+        return index.pending_refs(self, call_date, ids)
 
     def iter_recordings(
         self,

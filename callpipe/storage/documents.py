@@ -6,10 +6,11 @@ import hashlib
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from callpipe.audio import probe_audio
 from callpipe.schema import RecordingMetadata
-from callpipe.storage.errors import ChecksumMismatchError, MetadataCorruptError
+from callpipe.storage.errors import ChecksumMismatchError, InvalidMetadataError, MetadataCorruptError
 from callpipe.storage.ids import new_recording_id, validate_id
 
 
@@ -20,32 +21,72 @@ def prepare_document(
     format: str,
     recording_id: str | None,
 ) -> RecordingMetadata:
-    """Validate ids, probe the audio and build the revision-0 document (nothing is written)."""
+    """Validate ids, metadata and audio, and build the revision-0 document (nothing is written).
+
+    Raises ``InvalidIdError``, ``InvalidMetadataError`` (wrong field values, ids that differ from
+    the arguments, values that cannot be stored as JSON), ``InvalidAudioError``, and ``TypeError``
+    when an argument has the wrong Python type.
+    """
     validate_id(conversation_id, "conversation_id")
     if recording_id is not None:
         validate_id(recording_id)
+    if not isinstance(audio_data, bytes | bytearray | memoryview):
+        raise TypeError(f"audio_data must be bytes, got {type(audio_data).__name__}")
+    if not isinstance(format, str):
+        raise TypeError(f"format must be a str, got {type(format).__name__}")
     if isinstance(metadata, RecordingMetadata):
         doc = metadata.model_copy(deep=True)
-        given: str | None = doc.recording_id
-    else:
+        given: Any = doc.recording_id
+    elif metadata is None or isinstance(metadata, dict):
         data = dict(metadata or {})
         given = data.get("recording_id")
         data.setdefault("conversation_id", conversation_id)
         data["recording_id"] = "unassigned"  # placeholder until the timestamp is known
-        doc = RecordingMetadata.model_validate(data)
+        try:
+            doc = RecordingMetadata.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidMetadataError(
+                f"invalid metadata for conversation {conversation_id}: {_first_error(exc)}"
+            ) from None
+    else:
+        kind = type(metadata).__name__
+        raise TypeError(f"metadata must be a RecordingMetadata, a dict or None, got {kind}")
     if given is not None:
         validate_id(given)
     if recording_id is not None and given is not None and given != recording_id:
-        raise ValueError(f"recording_id {recording_id!r} differs from metadata.recording_id {given!r}")
-    if doc.conversation_id != conversation_id:
-        raise ValueError(
-            f"conversation_id {conversation_id!r} differs from "
-            f"metadata.conversation_id {doc.conversation_id!r}"
+        raise InvalidMetadataError(
+            f"recording_id {recording_id!r} differs from metadata.recording_id {given!r}"
         )
-    doc.audio = probe_audio(audio_data, format)
+    if doc.conversation_id != conversation_id:
+        raise InvalidMetadataError(
+            f"conversation_id {conversation_id!r} differs from "
+            f"metadata.conversation_id {doc.conversation_id!r:.60}"
+        )
+    doc.audio = probe_audio(bytes(audio_data), format)
     doc.recording_id = recording_id or given or new_recording_id(doc.timestamp)
     doc.revision = 0
+    # Fail before anything is written, not halfway through the save, and never store a document
+    # that cannot be read back (an infinite Turn.start is written as null, which does not load).
+    try:
+        RecordingMetadata.model_validate_json(dump_document(doc))
+    except PydanticSerializationError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidMetadataError(
+            f"metadata of recording {doc.recording_id} cannot be stored as JSON: {message:.200}"
+        ) from None
+    except ValidationError as exc:
+        raise InvalidMetadataError(
+            f"metadata of recording {doc.recording_id} would not load back from JSON "
+            f"(NaN or infinity?): {_first_error(exc)}"
+        ) from None
     return doc
+
+
+def _first_error(exc: ValidationError) -> str:
+    """``field.path: message`` of the first error, on one line."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "document"
+    return f"{where}: {first['msg']}".replace("\n", " ")[:300]
 
 
 def dump_document(doc: RecordingMetadata) -> bytes:

@@ -14,11 +14,13 @@ __all__ = [
     "ConflictError",
     "InvalidAudioError",
     "InvalidIdError",
+    "InvalidMetadataError",
     "MetadataCorruptError",
     "RecordingExistsError",
     "RecordingNotFoundError",
     "StorageError",
     "StorageUnavailableError",
+    "StorageWriteError",
 ]
 
 
@@ -28,6 +30,10 @@ class StorageError(Exception):
 
 class InvalidIdError(StorageError, ValueError):
     """A recording or conversation id that is unsafe as a path or key component."""
+
+
+class InvalidMetadataError(StorageError, ValueError):
+    """Metadata given to ``save_recording`` that does not fit the schema or cannot be stored as JSON."""
 
 
 class RecordingNotFoundError(StorageError, KeyError):
@@ -55,3 +61,8 @@ class ChecksumMismatchError(StorageError):
 
 class StorageUnavailableError(StorageError):
     """The backend (S3 endpoint, disk) could not be reached or answered with a server error."""
+
+
+class StorageWriteError(StorageError):
+    """The backend refused a write (disk full, file too large, read-only, no permission); nothing
+    was replaced: the previous version of the file is intact."""

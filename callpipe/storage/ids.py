@@ -32,7 +32,7 @@ def validate_id(value: object, kind: str = "recording_id") -> str:
 def validate_date(value: str) -> str:
     """Return ``value`` if it is an ISO date ``YYYY-MM-DD``, else raise :class:`ValueError`."""
     if not isinstance(value, str) or not _DATE_PATTERN.fullmatch(value):
-        raise ValueError(f"invalid call date {value!r}: expected YYYY-MM-DD")
+        raise ValueError(f"invalid call date {value!r:.40}: expected YYYY-MM-DD")
     date.fromisoformat(value)
     return value
 
@@ -44,7 +44,8 @@ def new_recording_id(timestamp: datetime | None = None) -> str:
     still sort by time; the last 7 are random.
     """
     ts = (timestamp or datetime.now(UTC)).astimezone(UTC)
-    return f"{ts:%Y%m%dT%H%M%S}Z-{ts.microsecond:05x}{secrets.token_hex(4)[:7]}"
+    # The year is padded by hand: strftime's %Y gives "1", not "0001", for year 1 on glibc.
+    return f"{ts.year:04d}{ts:%m%dT%H%M%S}Z-{ts.microsecond:05x}{secrets.token_hex(4)[:7]}"
 
 
 def encode_cursor(call_date: str, recording_id: str) -> str:

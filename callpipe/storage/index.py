@@ -6,21 +6,26 @@ Under the store root (a directory, or the S3 prefix) the index is::
     index/by-date/{YYYY-MM-DD}/{recording_id}  same entry, one per recording
     index/pending/{YYYY-MM-DD}/{recording_id}  same entry, only while processed is false
     index/pending-sync/{recording_id}          mirrored store: not yet copied to S3
+    index/by-caller/{phone_key}/{recording_id} same entry, while the document's caller.phone_key is set
+    index/retained/{YYYY-MM-DD}/{recording_id} audio removed by the retention policy (callpipe.retention)
+    index/erasing/{recording_id}               tombstone of an unfinished erasure (callpipe.storage.purge)
 
 Entries are written at save before the metadata document and the pending marker
 follows ``processed`` on every update, so listing never opens a metadata document:
 ``processed=False`` lists only the pending markers, and finding days with work is
-one directory (prefix) listing.
+one directory (prefix) listing. The date and id of a pending recording are in its marker's
+key, so the pending ids of every date are one recursive listing of names, nothing read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from callpipe.schema import RecordingMetadata
@@ -38,6 +43,10 @@ BY_ID = "index/by-id"
 BY_DATE = "index/by-date"
 PENDING = "index/pending"
 PENDING_SYNC = "index/pending-sync"
+BY_CALLER = "index/by-caller"
+RETAINED = "index/retained"
+ERASING = "index/erasing"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +88,8 @@ class Entry:
                 datetime.fromisoformat(data["timestamp"]),
                 validate_id(data["format"], "format"),
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MetadataCorruptError(f"index entry {where} is corrupt: {exc}") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: deep nesting
+            raise MetadataCorruptError(f"index entry {where} is corrupt: {str(exc)[:200]}") from None
         if entry.timestamp.tzinfo is None:
             raise MetadataCorruptError(f"index entry {where} is corrupt: timestamp without timezone")
         return entry
@@ -107,6 +116,23 @@ def pending_sync_key(recording_id: str) -> str:
     return f"{PENDING_SYNC}/{recording_id}"
 
 
+def by_caller_key(phone_key: str, recording_id: str) -> str:
+    return f"{BY_CALLER}/{validate_id(phone_key, 'phone_key')}/{recording_id}"
+
+
+def retained_key(call_date: str, recording_id: str) -> str:
+    return f"{RETAINED}/{call_date}/{recording_id}"
+
+
+def erasing_key(recording_id: str) -> str:
+    return f"{ERASING}/{recording_id}"
+
+
+def caller_key(doc: RecordingMetadata) -> str | None:
+    """The keyed hash of the caller's phone that names the by-caller entry, None when unknown."""
+    return doc.caller.phone_key or None
+
+
 def list_page(
     store: BlobStore,
     conversation_id: str | None,
@@ -124,11 +150,13 @@ def list_page(
             raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
     after = decode_cursor(cursor) if cursor else None
     errors: list[ListingError] = []
+    items: list[RecordingRef] = []
     if conversation_id is not None:
         candidates = _conversation_candidates(store, validate_id(conversation_id, "conversation_id"), errors)
     else:
-        candidates = _date_candidates(store, processed, since, until, after, errors)
-    items: list[RecordingRef] = []
+        candidates = _date_candidates(
+            store, processed, since, until, after, errors, lambda: limit + 1 - len(items)
+        )
     for ref in candidates:
         if after and (ref.call_date, ref.recording_id) <= after:
             continue
@@ -153,13 +181,18 @@ def _date_candidates(
     until: datetime | None,
     after: tuple[str, str] | None,
     errors: list[ListingError],
+    wanted: Callable[[], int],
 ) -> Iterator[RecordingRef]:
-    """Refs in (date, id) order from the pending markers (processed=False) or the by-date entries."""
+    """Refs in (date, id) order from the pending markers (processed=False) or the by-date entries.
+
+    Entries are read in batches of at most 32 and at most ``wanted()`` (what the page still
+    needs), so a page reads about as many entries as it returns.
+    """
     base = PENDING if processed is False else BY_DATE
-    first = since.date().isoformat() if since else ""
+    first = since.astimezone(UTC).date().isoformat() if since else ""  # index dates are UTC dates
     if after and after[0] > first:
         first = after[0]
-    last = until.date().isoformat() if until else None
+    last = until.astimezone(UTC).date().isoformat() if until else None
     for call_date in store._list_dirs(base):
         if call_date < first or (last and call_date > last):
             continue
@@ -170,8 +203,10 @@ def _date_candidates(
             pending = set(store._list_names(f"{PENDING}/{call_date}", start_after=start_after))
         if processed is True:
             names = [n for n in names if n not in pending]
-        # Entries are read in small batches so a page reads about `limit` entries, not the whole day.
-        for chunk in _chunks(names, 32):
+        pos = 0
+        while pos < len(names):
+            chunk = names[pos : pos + min(32, max(1, wanted()))]
+            pos += len(chunk)
             keys = [f"{base}/{call_date}/{name}" for name in chunk]
             for name, key, raw in zip(chunk, keys, store._get_many(keys), strict=True):
                 if raw is None:  # removed since the directory listing
@@ -205,6 +240,37 @@ def _conversation_candidates(
         refs.append(entry.ref(processed))
     refs.sort(key=lambda r: (r.call_date, r.recording_id))
     return refs
+
+
+def pending_ids(store: BlobStore, call_date: str) -> list[str]:
+    """Behind :meth:`RecordingStore.list_pending_ids`: the marker names of one date, nothing read."""
+    return store._list_names(f"{PENDING}/{validate_date(call_date)}")
+
+
+def pending_refs(store: BlobStore, call_date: str, ids: list[str]) -> list[RecordingRef]:
+    """Behind :meth:`RecordingStore.pending_refs`: the markers of ``ids`` read by key, nothing listed."""
+    base = f"{PENDING}/{validate_date(call_date)}"
+    refs: list[RecordingRef] = []
+    for chunk in _chunks([validate_id(rid) for rid in ids], 256):
+        for name, raw in zip(chunk, store._get_many([f"{base}/{n}" for n in chunk]), strict=True):
+            if raw is None:  # processed since it was listed
+                continue
+            try:
+                refs.append(Entry.parse(raw, store._uri(f"{base}/{name}")).ref(False))
+            except MetadataCorruptError as exc:
+                log.warning("%s", exc)
+    return refs
+
+
+def pending_ids_by_date(store: BlobStore) -> dict[str, list[str]]:
+    """Behind :meth:`RecordingStore.pending_ids_by_date`: one recursive listing of the markers'
+    names (on S3 one request per 1,000 markers rather than one or more per date)."""
+    by_date: dict[str, list[str]] = {}
+    for key, _size in store._walk(PENDING):
+        day, sep, name = key.removeprefix(f"{PENDING}/").partition("/")
+        if sep and name and "/" not in name and not name.startswith(".") and _DAY.fullmatch(day):
+            by_date.setdefault(day, []).append(name)
+    return {day: sorted(ids) for day, ids in sorted(by_date.items())}
 
 
 def iter_documents(

@@ -13,6 +13,7 @@ the old or the new file, never a part; a crashed writer leaves only a hidden
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -20,12 +21,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage.base import SaveResult
 from callpipe.storage.blob import BlobStore, PreconditionFailed
-from callpipe.storage.errors import RecordingNotFoundError
+from callpipe.storage.errors import RecordingNotFoundError, StorageWriteError
 from callpipe.storage.ids import validate_id
 from callpipe.storage.index import Entry
 
@@ -76,21 +77,26 @@ class LocalStore(BlobStore):
 
     def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> str:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
         try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if exclusive:
-                os.link(tmp, target)  # atomic create-if-absent with the full content
-            else:
-                os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        _fsync_dir(target.parent)
+            try:
+                with _create(tmp) as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if exclusive:
+                    os.link(tmp, target)  # atomic create-if-absent with the full content
+                else:
+                    os.replace(tmp, target)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+            _fsync_dir(target.parent)
+        except (FileExistsError, FileNotFoundError):
+            raise  # exclusive create lost, or the directory went away: callers handle these
+        except OSError as exc:  # disk full, file too large, read-only: the old file is untouched
+            code = errno.errorcode.get(exc.errno or 0, "EIO")
+            raise StorageWriteError(f"cannot write {target}: {exc.strerror or exc} ({code})") from None
         return _token(data)
 
     def _put_if(self, key: str, data: bytes, version: str) -> str:
@@ -173,9 +179,24 @@ class LocalStore(BlobStore):
         )
 
 
+def _create(path: Path) -> BinaryIO:
+    """Open a new file for writing, making its directory; retried because an erasure may remove
+    an empty directory between the ``mkdir`` and the ``open`` (see :mod:`callpipe.storage.purge`)."""
+    for _ in range(5):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return open(path, "wb")
+        except FileNotFoundError:
+            continue
+    return open(path, "wb")
+
+
 def _has_visible_file(directory: str) -> bool:
-    with os.scandir(directory) as entries:
-        return any(not e.name.startswith(".") for e in entries)
+    try:
+        with os.scandir(directory) as entries:
+            return any(not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:  # removed as empty meanwhile
+        return False
 
 
 def _fsync_dir(directory: Path) -> None:

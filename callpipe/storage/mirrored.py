@@ -90,7 +90,7 @@ class MirroredStore(RecordingStore):
                 doc.storage = doc.storage.model_copy(update={"pending_sync": True, "sync_error": error})
             local._put(local.metadata_key(entry), dump_document(doc))
         except BaseException:
-            local._remove_all(entry)
+            local._remove_all(entry, index.caller_key(doc))
             raise
         if error is None:
             self._unmark_pending_sync(entry.recording_id, token)
@@ -120,6 +120,7 @@ class MirroredStore(RecordingStore):
             return new  # never uploaded: sync_pending will copy audio, index and metadata together
         if self._try_s3(lambda: self.s3._put_replica(entry, new)) is None:
             self._unmark_pending_sync(recording_id, token)
+            self._undo_if_erased(recording_id)
         else:
             self._mark_pending_sync(recording_id)
         return new
@@ -140,7 +141,21 @@ class MirroredStore(RecordingStore):
         path = self.local.save_transcript(recording_id, text)
         if self._try_s3(lambda: self.s3.save_transcript(recording_id, text)) is not None:
             self._mark_pending_sync(recording_id)
+        else:
+            self._undo_if_erased(recording_id)
         return path
+
+    def _undo_if_erased(self, recording_id: str) -> None:
+        """After an S3 write: if an erasure of this recording began meanwhile, remove the S3 copy.
+
+        Erasure writes its tombstone before deleting anything, so a write that lands after the
+        erasure's S3 deletion sees the tombstone here (see :mod:`callpipe.storage.purge`).
+        """
+        from callpipe.storage.purge import purge_recording, read_tombstone
+
+        tombstone = read_tombstone(self.local, recording_id)
+        if tombstone is not None:
+            self._try_s3(lambda: purge_recording(self.s3, tombstone.entry, tombstone.callers))
 
     # ---- sync -----------------------------------------------------------------------------------
     def sync_pending(self, limit: int | None = None) -> SyncReport:
@@ -149,6 +164,8 @@ class MirroredStore(RecordingStore):
         """
         report = SyncReport()
         for recording_id in self.local._list_names(index.PENDING_SYNC)[:limit]:
+            if self.local._exists(index.erasing_key(recording_id)):
+                continue  # being erased: never upload it again
             try:
                 self._sync_one(recording_id)
                 report.uploaded.append(recording_id)
@@ -173,8 +190,9 @@ class MirroredStore(RecordingStore):
         except (FileNotFoundError, RecordingNotFoundError):
             local._delete(marker)  # synced by someone else, or the recording was deleted
             return
-        audio = local.get_recording(recording_id)  # checksum-verified
         doc = local.get_metadata(recording_id)
+        # Audio removed by the retention policy is not expected (nor uploaded) any more.
+        audio = None if doc.retention is not None else local.get_recording(recording_id)  # checksum-verified
         s3._write_recording(entry, audio, doc, claim=False, with_metadata=False)
         with suppress(FileNotFoundError):
             s3._put(s3.transcript_key(entry), local._get(local.transcript_key(entry)))
@@ -182,6 +200,7 @@ class MirroredStore(RecordingStore):
             doc = self._clear_sync_flag(recording_id)
         s3._put_replica(entry, doc)
         self._unmark_pending_sync(recording_id, token.decode())
+        self._undo_if_erased(recording_id)
 
     def _clear_sync_flag(self, recording_id: str) -> RecordingMetadata:
         for _ in range(10):
@@ -256,6 +275,12 @@ class MirroredStore(RecordingStore):
 
     def list_dates(self) -> list[str]:
         return self.local.list_dates()
+
+    def list_pending_ids(self, call_date: str) -> list[str]:
+        return self.local.list_pending_ids(call_date)
+
+    def pending_ids_by_date(self) -> dict[str, list[str]]:
+        return self.local.pending_ids_by_date()
 
     def iter_recordings(
         self,

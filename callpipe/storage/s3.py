@@ -9,12 +9,17 @@ Concurrency: a metadata update is a conditional PUT (``If-Match`` on the ETag re
 with the document), new ids are claimed with ``If-None-Match: *``. S3 has honoured
 both since 2024, and moto's server (5.2.5) checks both on ``put_object``.
 Credentials come from boto3's chain and never appear in messages.
+
+Encryption at rest: with ``sse`` (``AES256`` for SSE-S3, ``aws:kms`` for SSE-KMS with
+``sse_kms_key_id`` or the account's default KMS key) every ``PutObject`` asks for it, conditional
+ones included. A bucket default encryption setting works as well and covers other writers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +37,25 @@ from callpipe.storage.errors import StorageError, StorageUnavailableError
 from callpipe.storage.index import Entry
 
 T = TypeVar("T")
+_POOL_LOCK = threading.Lock()
 _BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
+SSE_MODES = ("AES256", "aws:kms")
+
+
+def sse_arguments(sse: str | None, kms_key_id: str | None = None) -> dict[str, str]:
+    """``put_object`` arguments for server-side encryption; a KMS key id alone implies ``aws:kms``."""
+    if kms_key_id and sse is None:
+        sse = "aws:kms"
+    if sse is None:
+        return {}
+    if sse not in SSE_MODES:
+        raise ValueError(f"S3 server-side encryption {sse!r}: expected one of {', '.join(SSE_MODES)}")
+    if kms_key_id and sse != "aws:kms":
+        raise ValueError("an SSE-KMS key id needs server-side encryption aws:kms, not AES256")
+    args = {"ServerSideEncryption": sse}
+    if kms_key_id:
+        args["SSEKMSKeyId"] = kms_key_id
+    return args
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +108,8 @@ class S3Store(BlobStore):
     backend = "s3"
     audio_root = "recordings"
     metadata_root = "recordings"
+    _pool: ThreadPoolExecutor | None = None
+    _pool_pid = 0
 
     def __init__(
         self,
@@ -92,9 +117,13 @@ class S3Store(BlobStore):
         prefix: str = "",
         client: Any | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("S3 bucket name is empty")
+        self._sse = sse_arguments(sse, sse_kms_key_id)
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client if client is not None else make_s3_client()
@@ -123,8 +152,8 @@ class S3Store(BlobStore):
         os.replace(tmp, path)
         return path
 
-    def _remove_all(self, entry: Entry) -> None:
-        super()._remove_all(entry)
+    def _remove_all(self, entry: Entry, caller: str | None = None) -> None:
+        super()._remove_all(entry, caller)
         (self.cache_dir / f"{entry.recording_id}.{entry.format}").unlink(missing_ok=True)
 
     # ---- primitives -----------------------------------------------------------------------------
@@ -175,7 +204,7 @@ class S3Store(BlobStore):
                 "PutObject",
                 key,
                 lambda: self.client.put_object(
-                    Bucket=self.bucket, Key=self.full_key(key), Body=data, **extra
+                    Bucket=self.bucket, Key=self.full_key(key), Body=data, **extra, **self._sse
                 ),
             )
         except PreconditionFailed:
@@ -187,7 +216,7 @@ class S3Store(BlobStore):
             "PutObject",
             key,
             lambda: self.client.put_object(
-                Bucket=self.bucket, Key=self.full_key(key), Body=data, IfMatch=version
+                Bucket=self.bucket, Key=self.full_key(key), Body=data, IfMatch=version, **self._sse
             ),
         )
         return str(response["ETag"])
@@ -250,8 +279,16 @@ class S3Store(BlobStore):
             except FileNotFoundError:
                 return None
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(one, keys))
+        return list(self._executor().map(one, keys))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The store's pool for parallel GETs, made once per process (a forked child makes its own);
+        listings call :meth:`_get_many` per batch of 32 keys, so a pool per call would be one per batch."""
+        with _POOL_LOCK:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-get")
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def _lock(self, recording_id: str) -> nullcontext[None]:
         return nullcontext()  # S3 writers are serialised by If-Match, not by a lock

@@ -3,8 +3,10 @@
 Environment variables: ``STORAGE_BACKEND`` (``local`` | ``s3`` | ``both``, default ``local``),
 ``STORAGE_LOCAL_PATH`` (default ``./data/recordings``), ``S3_BUCKET``, ``S3_REGION``,
 ``S3_ENDPOINT_URL`` (any S3-compatible server), ``S3_PREFIX``, ``STORAGE_CACHE_DIR``,
-``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``, ``S3_MAX_ATTEMPTS``. Credentials are not
-settings: boto3 finds them through its usual chain (env, profile, instance role).
+``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``, ``S3_MAX_ATTEMPTS``, ``S3_SSE`` (``AES256`` or
+``aws:kms``: server-side encryption of every object written) and ``S3_SSE_KMS_KEY_ID``.
+Credentials are not settings: boto3 finds them through its usual chain (env, profile, instance
+role), so they never reach a settings object, its repr or the Dagster UI.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from callpipe.storage.base import RecordingStore
 from callpipe.storage.local import LocalStore
 from callpipe.storage.mirrored import MirroredStore
-from callpipe.storage.s3 import FAST, PATIENT, ClientLimits, S3Store, make_s3_client
+from callpipe.storage.s3 import FAST, PATIENT, ClientLimits, S3Store, make_s3_client, sse_arguments
 
 _ENV = {
     "backend": "STORAGE_BACKEND",
@@ -31,6 +33,8 @@ _ENV = {
     "s3_connect_timeout": "S3_CONNECT_TIMEOUT",
     "s3_read_timeout": "S3_READ_TIMEOUT",
     "s3_max_attempts": "S3_MAX_ATTEMPTS",
+    "s3_sse": "S3_SSE",
+    "s3_sse_kms_key_id": "S3_SSE_KMS_KEY_ID",
 }
 
 
@@ -52,11 +56,22 @@ class StorageSettings(BaseModel):
     """Unset S3 timeouts take :data:`~callpipe.storage.s3.FAST` for ``both`` (an outage must cost
     a save ~2 s at most: the upload is only deferred) and :data:`~callpipe.storage.s3.PATIENT` for ``s3``.
     """
+    s3_sse: Literal["AES256", "aws:kms"] | None = None
+    s3_sse_kms_key_id: str | None = None
+
+    @field_validator("s3_sse", mode="before")
+    @classmethod
+    def _sse_spelling(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return {"aes256": "AES256", "aws:kms": "aws:kms", "kms": "aws:kms"}.get(value.lower(), value)
+        return value
 
     @model_validator(mode="after")
     def _bucket_when_needed(self) -> StorageSettings:
         if self.backend in ("s3", "both") and not self.s3_bucket:
             raise ValueError(f"STORAGE_BACKEND={self.backend} needs S3_BUCKET")
+        sse_arguments(self.s3_sse, self.s3_sse_kms_key_id)  # AES256 with a KMS key id is an error
         return self
 
     @classmethod
@@ -83,7 +98,14 @@ def build_store(settings: StorageSettings, s3_client: Any | None = None) -> Reco
             max_attempts=settings.s3_max_attempts or defaults.max_attempts,
         )
         client = s3_client or make_s3_client(settings.s3_region, settings.s3_endpoint_url, limits)
-        s3 = S3Store(settings.s3_bucket, settings.s3_prefix, client, cache_dir=settings.cache_dir)
+        s3 = S3Store(
+            settings.s3_bucket,
+            settings.s3_prefix,
+            client,
+            cache_dir=settings.cache_dir,
+            sse=settings.s3_sse,
+            sse_kms_key_id=settings.s3_sse_kms_key_id,
+        )
     if local and s3:
         return MirroredStore(local, s3)
     store = local or s3

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -16,9 +17,10 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from callpipe.defs import sensors
 from callpipe.defs.definitions import defs
+from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.sensors import reprocessing_sensor, unprocessed_recordings_sensor
 from callpipe.stages import STAGES
-from callpipe.storage import MetadataCorruptError
+from callpipe.storage import MetadataCorruptError, RecordingStore, S3Store
 from callpipe_tests.defs.conftest import StoreSetup, local_setup
 
 # Noon UTC: the same call date in any CALLPIPE_TIMEZONE from UTC-11 to UTC+11.
@@ -132,6 +134,88 @@ def test_unprocessed_sensor_caps_requests_per_tick_and_continues(
     assert keys(second) == ["2025-03-03"]
     third = tick(unprocessed_recordings_sensor, setup, instance, second.cursor)
     assert third.run_requests == []
+
+
+S3_REQUESTS: list[tuple[str, str]] = []
+
+
+def _observe(params: dict[str, Any], model: Any, **_: Any) -> None:
+    S3_REQUESTS.append((model.name, params.get("Key") or params.get("Prefix") or ""))
+
+
+class ObservedStoreResource(RecordingStoreResource):
+    """The real resource; on S3 the requests of its client are recorded in ``S3_REQUESTS``."""
+
+    def get_store(self) -> RecordingStore:
+        store = super().get_store()
+        if isinstance(store, S3Store):
+            store.client.meta.events.register("provide-client-params.s3.*", _observe, unique_id="observe")
+        return store
+
+
+def observed(setup: StoreSetup) -> StoreSetup:
+    fields = ("backend", "local_path", "s3_bucket", "s3_prefix", "s3")
+    resource = ObservedStoreResource(**{name: getattr(setup.resource, name) for name in fields})
+    return StoreSetup(setup.store, resource, setup.seed)
+
+
+def observed_tick(setup: StoreSetup, instance: dg.DagsterInstance, cursor: str | None) -> SensorExecutionData:
+    S3_REQUESTS.clear()
+    return tick(unprocessed_recordings_sensor, setup, instance, cursor)
+
+
+def fetched() -> list[str]:
+    return [key for op, key in S3_REQUESTS if op in ("GetObject", "HeadObject")]
+
+
+def test_unprocessed_sensor_on_s3_only_lists(store_setup: StoreSetup, instance: dg.DagsterInstance) -> None:
+    setup = observed(store_setup)
+    setup.save("rec-a1", DAY1)
+    setup.save("rec-b1", DAY2)
+    first = observed_tick(setup, instance, None)
+    assert keys(first) == ["2025-03-01", "2025-03-02"]
+    setup.save("rec-b2", DAY2.replace(hour=13))
+    second = observed_tick(setup, instance, first.cursor)
+    assert keys(second) == ["2025-03-02"] and second.run_requests[0].tags["callpipe/pending"] == "2"
+    if isinstance(setup.store, S3Store):
+        assert S3_REQUESTS and {op for op, _ in S3_REQUESTS} == {"ListObjectsV2"}
+        assert all(prefix == "callpipe/test/index/pending/" for _, prefix in S3_REQUESTS)
+
+
+def test_unprocessed_sensor_splits_utc_dates_outside_utc(
+    store_setup: StoreSetup, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UTC-6: the first 6 hours of a UTC date belong to the previous call date. Markers are read
+    only for the UTC dates whose pending ids changed since the last tick."""
+    monkeypatch.setattr(sensors, "TIMEZONE", "America/Mexico_City")
+    setup = observed(store_setup)
+    setup.save("rec-c", datetime(2025, 3, 1, 12, tzinfo=UTC))  # call date 03-01
+    setup.save("rec-a", datetime(2025, 3, 2, 3, tzinfo=UTC))  # 03-01 21:00 local: call date 03-01
+    setup.save("rec-b", datetime(2025, 3, 2, 12, tzinfo=UTC))  # call date 03-02
+
+    first = observed_tick(setup, instance, None)
+    assert keys(first) == ["2025-03-01", "2025-03-02"]
+    assert [r.tags["callpipe/pending"] for r in first.run_requests] == ["2", "1"]
+    assert set(json.loads(first.cursor or "")["utc_dates"]) == {"2025-03-01", "2025-03-02"}
+
+    again = observed_tick(setup, instance, first.cursor)
+    assert again.run_requests == [] and again.cursor == first.cursor
+    if isinstance(setup.store, S3Store):
+        assert fetched() == []  # nothing changed: nothing read
+
+    setup.save("rec-d", datetime(2025, 3, 2, 4, tzinfo=UTC))  # late arrival for call date 03-01
+    late = observed_tick(setup, instance, again.cursor)
+    assert keys(late) == ["2025-03-01"] and late.run_requests[0].tags["callpipe/pending"] == "3"
+    if isinstance(setup.store, S3Store):
+        reads = fetched()
+        assert reads and all(key.startswith("callpipe/test/index/pending/2025-03-02/") for key in reads)
+
+    setup.mark_processed("rec-a", "rec-c", "rec-d")
+    settled = observed_tick(setup, instance, late.cursor)
+    assert settled.run_requests == []
+    state = json.loads(settled.cursor or "")
+    assert set(state) == {"2025-03-02", "utc_dates"} and set(state["utc_dates"]) == {"2025-03-02"}
+    assert state["2025-03-02"] == json.loads(first.cursor or "")["2025-03-02"]
 
 
 def test_reprocessing_sensor_requests_every_date_after_a_version_change(

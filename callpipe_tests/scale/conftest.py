@@ -89,20 +89,31 @@ def dagster_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     return env
 
 
-def record_demo_calls(store: LocalStore, day: str, call_ids: list[str]) -> list[str]:
-    """Record demo calls through the online recorder on ``day`` (from 09:00 UTC); their ids."""
+def record_demo_calls(
+    store: LocalStore,
+    day: str,
+    call_ids: list[str],
+    *,
+    confident: bool = False,
+    suffix: str = "",
+    first_minute: int = 0,
+) -> list[str]:
+    """Record demo calls through the online recorder on ``day`` (from 09:00 UTC); their ids
+    (``{day}-{call_id}{suffix}``). ``confident`` gives every live word confidence 0.99, so the
+    live transcript's estimated WER is low and the STT stage keeps it instead of running Whisper."""
     calls = {c.call_id: c for c in load_demo_calls()}
     recorder = Recorder(store)
     start = datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
     ids = []
-    for n, call_id in enumerate(call_ids):
+    for n, call_id in enumerate(call_ids, start=first_minute):
         call = calls[call_id]
-        recording_id = f"{day}-{call_id}"
+        recording_id = f"{day}-{call_id}{suffix}"
+        words = call.live_word_confidences
         recorder.record_sync(
             call.audio,
             call.conversation_id,
             transcription=call.live_text,
-            word_confidences=call.live_word_confidences,
+            word_confidences=[{**w, "confidence": 0.99} for w in words] if confident else words,
             timestamp=start + timedelta(minutes=n),
             audio_format="flac",
             recording_id=recording_id,

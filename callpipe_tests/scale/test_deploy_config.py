@@ -122,8 +122,6 @@ def test_stt_asset_goes_to_the_gpu_queue_and_the_rest_to_the_default_queue() -> 
     from callpipe.defs.executors import process_call_date_job
 
     job = process_call_date_job()
-    queues = {
-        node.name: node.definition.tags.get("dagster-celery/queue", "dagster") for node in job.graph.nodes
-    }
-    assert queues.pop("transcripts") == GPU_OP_TAGS["dagster-celery/queue"] == "gpu"
+    queues = {op.name: op.tags.get("dagster-celery/queue", "dagster") for op in job.graph.iterate_op_defs()}
+    assert queues.pop("transcribe_chunk") == GPU_OP_TAGS["dagster-celery/queue"] == "gpu"
     assert queues and set(queues.values()) == {"dagster"}

@@ -68,7 +68,7 @@ def test_instance_yaml_validates_against_the_k8s_run_launcher_schema(instance_ya
 def test_k8s_mode_selects_the_k8s_job_executor() -> None:
     executor = select_executor({"CALLPIPE_EXECUTOR": "k8s"})
     assert executor is not None and executor.name == "k8s"
-    per_step = {"per_step_k8s_config": {"transcripts": GPU_STEP_K8S_CONFIG}}  # the documented override
+    per_step = {"per_step_k8s_config": {"transcribe_chunk": GPU_STEP_K8S_CONFIG}}  # the documented override
     assert process_config(executor.config_schema.config_type, per_step).success
 
 
@@ -114,5 +114,6 @@ def test_stt_step_requests_a_gpu_and_other_steps_stay_on_cpu_nodes(launcher: K8s
 def test_the_transcripts_asset_carries_the_gpu_op_tags() -> None:
     from callpipe.defs.executors import process_call_date_job
 
-    tags = process_call_date_job().graph.node_named("transcripts").definition.tags
+    (stt,) = [op for op in process_call_date_job().graph.iterate_op_defs() if op.name == "transcribe_chunk"]
+    tags = stt.tags
     assert {k: tags.get(k) for k in GPU_OP_TAGS} == GPU_OP_TAGS

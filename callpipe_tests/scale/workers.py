@@ -1,13 +1,15 @@
-"""Start and stop real dagster-celery workers (one ``gpu``, one ``dagster``) for tests and benchmarks."""
+"""Start and stop real dagster-celery workers (by default one ``gpu``, one ``dagster``) for tests and
+benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CELERY_YAML = REPO_ROOT / "scripts" / "deploy" / "celery.yaml"
 BIN = Path(sys.executable).parent  # the venv's bin: dagster-celery runs `celery` from PATH
 WORKERS = (("gpu", "gpuw"), ("dagster", "cpuw"))
+"""(queue, worker name) pairs."""
 
 
 def worker_command(queue: str, name: str) -> list[str]:
@@ -26,16 +29,19 @@ def worker_command(queue: str, name: str) -> list[str]:
 
 
 @contextmanager
-def celery_workers(broker: str, log_dir: Path, timeout: float = 90.0) -> Iterator[dict[str, Path]]:
-    """Run the workers with this process's environment (DAGSTER_HOME, STORAGE_*, CELERY_*) until
-    the block ends; yields their log files. Each worker has its own process group, killed at exit."""
+def celery_workers(
+    broker: str, log_dir: Path, timeout: float = 90.0, workers: Sequence[tuple[str, str]] = WORKERS
+) -> Iterator[dict[str, Path]]:
+    """Run ``workers`` (queue, name) with this process's environment (DAGSTER_HOME, STORAGE_*,
+    CELERY_*) until the block ends; yields their log files. Each worker has its own process group,
+    killed at exit."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    workers: list[subprocess.Popen[bytes]] = []
-    logs = {name: log_dir / f"{name}.log" for _, name in WORKERS}
+    started: list[subprocess.Popen[bytes]] = []
+    logs = {name: log_dir / f"{name}.log" for _, name in workers}
     try:
-        for queue, name in WORKERS:
+        for queue, name in workers:
             with logs[name].open("wb") as out:
-                workers.append(
+                started.append(
                     subprocess.Popen(
                         worker_command(queue, name),
                         cwd=REPO_ROOT,
@@ -45,11 +51,10 @@ def celery_workers(broker: str, log_dir: Path, timeout: float = 90.0) -> Iterato
                         start_new_session=True,
                     )
                 )
-        _wait_ready(broker, {name for _, name in WORKERS}, logs, timeout)
+        _wait_ready(broker, {name for _, name in workers}, logs, timeout)
         yield logs
     finally:
-        for worker in workers:
-            _kill_group(worker)
+        _kill_groups(started)
 
 
 def _wait_ready(broker: str, names: set[str], logs: dict[str, Path], timeout: float) -> None:
@@ -75,14 +80,20 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's process group (celery's pool children included), then SIGKILL."""
+def _kill_groups(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each worker's process group (celery's pool children included) at once, then
+    SIGKILL the groups still alive after the grace period."""
     for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-        if not _group_alive(process.pid):
+        alive = [p for p in processes if _group_alive(p.pid)]
+        if not alive:
             break
-        os.killpg(process.pid, sig)
+        for process in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(process.pid):
-            process.poll()  # reap the leader; its children are reparented and reaped by init
+        while time.monotonic() < deadline and any(_group_alive(p.pid) for p in alive):
+            for process in alive:
+                process.poll()  # reap the leader; its children are reparented and reaped by init
             time.sleep(0.2)
-    process.poll()
+    for process in processes:
+        process.poll()

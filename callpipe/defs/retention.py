@@ -1,0 +1,84 @@
+"""Retention in Dagster: the job ``apply_retention`` and its daily schedule.
+
+The schedule runs at ``RETENTION_HOUR`` (default 3, after the nightly processing at 2) in
+``CALLPIPE_TIMEZONE``; with ``RETENTION_DAYS`` unset it skips (audio is kept forever). The work
+is :func:`callpipe.retention.apply_retention` on the store resource.
+"""
+
+import json
+import os
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from callpipe.defs.partitions import TIMEZONE
+from callpipe.defs.resources import RecordingStoreResource
+from callpipe.retention import apply_retention, retention_days
+
+RETENTION_HOUR = int(os.environ.get("RETENTION_HOUR", "3") or 3)
+
+
+class RetentionConfig(dg.Config):
+    """``days`` overrides ``RETENTION_DAYS``; ``dry_run`` only reports what would be retained."""
+
+    days: int | None = None
+    dry_run: bool = False
+
+
+@dg.op(description="Delete audio older than the retention period; keep de-identified analytics.")
+def apply_retention_policy(
+    context: dg.OpExecutionContext, config: RetentionConfig, store: RecordingStoreResource
+) -> None:
+    days = config.days or retention_days()
+    if days is None:
+        context.log.info("RETENTION_DAYS is not set: recordings are kept forever")
+        return
+    report = apply_retention(store.get_store(), days, dry_run=config.dry_run)
+    counts = {k: v for k, v in report.to_dict().items() if not k.endswith(("_ids", "failures"))}
+    context.log.info(f"retention: {json.dumps(counts)}")  # counts only: ids stay out of the logs
+    if report.failed:
+        raise dg.Failure(
+            description=f"retention failed for {len(report.failed)} recording(s); the next run retries",
+            metadata={k: v for k, v in counts.items() if isinstance(v, int | bool | str)},
+        )
+
+
+@dg.job(
+    name="apply_retention",
+    description="Retention policy (RETENTION_DAYS): audio and transcripts of old calls go, analytics stay.",
+    tags={"callpipe/kind": "retention"},
+)
+def apply_retention_job() -> None:
+    apply_retention_policy()
+
+
+def build_retention_schedule(
+    job: dg.JobDefinition, timezone: str = TIMEZONE, hour: int = RETENTION_HOUR
+) -> dg.ScheduleDefinition:
+    """The daily retention schedule for ``job`` at ``hour``:00 in ``timezone``."""
+
+    @dg.schedule(
+        name="retention_schedule",
+        cron_schedule=f"0 {hour} * * *",
+        job=job,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def _retention(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        try:
+            days = retention_days()
+        except ValueError as exc:
+            return dg.SkipReason(str(exc))
+        if days is None:
+            return dg.SkipReason("RETENTION_DAYS is not set: audio is kept forever")
+        tick = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date().isoformat()
+        return dg.RunRequest(
+            run_key=f"retention:{tick}",
+            run_config={"ops": {"apply_retention_policy": {"config": {"days": days}}}},
+            tags={"callpipe/trigger": "retention"},
+        )
+
+    return _retention
+
+
+retention_schedule = build_retention_schedule(apply_retention_job)
