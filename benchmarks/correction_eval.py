@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from callpipe.demo import speak_telephone_wav  # noqa: E402
 from callpipe.recorder.dictionary import tokenize  # noqa: E402
 from callpipe.stt.wer import align_words, normalize_spanish  # noqa: E402
 
@@ -58,18 +58,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------- build
-
-
-def synthesize(text: str, voice: str, speed: int, wav: Path) -> None:
-    """Speak ``text`` into ``wav``: 8 kHz mono, 300-3400 Hz (telephone band)."""
-    raw = wav.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
-    subprocess.run(
-        ["sox", str(raw), "-r", "8000", "-c", "1", str(wav), "sinc", "300-3400"],
-        check=True,
-        stderr=subprocess.DEVNULL,
-    )
-    raw.unlink()
 
 
 def hand_confidences(reference: str, hypothesis: str, rng: random.Random) -> list[dict[str, Any]]:
@@ -120,7 +108,7 @@ def build(threads: int) -> None:
             else:
                 voice, speed = rng.choice(VOICES), rng.choice(SPEEDS)
                 wav = Path(tmp) / f"{item_id}.wav"
-                synthesize(reference, voice, speed, wav)
+                speak_telephone_wav(reference, voice, speed, wav)
                 segments, _ = model.transcribe(
                     str(wav),
                     language="es",

@@ -107,6 +107,22 @@ class SynthesisError(RuntimeError):
     """espeak-ng or sox is missing or failed."""
 
 
+def speak_telephone_wav(text: str, voice: str, speed: int, path: Path) -> None:
+    """Speak ``text`` into the WAV file ``path``: 8 kHz mono, 300-3400 Hz (telephone band).
+
+    For the evaluation scripts; espeak-ng's messages pass through, sox's are dropped.
+    Raises ``subprocess.CalledProcessError`` when either tool fails.
+    """
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
+    subprocess.run(
+        ["sox", str(raw), "-r", "8000", "-c", "1", str(path), "sinc", "300-3400"],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    raw.unlink()
+
+
 def _speak(text: str, voice: str, speed: int) -> np.ndarray:
     """Speak ``text`` with espeak-ng and return mono int16 samples at :data:`SAMPLE_RATE`."""
     for tool in ("espeak-ng", "sox"):

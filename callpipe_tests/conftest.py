@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from callpipe_tests.services import fresh_postgres_database
+
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
@@ -26,3 +28,10 @@ def s3_server() -> Iterator[str]:
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
         server.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database, dropped after the test (see :mod:`callpipe_tests.services`)."""
+    with fresh_postgres_database() as url:
+        yield url

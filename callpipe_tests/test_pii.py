@@ -28,7 +28,6 @@ from callpipe.recorder import Recorder
 from callpipe.schema import RecordingMetadata, Transcription, Turn, WordConfidence
 from callpipe.stages import STAGES, StageSpec
 from callpipe.storage import LocalStore, MirroredStore, S3Store, make_s3_client
-from callpipe_tests.scale.conftest import PG_HOST, PG_PORT, PG_USER, require_service
 from callpipe_tests.storage.conftest import make_wav
 
 KEY = "test-pii-key-0123456789abcdef"
@@ -300,25 +299,6 @@ def test_pipeline_run_keeps_pii_out_of_logs_events_and_metadata(
     else:
         assert store.get_transcript("pii-ok") == meta.transcription.corrected_text
         assert meta.transcription.text == TRANSCRIPT
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (dropped afterwards); skipped when none runs, unless CI=true."""
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg2
-
-    name = f"callpipe_pii_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.mark.slow

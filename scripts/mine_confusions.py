@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from callpipe.demo import speak_telephone_wav  # noqa: E402
 from callpipe.stt.models import locate_model  # noqa: E402
+from callpipe.stt.wer import word_alignment  # noqa: E402
 
 DEFAULT_OUT = ROOT / "callpipe" / "data" / "confusions_mined.tsv"
 VARIANTS = [("es", 145), ("es-419", 145), ("es", 175), ("es-419", 175)]
@@ -194,48 +195,8 @@ def make_phrases(limit: int, seed: int = 7) -> list[str]:
     return ordered[:limit]
 
 
-def synthesize(text: str, voice: str, speed: int, path: Path) -> None:
-    """Speak ``text`` into ``path`` as 8 kHz mono telephone-band WAV."""
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
-    subprocess.run(
-        ["sox", str(raw), "-r", "8000", "-c", "1", str(path), "sinc", "300-3400"],
-        check=True,
-        stderr=subprocess.DEVNULL,
-    )
-    raw.unlink()
-
-
 def norm(word: str) -> str:
     return unicodedata.normalize("NFC", word.strip().strip(PUNCT).lower())
-
-
-def align(ref: list[str], hyp: list[str]) -> list[tuple[str, int | None, int | None]]:
-    """Word-level Levenshtein alignment: list of (op, ref_index, hyp_index), op in =,S,D,I."""
-    n, m = len(ref), len(hyp)
-    dist = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n + 1):
-        dist[i][0] = i
-    for j in range(m + 1):
-        dist[0][j] = j
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            cost = 0 if ref[i - 1] == hyp[j - 1] else 1
-            dist[i][j] = min(dist[i - 1][j - 1] + cost, dist[i - 1][j] + 1, dist[i][j - 1] + 1)
-    ops: list[tuple[str, int | None, int | None]] = []
-    i, j = n, m
-    while i > 0 or j > 0:
-        if i > 0 and j > 0 and dist[i][j] == dist[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
-            ops.append(("=" if ref[i - 1] == hyp[j - 1] else "S", i - 1, j - 1))
-            i, j = i - 1, j - 1
-        elif i > 0 and dist[i][j] == dist[i - 1][j] + 1:
-            ops.append(("D", i - 1, None))
-            i -= 1
-        else:
-            ops.append(("I", None, j - 1))
-            j -= 1
-    ops.reverse()
-    return ops
 
 
 def substitutions(ref: list[str], hyp: list[str]) -> list[tuple[str, str, list[int]]]:
@@ -260,7 +221,7 @@ def substitutions(ref: list[str], hyp: list[str]) -> list[tuple[str, str, list[i
         run_ref.clear()
         run_hyp.clear()
 
-    for op, r, h in align(ref, hyp):
+    for op, r, h in word_alignment(ref, hyp):
         if op == "=":
             flush()
             continue
@@ -296,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             ref = [norm(w) for w in text.split()]
             for voice, speed in VARIANTS:
                 wav = Path(tmp) / f"g{k}_{voice}_{speed}.wav"
-                synthesize(text, voice, speed, wav)
+                speak_telephone_wav(text, voice, speed, wav)
                 segments, info = model.transcribe(
                     str(wav),
                     language="es",

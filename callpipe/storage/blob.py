@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from callpipe.schema import RecordingMetadata, StorageInfo
-from callpipe.storage import index
+from callpipe.storage import index, reconcile
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
 from callpipe.storage.documents import dump_document, parse_document, prepare_document, verify_checksum
 from callpipe.storage.errors import (
     ConflictError,
-    MetadataCorruptError,
+    PreconditionFailed,  # defined there (reconcile needs it too), still importable from here
     RecordingExistsError,
     RecordingNotFoundError,
 )
@@ -28,10 +28,6 @@ from callpipe.storage.ids import validate_id
 from callpipe.storage.index import Entry
 
 log = logging.getLogger(__name__)
-
-
-class PreconditionFailed(Exception):
-    """Internal: a conditional write found a different version than expected."""
 
 
 class BlobStore(RecordingStore):
@@ -203,101 +199,27 @@ class BlobStore(RecordingStore):
             new.revision = current.revision + 1
             if not new.processed:  # marker before the document: a crash leaves it pending, never lost
                 self._put(index.pending_key(entry.call_date, recording_id), entry.to_bytes())
-            self._add_caller_entry(entry, new)
+            reconcile.add_caller_entry(self, entry, new)
             try:
                 new_version = self._put_if(key, dump_document(new), version)
             except PreconditionFailed:
-                self._resync_pending(entry)  # undo the marker written above if the winner is processed
+                reconcile.resync_pending(self, entry)  # undo the marker above if the winner is processed
                 raise ConflictError(
                     f"recording {recording_id}: metadata changed while updating revision {metadata.revision}"
                 ) from None
             except FileNotFoundError:
                 raise RecordingNotFoundError(f"recording {recording_id} was deleted while updating") from None
-            self._reconcile_pending(entry, new, new_version)
-            self._drop_caller_entry(entry, current, new)
+            reconcile.reconcile_pending(self, entry, new, new_version)
+            reconcile.drop_caller_entry(self, entry, current, new)
         return new
 
-    def _add_caller_entry(self, entry: Entry, doc: RecordingMetadata) -> None:
-        """Written before the document, so a recording is always findable by its caller's phone key."""
-        if caller := index.caller_key(doc):
-            self._put(index.by_caller_key(caller, entry.recording_id), entry.to_bytes())
-
-    def _drop_caller_entry(self, entry: Entry, old: RecordingMetadata | None, new: RecordingMetadata) -> None:
-        """After the document changed caller (or lost it), remove the previous caller's entry."""
-        previous = index.caller_key(old) if old is not None else None
-        if previous and previous != index.caller_key(new):
-            self._delete(index.by_caller_key(previous, entry.recording_id))
-
     def _put_replica(self, entry: Entry, doc: RecordingMetadata) -> None:
-        """Store a copy of ``doc`` made elsewhere (the mirrored store's local side), never going back
-        to an older revision: the stored copy is replaced only while its revision is lower.
-        """
-        with self._lock(entry.recording_id):
-            self._put_replica_locked(entry, doc)
-
-    def _put_replica_locked(self, entry: Entry, doc: RecordingMetadata) -> None:
-        key = self.metadata_key(entry)
-        data = dump_document(doc)
-        if not doc.processed:
-            self._put(index.pending_key(entry.call_date, entry.recording_id), entry.to_bytes())
-        self._add_caller_entry(entry, doc)
-        for _ in range(20):
-            try:
-                raw, version = self._get_versioned(key)
-            except FileNotFoundError:
-                try:
-                    self._reconcile_pending(entry, doc, self._put(key, data, exclusive=True))
-                    return
-                except FileExistsError:
-                    continue
-            try:
-                stored: RecordingMetadata | None = parse_document(raw, entry.recording_id, self._uri(key))
-            except MetadataCorruptError:
-                stored = None  # a damaged copy is replaced by the good one
-            if stored is not None and stored.revision >= doc.revision:
-                self._reconcile_pending(entry, stored, version)
-                return
-            try:
-                self._reconcile_pending(entry, doc, self._put_if(key, data, version))
-                self._drop_caller_entry(entry, stored, doc)
-                return
-            except (PreconditionFailed, FileNotFoundError):
-                continue
-        raise ConflictError(f"recording {entry.recording_id}: replica at {self._uri(key)} kept changing")
+        """See :func:`callpipe.storage.reconcile.put_replica` (the mirrored store's S3 side)."""
+        reconcile.put_replica(self, entry, doc)
 
     def _resync_pending(self, entry: Entry) -> None:
-        key = self.metadata_key(entry)
-        try:
-            raw, version = self._get_versioned(key)
-            self._reconcile_pending(entry, parse_document(raw, entry.recording_id, self._uri(key)), version)
-        except (FileNotFoundError, MetadataCorruptError):
-            pass
-
-    def _reconcile_pending(self, entry: Entry, doc: RecordingMetadata, version: str) -> None:
-        """Make the pending marker follow the latest document.
-
-        After setting the marker from ``doc`` the document's version is checked again: if a
-        later write slipped in (S3 has no lock), its document is read and the marker redone,
-        so the last marker write always reflects the last document.
-        """
-        key = self.metadata_key(entry)
-        marker = index.pending_key(entry.call_date, entry.recording_id)
-        for _ in range(20):
-            if doc.processed:
-                self._delete(marker)
-            elif not self._exists(marker):
-                self._put(marker, entry.to_bytes())
-            if self._version(key) == version:
-                return
-            try:
-                raw, version = self._get_versioned(key)
-                doc = parse_document(raw, entry.recording_id, self._uri(key))
-            except FileNotFoundError:  # deleted meanwhile
-                self._delete(marker)
-                return
-            except MetadataCorruptError:
-                return  # leave the marker: a recording that looks pending gets looked at
-        log.warning("pending marker of %s did not settle after 20 rounds", entry.recording_id)
+        """See :func:`callpipe.storage.reconcile.resync_pending` (listing drops stale markers)."""
+        reconcile.resync_pending(self, entry)
 
     def delete_recording(self, recording_id: str) -> None:
         from callpipe.storage.purge import purge_recording

@@ -66,3 +66,8 @@ class StorageUnavailableError(StorageError):
 class StorageWriteError(StorageError):
     """The backend refused a write (disk full, file too large, read-only, no permission); nothing
     was replaced: the previous version of the file is intact."""
+
+
+class PreconditionFailed(Exception):
+    """Internal (not a :class:`StorageError`, never reaches callers): a blob store's conditional
+    write found a different version than expected."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -127,8 +128,13 @@ class WerResult:
         return self.errors / self.reference_words
 
 
-def align_words(reference: list[str], hypothesis: list[str]) -> WerResult:
-    """Levenshtein alignment of two word lists (substitution, deletion, insertion all cost 1)."""
+def word_alignment(reference: list[str], hypothesis: list[str]) -> list[tuple[str, int | None, int | None]]:
+    """Levenshtein alignment of two word lists (substitution, deletion, insertion all cost 1).
+
+    In order, ``(op, reference index, hypothesis index)`` per step: ``op`` is ``=`` (same word),
+    ``S`` (substitution), ``D`` (deletion, no hypothesis index) or ``I`` (insertion, no
+    reference index).
+    """
     rows, cols = len(reference), len(hypothesis)
     # cost[i][j] for reference[:i] vs hypothesis[:j]; kept whole for the backtrace.
     cost = [[0] * (cols + 1) for _ in range(rows + 1)]
@@ -141,19 +147,28 @@ def align_words(reference: list[str], hypothesis: list[str]) -> WerResult:
         for j in range(1, cols + 1):
             diagonal = prev[j - 1] + (ref_word != hypothesis[j - 1])
             row[j] = min(diagonal, prev[j] + 1, row[j - 1] + 1)
-    subs = dels = ins = 0
+    ops: list[tuple[str, int | None, int | None]] = []
     i, j = rows, cols
     while i > 0 or j > 0:
         if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (reference[i - 1] != hypothesis[j - 1]):
-            subs += reference[i - 1] != hypothesis[j - 1]
+            ops.append(("=" if reference[i - 1] == hypothesis[j - 1] else "S", i - 1, j - 1))
             i, j = i - 1, j - 1
         elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
-            dels += 1
+            ops.append(("D", i - 1, None))
             i -= 1
         else:
-            ins += 1
+            ops.append(("I", None, j - 1))
             j -= 1
-    return WerResult(substitutions=subs, deletions=dels, insertions=ins, reference_words=rows)
+    ops.reverse()
+    return ops
+
+
+def align_words(reference: list[str], hypothesis: list[str]) -> WerResult:
+    """Substitutions, deletions and insertions of the :func:`word_alignment` of two word lists."""
+    ops = Counter(op for op, _, _ in word_alignment(reference, hypothesis))
+    return WerResult(
+        substitutions=ops["S"], deletions=ops["D"], insertions=ops["I"], reference_words=len(reference)
+    )
 
 
 def wer_details(reference: str, hypothesis: str, *, normalize: bool = True) -> WerResult:

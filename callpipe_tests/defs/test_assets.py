@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -11,10 +10,9 @@ import pytest
 from callpipe.defs.assets import ALL_ASSETS
 from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
-from callpipe.demo import load_demo_calls
 from callpipe.pipeline import STAGE_ORDER, stage_versions
-from callpipe.recorder import Recorder
 from callpipe.storage import LocalStore
+from callpipe_tests.demo_recordings import record_demo_calls
 
 pytestmark = pytest.mark.slow
 
@@ -26,23 +24,8 @@ MIXED_DAY = "2026-11-21"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore]:
     root = tmp_path_factory.mktemp("store")
     store = LocalStore(root)
-    recorder = Recorder(store)
-    calls = {c.call_id: c for c in load_demo_calls()}
-    plan = {GOOD_DAY: ["saldo", "tarjeta", "factura"], MIXED_DAY: ["baja", "correo", "transferencia"]}
-    for day, ids in plan.items():
-        start = datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
-        for n, call_id in enumerate(ids):
-            call = calls[call_id]
-            recorder.record_sync(
-                call.audio,
-                call.conversation_id,
-                transcription=call.live_text,
-                word_confidences=call.live_word_confidences,
-                timestamp=start + timedelta(minutes=n),
-                audio_format="flac",
-                recording_id=f"{day}-{call_id}",
-                extra={"reference_text": call.reference_text},
-            )
+    record_demo_calls(store, GOOD_DAY, ["saldo", "tarjeta", "factura"])
+    record_demo_calls(store, MIXED_DAY, ["baja", "correo", "transferencia"])
     # The transfer call's audio is damaged on disk after it was saved.
     audio = store.local_audio_path(f"{MIXED_DAY}-transferencia")
     audio.write_bytes(b"\x00garbage" * 2000)

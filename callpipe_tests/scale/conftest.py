@@ -1,58 +1,16 @@
-"""Real PostgreSQL and Redis on loopback for the scale-out tests.
-
-A test needing a service that is down is skipped with the reason, except under ``CI=true``,
-where it fails: CI starts both services (``.ci/run``), so a skip there would hide a defect.
-"""
+"""Redis and a Dagster environment for the scale-out tests (``pg_url`` is in the root conftest;
+both services are described in :mod:`callpipe_tests.services`)."""
 
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from callpipe.demo import load_demo_calls
-from callpipe.recorder import Recorder
-from callpipe.storage import LocalStore
 from callpipe_tests.scale.workers import REPO_ROOT
-
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 5
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip (fail under ``CI=true``) when nothing listens on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return
-    except OSError as exc:
-        reason = f"{name} is not reachable at {host}:{port} ({exc})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI=true requires it")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database, dropped after the test."""
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg2
-
-    name = f"callpipe_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+from callpipe_tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT, require_service
 
 
 @pytest.fixture
@@ -87,37 +45,3 @@ def dagster_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
-
-
-def record_demo_calls(
-    store: LocalStore,
-    day: str,
-    call_ids: list[str],
-    *,
-    confident: bool = False,
-    suffix: str = "",
-    first_minute: int = 0,
-) -> list[str]:
-    """Record demo calls through the online recorder on ``day`` (from 09:00 UTC); their ids
-    (``{day}-{call_id}{suffix}``). ``confident`` gives every live word confidence 0.99, so the
-    live transcript's estimated WER is low and the STT stage keeps it instead of running Whisper."""
-    calls = {c.call_id: c for c in load_demo_calls()}
-    recorder = Recorder(store)
-    start = datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
-    ids = []
-    for n, call_id in enumerate(call_ids, start=first_minute):
-        call = calls[call_id]
-        recording_id = f"{day}-{call_id}{suffix}"
-        words = call.live_word_confidences
-        recorder.record_sync(
-            call.audio,
-            call.conversation_id,
-            transcription=call.live_text,
-            word_confidences=[{**w, "confidence": 0.99} for w in words] if confident else words,
-            timestamp=start + timedelta(minutes=n),
-            audio_format="flac",
-            recording_id=recording_id,
-            extra={"reference_text": call.reference_text},
-        )
-        ids.append(recording_id)
-    return ids

@@ -1,0 +1,221 @@
+"""Identifiers read from digit runs: IBAN/CCC accounts, cards, DNI/NIE and phone numbers.
+
+A run is consecutive digit groups, written or said; each is tried as an account, a card, a
+national id and finally as one or several phone numbers, and kept only when its check digits
+validate (python-stdnum, phonenumbers).
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from stdnum import iban as std_iban
+from stdnum import luhn
+from stdnum.es import ccc as std_ccc
+from stdnum.es import dni as std_dni
+from stdnum.es import nie as std_nie
+
+from callpipe.analysis.entity_passes.doc import Doc, Run, words
+from callpipe.analysis.spoken import AMBIGUOUS_LETTERS, adjacent, parse_letter, read_digit_group
+
+_WRITTEN_IBAN = re.compile(r"\b[A-Za-z]{2} ?[0-9]{2}(?:[ -]?[A-Za-z0-9]){8,32}", re.ASCII)
+_NOT_PHONE_CONTEXT = words(
+    "pedido referencia incidencia contrato cliente expediente codigo poliza localizador factura ticket "
+    "orden serie postal pin clave contrasena cups matricula socio"
+)
+_CARD_CONTEXT = {"tarjeta", "visa", "mastercard", "master", "amex", "american", "credito", "debito"}
+_ID_CONTEXT = {"dni", "nie", "nif", "documento", "identidad", "identificacion"}
+_LETTER_LEAD = {"letra", "la", "con", "y", "-"}
+_RUN_GLUE = {"eh", "ehh", "em", "emm", "mm", "mmm", "-", "."}  # may sit between digit groups
+
+
+def written_ibans(doc: Doc) -> None:
+    """IBANs written with their country letters, kept at the longest valid prefix."""
+    for m in _WRITTEN_IBAN.finditer(doc.text):
+        compact = re.sub(r"[ -]", "", m.group()).upper()
+        for length in range(min(len(compact), 34), 14, -1):
+            if std_iban.is_valid(compact[:length]):
+                end = _end_of_nth_alnum(doc.text, m.start(), length)
+                i, j = doc.token_range(m.start(), end)
+                if doc.is_free(i, j):
+                    doc.add(doc.out.account_numbers, i, j, "iban", compact[:length], confidence=0.99)
+                break
+
+
+def _end_of_nth_alnum(text: str, start: int, n: int) -> int:
+    for k in range(start, len(text)):
+        n -= text[k].isalnum()
+        if n == 0:
+            return k + 1
+    return len(text)
+
+
+def _runs(doc: Doc) -> list[Run]:
+    norms, runs, i = doc.free, [], 0
+    while i < len(norms):
+        groups: list[tuple[str, int, int]] = []
+        j = i
+        while j < len(norms) and norms[j]:
+            group = read_digit_group(norms, j)
+            if group:
+                groups.append((group[0], j, group[1]))
+                j = group[1]
+            elif groups and norms[j] in _RUN_GLUE and read_digit_group(norms, j + 1):
+                j += 1
+            else:
+                break
+        if groups:
+            runs.append(Run(groups))
+            i = groups[-1][2]
+        else:
+            i += 1
+    return runs
+
+
+def identifier_runs(doc: Doc) -> None:
+    """Each digit run as an account, a card, a national id or else phone numbers."""
+    for run in _runs(doc):
+        first = run.groups[0][1]
+        if _iban_or_ccc(doc, run, first) or _card(doc, run, first) or _national_id(doc, run, first):
+            continue
+        _phones(doc, run, first)
+
+
+def _iban_or_ccc(doc: Doc, run: Run, first: int) -> bool:
+    """A Spanish IBAN (22 digits after "es"/"e ese", or said without them) or a 20-digit CCC."""
+    norms, ends = doc.norms, run.prefix_ends()
+    start = first
+    if first >= 1 and norms[first - 1] == "es":
+        start = first - 1
+    elif first >= 2 and parse_letter(norms, first - 2) == ("E", first - 1) and parse_letter(
+            norms, first - 1) == ("S", first):
+        start = first - 2
+    if not doc.is_free(start, first):
+        start = first
+    for digits, end in ends:
+        if len(digits) == 22 and std_iban.is_valid("ES" + digits):
+            doc.add(doc.out.account_numbers, start, end, "iban", "ES" + digits, confidence=0.99)
+            return True
+    for digits, end in ends:
+        if len(digits) == 20 and std_ccc.is_valid(digits):
+            doc.add(doc.out.account_numbers, first, end, "ccc", digits, confidence=0.97)
+            return True
+    return False
+
+
+def _card(doc: Doc, run: Run, first: int) -> bool:
+    """A whole run of 13-19 digits with a card network's first digit and a valid Luhn check; two
+    phone numbers said in a row (18 digits) stay phones unless a card was mentioned."""
+    digits, end = run.digits, run.groups[-1][2]
+    if not (13 <= len(digits) <= 19 and digits[0] in "3456" and luhn.is_valid(digits)):
+        return False
+    mentioned = bool(doc.context(first, 10) & _CARD_CONTEXT)
+    if not mentioned and _phone_pieces(run):
+        return False
+    masked = "**** **** **** " + digits[-4:]
+    confidence = 0.95 if mentioned else 0.8
+    doc.add(doc.out.account_numbers, first, end, "card", masked, text=masked, confidence=confidence)
+    return True
+
+
+def _letter_ok(doc: Doc, k: int, touching: bool, first: int) -> bool:
+    """Words like "de", "y", "te" name letters only when glued to the digits, when they end the
+    text (no preposition ends an utterance) or when an id word comes shortly before the digits."""
+    return (doc.norms[k] not in AMBIGUOUS_LETTERS or touching or k == len(doc.norms) - 1
+            or bool(doc.context(first, 6) & _ID_CONTEXT))
+
+
+def _letter_after(doc: Doc, first: int, last: int) -> tuple[str, int] | None:
+    """The control letter after the digits: "z", "-Z", "zeta", "letra zeta", "con la letra z"."""
+    norms = doc.free
+    lead = last
+    while lead < len(norms) and norms[lead] in _LETTER_LEAD and lead - last < 3:
+        lead += 1
+    # Prefer the word after "la letra"; fall back to an earlier one ("-Y": "y" is both).
+    for k in range(min(lead, len(norms) - 1), last - 1, -1):
+        got = parse_letter(norms, k)
+        if got is None:
+            continue
+        glued = all(adjacent(doc.tokens[m - 1], doc.tokens[m]) for m in range(last, k + 1))
+        if _letter_ok(doc, k, glued or "letra" in norms[last:k], first):
+            return got
+    return None
+
+
+def _letter_before(doc: Doc, first: int) -> tuple[str, int] | None:
+    """The NIE's X/Y/Z before the digits as (letter, first token of the letter)."""
+    norms = doc.free
+    if first >= 2 and norms[first - 2 : first] == ["i", "griega"]:
+        return "Y", first - 2
+    got = parse_letter(norms, first - 1) if first >= 1 else None
+    if got is None or got[0] not in "XYZ":
+        return None
+    touching = adjacent(doc.tokens[first - 1], doc.tokens[first])
+    return (got[0], first - 1) if _letter_ok(doc, first - 1, touching, first) else None
+
+
+def _national_id(doc: Doc, run: Run, first: int) -> bool:
+    digits, last = run.digits, run.groups[-1][2]
+    if len(digits) not in (7, 8):
+        return False
+    suffix = _letter_after(doc, first, last)
+    if suffix is None:
+        return False
+    prefix = _letter_before(doc, first) if len(digits) == 7 else None
+    if prefix:
+        kind, number, start = "nie", prefix[0] + digits + suffix[0], prefix[1]
+        ok = std_nie.is_valid(number)
+    else:
+        # Old DNIs below 10 million are often said without the leading zero.
+        kind, number, start = "dni", digits.zfill(8) + suffix[0], first
+        ok = std_dni.is_valid(number)
+    if ok and doc.is_free(start, suffix[1]):
+        doc.add(doc.out.national_ids, start, suffix[1], kind, number, confidence=0.98)
+    return ok
+
+
+def _phones(doc: Doc, run: Run, first: int) -> None:
+    if doc.context(first, 4) & _NOT_PHONE_CONTEXT:
+        return
+    plus = first >= 1 and doc.norms[first - 1] in {"+", "mas"} and not doc.claimed[first - 1]
+    number = _phone_value(run.digits, plus)
+    if number:
+        start = first - 1 if plus else first
+        doc.add(doc.out.phone_numbers, start, run.groups[-1][2], "phone", number, confidence=0.9)
+        return
+    for value, a, b in _phone_pieces(run):
+        doc.add(doc.out.phone_numbers, run.groups[a][1], run.groups[b][2], "phone", value, confidence=0.8)
+
+
+def _phone_pieces(run: Run) -> list[tuple[str, int, int]]:
+    """Several numbers said one after another: (E.164, first group, last group) per number, or []
+    unless every digit of the run belongs to a valid phone."""
+    pieces, begin, acc = [], 0, ""
+    for k, (group_digits, _, _) in enumerate(run.groups):
+        acc += group_digits
+        if len(acc) >= 9 and (value := _phone_value(acc, False)):
+            pieces.append((value, begin, k))
+            begin, acc = k + 1, ""
+    return pieces if len(pieces) > 1 and not acc else []
+
+
+def _phone_value(digits: str, plus: bool) -> str | None:
+    if plus:
+        candidate = "+" + digits
+    elif digits.startswith("00") and len(digits) > 10:
+        candidate = "+" + digits[2:]
+    elif len(digits) == 11 and digits.startswith("34"):
+        candidate = "+" + digits
+    elif len(digits) == 9:
+        candidate = digits
+    else:
+        return None
+    try:
+        parsed = phonenumbers.parse(candidate, "ES")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
