@@ -143,8 +143,10 @@ def claim(
     (see :mod:`callpipe.leases`); each take counts in ``status.attempts``.
     """
     now = datetime.now(UTC)
+    gave_up = False
 
     def edit(meta: RecordingMetadata) -> None:
+        nonlocal gave_up
         state = meta.status
         mine = state.status == ProcessingStatus.PROCESSING and state.lease_owner == run_id
         if not mine:
@@ -152,6 +154,17 @@ def claim(
                 raise _NotClaimable
             if not force and work_reason(meta, settings, now, is_owner_alive) is None:
                 raise _NotClaimable
+            abandoned = state.status == ProcessingStatus.PROCESSING
+            if not force and abandoned and state.attempts >= settings.max_attempts:
+                # Every earlier run died holding it (killed, out of memory): a poison recording
+                # would otherwise take down a worker per lease forever.
+                state.status = ProcessingStatus.FAILED
+                state.error = f"abandoned {state.attempts} times: its run stopped before finishing it"
+                state.lease_owner = None
+                state.lease_until = None
+                state.updated_at = now
+                gave_up = True
+                return
             state.attempts += 1
         state.status = ProcessingStatus.PROCESSING
         state.lease_owner = run_id
@@ -164,7 +177,7 @@ def claim(
         store.modify_metadata(recording_id, edit)
     except _NotClaimable:
         return False
-    return True
+    return not gave_up
 
 
 def run_stage(

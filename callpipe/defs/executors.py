@@ -140,8 +140,11 @@ def execute_partition(
 ) -> PartitionRun:
     """Run ``process_call_date`` for one partition with the configured executor and wait for it.
 
-    The default mode executes in this process; the others launch the reconstructable job through
-    ``execute_job``, whose executor hands the steps to Celery workers or Kubernetes Jobs.
+    The default mode executes in this process, its step outputs kept in this run's memory: a
+    filesystem IO manager keys them by asset and partition only, so a run of the same day at the
+    same time (a daemon-launched one, another terminal) would overwrite them mid-run. The others
+    launch the reconstructable job through ``execute_job``, whose executor hands the steps to
+    Celery workers or Kubernetes Jobs.
     """
     if executor_mode(environ) == "default":
         local = process_call_date_job().execute_in_process(
@@ -150,6 +153,7 @@ def execute_partition(
             tags=dict(tags),
             run_config=dict(run_config),
             raise_on_error=False,
+            resources={"io_manager": dg.mem_io_manager},
         )
         values = {name: local.asset_value(name) if local.is_node_success(name) else None for name in outputs}
         return PartitionRun(local.run_id, local.success, values)

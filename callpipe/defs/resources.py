@@ -8,6 +8,8 @@ from pydantic import PrivateAttr
 
 from callpipe.stages import Services
 from callpipe.storage import RecordingStore, StorageSettings, build_store
+from callpipe.storage.s3 import make_s3_client
+from callpipe.storage.settings import client_limits
 
 
 class RecordingStoreResource(dg.ConfigurableResource):
@@ -35,9 +37,34 @@ class RecordingStoreResource(dg.ConfigurableResource):
                 "s3_prefix": self.s3_prefix,
             }
             settings = StorageSettings.from_env().model_copy(update={k: v for k, v in overrides.items() if v})
-            client = self.s3.get_client() if settings.backend in ("s3", "both") else None
+            client = _s3_client(self.s3, settings) if settings.backend in ("s3", "both") else None
             self._store = build_store(settings, s3_client=client)
         return self._store
+
+
+def _s3_client(resource: S3Resource, settings: StorageSettings) -> Any:
+    """A client from the ``S3Resource``'s region, endpoint and credentials, with callpipe's bounded
+    timeouts: ``S3Resource.get_client()`` keeps botocore's 60 s per try, so a silent endpoint
+    would hold every call of a run for minutes."""
+    credentials = {
+        "aws_access_key_id": resource.aws_access_key_id,
+        "aws_secret_access_key": resource.aws_secret_access_key,
+        "aws_session_token": resource.aws_session_token,
+    }
+    client = make_s3_client(
+        resource.region_name or settings.s3_region,
+        resource.endpoint_url or settings.s3_endpoint_url,
+        client_limits(settings),
+        profile_name=resource.profile_name,
+        use_ssl=resource.use_ssl,
+        verify=resource.verify,
+        **{k: v for k, v in credentials.items() if v},
+    )
+    if resource.use_unsigned_session:
+        from botocore import UNSIGNED
+
+        client.meta.events.register("choose-signer.s3.*", lambda **_: UNSIGNED)
+    return client
 
 
 class StageModelsResource(dg.ConfigurableResource):

@@ -75,13 +75,19 @@ FAST = ClientLimits(connect_timeout=1.0, read_timeout=1.0, max_attempts=1)
 
 
 def make_s3_client(
-    region_name: str | None = None, endpoint_url: str | None = None, limits: ClientLimits = PATIENT
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    limits: ClientLimits = PATIENT,
+    *,
+    profile_name: str | None = None,
+    **client_kwargs: Any,
 ) -> Any:
     """A boto3 S3 client with bounded timeouts and retries (botocore's defaults wait 60 s per try).
 
     An unreachable endpoint costs about ``max_attempts * connect_timeout``, one that accepts
     and never answers ``max_attempts * (read_timeout + 1 s)`` for a PUT (botocore's wait for
-    ``100-continue``); a refused connection fails at once.
+    ``100-continue``); a refused connection fails at once. ``client_kwargs`` (``use_ssl``,
+    ``verify``, explicit credentials) go to ``Session.client`` as given.
     """
     import boto3
     from botocore.config import Config
@@ -93,8 +99,8 @@ def make_s3_client(
         max_pool_connections=16,
         s3={"addressing_style": "path"} if endpoint_url else None,
     )
-    return boto3.session.Session().client(
-        "s3", region_name=region_name, endpoint_url=endpoint_url, config=config
+    return boto3.session.Session(profile_name=profile_name).client(
+        "s3", region_name=region_name, endpoint_url=endpoint_url, config=config, **client_kwargs
     )
 
 

@@ -84,6 +84,16 @@ class StorageSettings(BaseModel):
         return cls.model_validate(values)
 
 
+def client_limits(settings: StorageSettings) -> ClientLimits:
+    """S3 timeouts and attempts: ``S3_*`` settings, else short for ``both``, patient for ``s3``."""
+    defaults = FAST if settings.backend == "both" else PATIENT
+    return ClientLimits(
+        connect_timeout=settings.s3_connect_timeout or defaults.connect_timeout,
+        read_timeout=settings.s3_read_timeout or defaults.read_timeout,
+        max_attempts=settings.s3_max_attempts or defaults.max_attempts,
+    )
+
+
 def build_store(settings: StorageSettings, s3_client: Any | None = None) -> RecordingStore:
     """The store ``settings`` describe. ``s3_client`` (e.g. from dagster-aws ``S3Resource``) is
     used as given; otherwise one is built with short timeouts and few retries."""
@@ -91,13 +101,9 @@ def build_store(settings: StorageSettings, s3_client: Any | None = None) -> Reco
     s3 = None
     if settings.backend in ("s3", "both"):
         assert settings.s3_bucket is not None
-        defaults = FAST if settings.backend == "both" else PATIENT
-        limits = ClientLimits(
-            connect_timeout=settings.s3_connect_timeout or defaults.connect_timeout,
-            read_timeout=settings.s3_read_timeout or defaults.read_timeout,
-            max_attempts=settings.s3_max_attempts or defaults.max_attempts,
+        client = s3_client or make_s3_client(
+            settings.s3_region, settings.s3_endpoint_url, client_limits(settings)
         )
-        client = s3_client or make_s3_client(settings.s3_region, settings.s3_endpoint_url, limits)
         s3 = S3Store(
             settings.s3_bucket,
             settings.s3_prefix,
