@@ -32,6 +32,11 @@ next to a names-only listing (pending ids per UTC date, no entry reads) for comp
 
     .venv/bin/python benchmarks/sensor_tick.py                   # local and S3 (moto)
     .venv/bin/python benchmarks/sensor_tick.py --backends local
+    .venv/bin/python benchmarks/sensor_tick.py --timezones UTC,Europe/Madrid --legacy-markers
+
+``--legacy-markers`` names the pending markers by id alone, as stores written before marker names
+held the UTC time of day: outside UTC the sensor then reads the markers of UTC dates that span two
+call dates (the fallback such stores take until their markers are rewritten).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from callpipe.storage.documents import dump_document, prepare_document
 
 Files = list[tuple[str, bytes]]
 BUCKET, PREFIX = "bench", "callpipe"
+LEGACY_MARKERS = [False]  # --legacy-markers: pending markers named by id alone, as older stores have
 
 
 def tiny_wav() -> bytes:
@@ -105,7 +111,8 @@ def recording_files(store: BlobStore, doc: RecordingMetadata) -> Files:
         (layout.by_date_key(entry.call_date, entry.recording_id), raw),
     ]
     if not doc.processed:
-        files.append((layout.pending_key(entry.call_date, entry.recording_id), raw))
+        legacy = layout.legacy_pending_key(entry.call_date, entry.recording_id)
+        files.append((legacy if LEGACY_MARKERS[0] else layout.pending_key(entry), raw))
     files.append((store.metadata_key(entry), dump_document(doc)))
     return files
 
@@ -321,6 +328,7 @@ def moto_server(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     command = [sys.executable, __file__, "--serve-moto", str(port), "--recordings", str(args.recordings)]
     command += ["--days", str(args.days), "--pending-days", str(args.pending_days)]
     command += ["--stragglers", str(args.stragglers)]
+    command += ["--legacy-markers"] if args.legacy_markers else []
     server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None and server.stdin is not None
     try:
@@ -425,15 +433,24 @@ def main() -> None:
     parser.add_argument(
         "--entry-listing", action="store_true", help="also time list_recordings(processed=False)"
     )
+    parser.add_argument(
+        "--legacy-markers",
+        action="store_true",
+        help="name pending markers by id alone (stores written before names held the time of day)",
+    )
     parser.add_argument("--serve-moto", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_moto:
+        LEGACY_MARKERS[0] = args.legacy_markers
         serve_moto(args.serve_moto, args)
         return
     if args.recordings < args.days or args.days < 1:
         parser.error("--recordings must be at least --days, and --days at least 1")
     check_fast_path(templates())
     print("fast path check: index entries and metadata document identical to save_recording's", flush=True)
+    LEGACY_MARKERS[0] = args.legacy_markers
+    if args.legacy_markers:
+        print("pending markers in the legacy layout: index/pending/{date}/{recording_id}", flush=True)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     args.timezones = [t.strip() for t in args.timezones.split(",") if t.strip()]
     if "local" in backends:

@@ -33,6 +33,7 @@ from callpipe.storage.base import RecordingStore
 from callpipe.storage.blob import BlobStore
 from callpipe.storage.errors import MetadataCorruptError, RecordingNotFoundError, StorageError
 from callpipe.storage.index import Entry
+from callpipe.storage.pending import pending_ids
 from callpipe.storage.purge import purge_media, store_sides
 
 RETENTION_ENV = "RETENTION_DAYS"
@@ -121,7 +122,7 @@ def apply_retention(
 def _candidates(side: BlobStore, day: str, report: RetentionReport) -> list[Entry]:
     """Entries of ``day`` not yet retained; unprocessed ones go to ``report.unprocessed``."""
     done = set(side._list_names(f"{index.RETAINED}/{day}"))
-    pending = set(side._list_names(f"{index.PENDING}/{day}"))
+    pending = set(pending_ids(side, day))
     names = [n for n in side._list_names(f"{index.BY_DATE}/{day}") if n not in done]
     keys = [index.by_date_key(day, n) for n in names]
     entries: list[Entry] = []

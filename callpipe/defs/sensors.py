@@ -6,10 +6,12 @@ sensor, picks up new and flagged recordings alike; the reprocessing sensor cover
 flag marks: results made by an older stage version.
 
 Both read only the store's index, never metadata documents: the unprocessed sensor lists the
-names of the pending markers (their UTC date is in the key) and reads markers only for a UTC
-date that spans two call dates of ``CALLPIPE_TIMEZONE`` and changed since the last tick; the
-reprocessing sensor lists dates. Run keys carry a digest of what makes a request new, so repeats
-are deduplicated and new arrivals for an already processed day still get a run.
+names of the pending markers (their UTC date and time of day are in the key, so each maps to a
+call date of ``CALLPIPE_TIMEZONE`` without a read); it reads markers only where a store still
+holds names without the time (written before it was added), for a UTC date that spans two call
+dates and whose such markers changed since the last tick. The reprocessing sensor lists dates.
+Run keys carry a digest of what makes a request new, so repeats are deduplicated and new
+arrivals for an already processed day still get a run.
 """
 
 import hashlib
@@ -54,8 +56,9 @@ def _in_range(partition_key: str) -> bool:
 
 
 def _split_day(backend: RecordingStore, day: str, ids: list[str], timezone: str) -> dict[str, list[Any]]:
-    """``{partition: [digest, count]}`` of the pending recordings of a UTC date that spans two
-    partitions: the only case where the sensor reads index entries (for their timestamps)."""
+    """``{partition: [digest, count]}`` of pending recordings of a UTC date that spans two
+    partitions whose marker names lack the time of day: the only case where the sensor reads
+    index entries (for their timestamps)."""
     by_partition: dict[str, list[str]] = defaultdict(list)
     for ref in backend.pending_refs(day, ids):
         if ref.timestamp is not None:
@@ -78,24 +81,37 @@ def pending_partitions(
 ) -> tuple[dict[str, tuple[str, int]], dict[str, Any]]:
     """``{partition: (digest of its pending ids, count)}`` and the new record of split UTC dates.
 
-    The store lists pending ids by UTC date from key names alone. A UTC date inside one partition
-    (always, in UTC) maps whole; one that spans two has its entries read, but only when its ids
-    changed since ``splits`` (the previous tick's record) was made.
+    The store lists pending ids and their UTC time of day by UTC date from key names alone. A UTC
+    date inside one partition (always, in UTC) maps whole; one that spans two maps each id by its
+    time. Ids listed without a time (markers of an older store) have their entries read, but only
+    when that set of ids changed since ``splits`` (the previous tick's record) was made.
     """
     parts: dict[str, list[tuple[str, str, int, bool]]] = defaultdict(list)
     new_splits: dict[str, Any] = {}
-    for day, ids in backend.pending_ids_by_date().items():
+    for day, items in backend.pending_times_by_date().items():
         first, last = (partition_key_for(edge, timezone) for edge in _utc_edges(day))
-        names = _digest(ids)
         if first == last:
-            parts[first].append((day, names, len(ids), True))
+            parts[first].append((day, _digest([rid for rid, _ in items]), len(items), True))
             continue
-        memo = splits.get(day)
-        if not _known_split(memo, names):
-            memo = {"names": names, "parts": _split_day(backend, day, ids, timezone)}
-        new_splits[day] = memo
-        for key, (digest, count) in memo["parts"].items():
-            parts[key].append((day, digest, count, False))
+        by_partition: dict[str, list[str]] = defaultdict(list)
+        untimed: list[str] = []
+        midnight = _utc_edges(day)[0]
+        for rid, clock in items:
+            if clock is None:
+                untimed.append(rid)
+            else:
+                instant = midnight.replace(hour=clock.hour, minute=clock.minute, second=clock.second)
+                by_partition[partition_key_for(instant, timezone)].append(rid)
+        if untimed:
+            names = _digest(untimed)
+            memo = splits.get(day)
+            if not _known_split(memo, names):
+                memo = {"names": names, "parts": _split_day(backend, day, untimed, timezone)}
+            new_splits[day] = memo
+            for key, (digest, count) in memo["parts"].items():
+                parts[key].append((day, digest, count, False))
+        for key, members in by_partition.items():
+            parts[key].append((day, _digest(members), len(members), False))
     result: dict[str, tuple[str, int]] = {}
     for key, pieces in parts.items():
         count = sum(piece[2] for piece in pieces)
@@ -113,7 +129,8 @@ def unprocessed_recordings_sensor(
     """A run per call date that has unprocessed recordings not yet requested in this form.
 
     The cursor maps each call date with pending work to the digest last requested and, outside
-    UTC, keeps under ``utc_dates`` how each UTC date spanning two call dates split.
+    UTC, keeps under ``utc_dates`` how the markers without a time of day (an older store's) of
+    each UTC date spanning two call dates split.
     """
     state = _load_cursor(context.cursor)
     splits = state.get(SPLITS)

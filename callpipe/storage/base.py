@@ -199,6 +199,21 @@ class RecordingStore(ABC):
         """
         return {day: ids for day in self.list_pending_dates() if (ids := self.list_pending_ids(day))}
 
+    def pending_times_by_date(self) -> dict[str, list[tuple[str, dtime | None]]]:
+        """Every unprocessed recording as ``(id, UTC time of day of its call)``, grouped by call date
+        (UTC), both ascending: with the date, enough to place the call in any timezone.
+
+        Index stores answer from key names alone, like :meth:`pending_ids_by_date`; the time is
+        None for a marker written before names held it (:meth:`pending_refs` reads its entry,
+        which has the timestamp). This fallback pages through :meth:`list_recordings`.
+        """
+        by_date: dict[str, list[tuple[str, dtime | None]]] = {}
+        for day in self.list_pending_dates():
+            for ref in sorted(self._pending_of_day(day), key=lambda ref: ref.recording_id):
+                clock = ref.timestamp.astimezone(UTC).time() if ref.timestamp else None
+                by_date.setdefault(day, []).append((ref.recording_id, clock))
+        return by_date
+
     @abstractmethod
     def iter_recordings(
         self,

@@ -11,11 +11,11 @@ import logging
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, suppress
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from callpipe.schema import RecordingMetadata, StorageInfo
-from callpipe.storage import index, reconcile
+from callpipe.storage import index, pending, reconcile
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
 from callpipe.storage.documents import dump_document, parse_document, prepare_document, verify_checksum
 from callpipe.storage.errors import (
@@ -160,7 +160,7 @@ class BlobStore(RecordingStore):
             if caller:
                 self._put(index.by_caller_key(caller, entry.recording_id), raw_entry)
             if not doc.processed:
-                self._put(index.pending_key(entry.call_date, entry.recording_id), raw_entry)
+                self._put(index.pending_key(entry), raw_entry)
             if with_metadata:
                 self._put(self.metadata_key(entry), dump_document(doc))
         except BaseException:
@@ -198,7 +198,7 @@ class BlobStore(RecordingStore):
             new.storage = storage or current.storage
             new.revision = current.revision + 1
             if not new.processed:  # marker before the document: a crash leaves it pending, never lost
-                self._put(index.pending_key(entry.call_date, recording_id), entry.to_bytes())
+                self._put(index.pending_key(entry), entry.to_bytes())
             reconcile.add_caller_entry(self, entry, new)
             try:
                 new_version = self._put_if(key, dump_document(new), version)
@@ -237,7 +237,7 @@ class BlobStore(RecordingStore):
             self.audio_key(entry),
             self.transcript_key(entry),
             index.by_date_key(entry.call_date, rid),
-            index.pending_key(entry.call_date, rid),
+            *index.pending_keys(entry),
             index.pending_sync_key(rid),
             *([index.by_caller_key(caller, rid)] if caller else []),
             index.by_id_key(rid),
@@ -312,13 +312,16 @@ class BlobStore(RecordingStore):
         return self._list_dirs(index.BY_DATE)
 
     def list_pending_ids(self, call_date: str) -> list[str]:
-        return index.pending_ids(self, call_date)
+        return pending.pending_ids(self, call_date)
 
     def pending_ids_by_date(self) -> dict[str, list[str]]:
-        return index.pending_ids_by_date(self)
+        return pending.pending_ids_by_date(self)
+
+    def pending_times_by_date(self) -> dict[str, list[tuple[str, time | None]]]:
+        return pending.pending_times_by_date(self)
 
     def pending_refs(self, call_date: str, ids: list[str]) -> list[RecordingRef]:
-        return index.pending_refs(self, call_date, ids)
+        return pending.pending_refs(self, call_date, ids)
 
     def iter_recordings(
         self,

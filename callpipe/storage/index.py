@@ -4,7 +4,8 @@ Under the store root (a directory, or the S3 prefix) the index is::
 
     index/by-id/{recording_id}                 entry: conversation id, call date, timestamp, format
     index/by-date/{YYYY-MM-DD}/{recording_id}  same entry, one per recording
-    index/pending/{YYYY-MM-DD}/{recording_id}  same entry, only while processed is false
+    index/pending/{YYYY-MM-DD}/{recording_id}!{HHMMSS}
+                                               same entry, only while processed is false
     index/pending-sync/{recording_id}          mirrored store: not yet copied to S3
     index/by-caller/{phone_key}/{recording_id} same entry, while the document's caller.phone_key is set
     index/retained/{YYYY-MM-DD}/{recording_id} audio removed by the retention policy (callpipe.retention)
@@ -13,8 +14,16 @@ Under the store root (a directory, or the S3 prefix) the index is::
 Entries are written at save before the metadata document and the pending marker
 follows ``processed`` on every update, so listing never opens a metadata document:
 ``processed=False`` lists only the pending markers, and finding days with work is
-one directory (prefix) listing. The date and id of a pending recording are in its marker's
-key, so the pending ids of every date are one recursive listing of names, nothing read.
+one directory (prefix) listing. The UTC date, id and UTC time of day (to the second) of a
+pending recording are in its marker's key, so one recursive listing of names, nothing read,
+maps every pending recording to its call date in any timezone (:mod:`callpipe.storage.pending`).
+``!`` never occurs in an id and sorts below every id character, so marker names sort as their
+ids do (pages and ``start_after`` work on them as on by-date names).
+
+Stores written before the time of day was added hold markers named ``{recording_id}`` alone.
+They are still listed, found and removed (their time is read from the entry when needed); each
+update of a recording that sets or clears its marker removes the old name, so a recording never
+has both once touched. Where a crash left both, listings count the recording once.
 """
 
 from __future__ import annotations
@@ -25,14 +34,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from callpipe.schema import RecordingMetadata
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef
 from callpipe.storage.documents import parse_document
 from callpipe.storage.errors import MetadataCorruptError
-from callpipe.storage.ids import decode_cursor, encode_cursor, validate_date, validate_id
+from callpipe.storage.ids import ID_PATTERN, decode_cursor, encode_cursor, validate_date, validate_id
 
 if TYPE_CHECKING:
     from callpipe.storage.blob import BlobStore
@@ -46,7 +55,10 @@ PENDING_SYNC = "index/pending-sync"
 BY_CALLER = "index/by-caller"
 RETAINED = "index/retained"
 ERASING = "index/erasing"
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MARKER_TIME = "!"
+"""Separates a pending marker's recording id from its UTC time of day (``ids.ID_PATTERN`` has no
+``!``; it is one of S3's safe key characters and sorts below ``-``, ``.``, digits and letters)."""
+_HHMMSS = re.compile(r"([01]\d|2[0-3])([0-5]\d)([0-5]\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +120,38 @@ def by_date_key(call_date: str, recording_id: str) -> str:
     return f"{BY_DATE}/{call_date}/{recording_id}"
 
 
-def pending_key(call_date: str, recording_id: str) -> str:
+def pending_key(entry: Entry) -> str:
+    """The pending marker of ``entry``: ``{date}/{id}!{HHMMSS}``, the call's UTC time of day.
+
+    Truncated to the second, the time stays on the same side of any midnight in any timezone
+    (UTC offsets are whole seconds), so the name alone gives the call date anywhere.
+    """
+    clock = entry.timestamp.astimezone(UTC)
+    return f"{PENDING}/{entry.call_date}/{entry.recording_id}{MARKER_TIME}{clock:%H%M%S}"
+
+
+def legacy_pending_key(call_date: str, recording_id: str) -> str:
+    """The marker name of stores written before the time of day was added: the id alone."""
     return f"{PENDING}/{call_date}/{recording_id}"
+
+
+def pending_keys(entry: Entry) -> tuple[str, str]:
+    """Both names a pending marker of ``entry`` may have: current, then legacy."""
+    return pending_key(entry), legacy_pending_key(entry.call_date, entry.recording_id)
+
+
+def parse_pending_name(name: str) -> tuple[str, time | None] | None:
+    """``(recording_id, UTC time of day)`` of a marker name; the time is None for a legacy name
+    (the id alone), and the result None for a name that is neither."""
+    rid, sep, clock = name.partition(MARKER_TIME)
+    if not ID_PATTERN.fullmatch(rid) or ".." in rid:
+        return None
+    if not sep:
+        return rid, None
+    match = _HHMMSS.fullmatch(clock)
+    if match is None:
+        return None
+    return rid, time(*(int(part) for part in match.groups()))
 
 
 def pending_sync_key(recording_id: str) -> str:
@@ -197,10 +239,14 @@ def _date_candidates(
         if call_date < first or (last and call_date > last):
             continue
         start_after = after[1] if after and after[0] == call_date else None
-        names = store._list_names(f"{base}/{call_date}", start_after=start_after)
+        if processed is False:  # past every marker name of the cursor's id ("~" sorts above digits)
+            marker_after = f"{start_after}{MARKER_TIME}~" if start_after else None
+            names = unique_markers(store._list_names(f"{base}/{call_date}", start_after=marker_after))
+        else:
+            names = store._list_names(f"{base}/{call_date}", start_after=start_after)
         pending: set[str] = set()
         if processed is not False:
-            pending = set(store._list_names(f"{PENDING}/{call_date}", start_after=start_after))
+            pending = marker_ids(store._list_names(f"{PENDING}/{call_date}", start_after=start_after))
         if processed is True:
             names = [n for n in names if n not in pending]
         pos = 0
@@ -214,7 +260,7 @@ def _date_candidates(
                 try:
                     entry = Entry.parse(raw, store._uri(key))
                 except MetadataCorruptError as exc:
-                    errors.append(ListingError(store._uri(key), name, str(exc)))
+                    errors.append(ListingError(store._uri(key), _name_id(name), str(exc)))
                     continue
                 is_processed = processed if processed is False else name not in pending
                 yield entry.ref(bool(is_processed))
@@ -236,41 +282,33 @@ def _conversation_candidates(
         except MetadataCorruptError as exc:
             errors.append(ListingError(store._uri(key), rid, str(exc)))
             continue
-        processed = not store._exists(pending_key(entry.call_date, rid))
+        processed = not any(store._exists(key) for key in pending_keys(entry))
         refs.append(entry.ref(processed))
     refs.sort(key=lambda r: (r.call_date, r.recording_id))
     return refs
 
 
-def pending_ids(store: BlobStore, call_date: str) -> list[str]:
-    """Behind :meth:`RecordingStore.list_pending_ids`: the marker names of one date, nothing read."""
-    return store._list_names(f"{PENDING}/{validate_date(call_date)}")
+def unique_markers(names: list[str]) -> list[str]:
+    """Marker names of one date, one per recording (where a crash left both names, the current
+    one), in id order; a name that is no marker stays, so reading it reports it."""
+    chosen: dict[str, str] = {}
+    for name in names:
+        parsed = parse_pending_name(name)
+        rid = parsed[0] if parsed else name
+        if rid not in chosen or (parsed is not None and parsed[1] is not None):
+            chosen[rid] = name
+    return [chosen[rid] for rid in sorted(chosen)]
 
 
-def pending_refs(store: BlobStore, call_date: str, ids: list[str]) -> list[RecordingRef]:
-    """Behind :meth:`RecordingStore.pending_refs`: the markers of ``ids`` read by key, nothing listed."""
-    base = f"{PENDING}/{validate_date(call_date)}"
-    refs: list[RecordingRef] = []
-    for chunk in _chunks([validate_id(rid) for rid in ids], 256):
-        for name, raw in zip(chunk, store._get_many([f"{base}/{n}" for n in chunk]), strict=True):
-            if raw is None:  # processed since it was listed
-                continue
-            try:
-                refs.append(Entry.parse(raw, store._uri(f"{base}/{name}")).ref(False))
-            except MetadataCorruptError as exc:
-                log.warning("%s", exc)
-    return refs
+def marker_ids(names: list[str]) -> set[str]:
+    """The recording ids of a date's marker names (names that are no marker left out)."""
+    return {parsed[0] for name in names if (parsed := parse_pending_name(name))}
 
 
-def pending_ids_by_date(store: BlobStore) -> dict[str, list[str]]:
-    """Behind :meth:`RecordingStore.pending_ids_by_date`: one recursive listing of the markers'
-    names (on S3 one request per 1,000 markers rather than one or more per date)."""
-    by_date: dict[str, list[str]] = {}
-    for key, _size in store._walk(PENDING):
-        day, sep, name = key.removeprefix(f"{PENDING}/").partition("/")
-        if sep and name and "/" not in name and not name.startswith(".") and _DAY.fullmatch(day):
-            by_date.setdefault(day, []).append(name)
-    return {day: sorted(ids) for day, ids in sorted(by_date.items())}
+def _name_id(name: str) -> str:
+    """The recording id a listed name (by-date entry or pending marker) stands for, for messages."""
+    parsed = parse_pending_name(name)
+    return parsed[0] if parsed else name
 
 
 def iter_documents(
@@ -279,7 +317,8 @@ def iter_documents(
     """Behind :meth:`RecordingStore.iter_recordings`: entries of the day, then their documents."""
     validate_date(call_date)
     base = f"{PENDING if processed is False else BY_DATE}/{call_date}"
-    for chunk in _chunks(store._list_names(base), 32):
+    names = store._list_names(base)
+    for chunk in _chunks(unique_markers(names) if processed is False else names, 32):
         located: list[Entry] = []
         for name, raw in zip(chunk, store._get_many([f"{base}/{n}" for n in chunk]), strict=True):
             if raw is None:  # removed since the directory listing
@@ -287,7 +326,7 @@ def iter_documents(
             try:
                 located.append(Entry.parse(raw, store._uri(f"{base}/{name}")))
             except MetadataCorruptError as exc:
-                _report(errors, store._uri(f"{base}/{name}"), name, str(exc))
+                _report(errors, store._uri(f"{base}/{name}"), _name_id(name), str(exc))
         documents = store._get_many([store.metadata_key(e) for e in located])
         for entry, raw in zip(located, documents, strict=True):
             where = store._uri(store.metadata_key(entry))
@@ -311,7 +350,7 @@ def iter_documents(
 def storage_stats(store: BlobStore) -> dict[str, Any]:
     """Behind :meth:`RecordingStore.get_storage_stats`: names and sizes only, no document reads."""
     recordings = len(store._list_names(BY_ID))
-    pending = sum(len(store._list_names(f"{PENDING}/{d}")) for d in store._list_dirs(PENDING))
+    pending = sum(len(marker_ids(store._list_names(f"{PENDING}/{d}"))) for d in store._list_dirs(PENDING))
     formats: Counter[str] = Counter()
     total = 0
     for key, size in store._walk(store.audio_root):

@@ -17,12 +17,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage import index
-from callpipe.storage.base import ListingError, RecordingPage, RecordingStore, SaveResult, SyncReport
+from callpipe.storage.base import (
+    ListingError,
+    RecordingPage,
+    RecordingRef,
+    RecordingStore,
+    SaveResult,
+    SyncReport,
+)
 from callpipe.storage.blob import dump_document, prepare_document
 from callpipe.storage.errors import (
     ConflictError,
@@ -281,6 +289,12 @@ class MirroredStore(RecordingStore):
 
     def pending_ids_by_date(self) -> dict[str, list[str]]:
         return self.local.pending_ids_by_date()
+
+    def pending_times_by_date(self) -> dict[str, list[tuple[str, dtime | None]]]:
+        return self.local.pending_times_by_date()
+
+    def pending_refs(self, call_date: str, ids: list[str]) -> list[RecordingRef]:
+        return self.local.pending_refs(call_date, ids)
 
     def iter_recordings(
         self,

@@ -96,9 +96,10 @@ def document_callers(store: BlobStore, entry: Entry) -> set[str]:
 
 
 def _belongs(name: str, recording_id: str, others: Collection[str]) -> bool:
-    """Whether file ``name`` is one of the recording's (``{id}`` or ``{id}.{suffix}``), and not
-    of a longer id that starts the same (ids may hold dots: "a" and "a.b")."""
-    if name == recording_id:
+    """Whether file ``name`` is one of the recording's (``{id}``, ``{id}.{suffix}`` or its pending
+    marker ``{id}!{time}``), and not of a longer id that starts the same (ids may hold dots: "a"
+    and "a.b")."""
+    if name == recording_id or name.startswith(recording_id + index.MARKER_TIME):
         return True
     if not name.startswith(recording_id + "."):
         return False
@@ -126,7 +127,7 @@ def recording_objects(store: BlobStore, entry: Entry, callers: Iterable[str] = (
     files.sort(key=lambda key: key != metadata)
     entries = [
         index.by_date_key(entry.call_date, rid),
-        index.pending_key(entry.call_date, rid),
+        *index.pending_keys(entry),
         index.retained_key(entry.call_date, rid),
         index.pending_sync_key(rid),
         *(index.by_caller_key(caller, rid) for caller in sorted(set(callers))),

@@ -50,7 +50,7 @@ def _put_replica_locked(store: BlobStore, entry: Entry, doc: RecordingMetadata) 
     key = store.metadata_key(entry)
     data = dump_document(doc)
     if not doc.processed:
-        store._put(index.pending_key(entry.call_date, entry.recording_id), entry.to_bytes())
+        store._put(index.pending_key(entry), entry.to_bytes())
     add_caller_entry(store, entry, doc)
     for _ in range(20):
         try:
@@ -95,12 +95,13 @@ def reconcile_pending(store: BlobStore, entry: Entry, doc: RecordingMetadata, ve
     so the last marker write always reflects the last document.
     """
     key = store.metadata_key(entry)
-    marker = index.pending_key(entry.call_date, entry.recording_id)
+    marker, legacy = index.pending_keys(entry)
     for _ in range(20):
         if doc.processed:
             store._delete(marker)
         elif not store._exists(marker):
             store._put(marker, entry.to_bytes())
+        store._delete(legacy)  # a store's old marker name goes once touched (after the new one is set)
         if store._version(key) == version:
             return
         try:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from callpipe.defs.definitions import defs
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.sensors import reprocessing_sensor, unprocessed_recordings_sensor
 from callpipe.stages import STAGES
-from callpipe.storage import MetadataCorruptError, RecordingStore, S3Store
+from callpipe.storage import LocalStore, MetadataCorruptError, RecordingStore, S3Store, index
 from callpipe_tests.defs.conftest import StoreSetup, local_setup
 
 # Noon UTC: the same call date in any CALLPIPE_TIMEZONE from UTC-11 to UTC+11.
@@ -58,9 +59,11 @@ def test_unprocessed_sensor_one_run_per_date_then_resumes_from_cursor(
 
     first = tick(unprocessed_recordings_sensor, store_setup, instance)
     assert keys(first) == ["2025-03-01", "2025-03-02"]
-    for request in first.run_requests:
+    for request, ids in zip(first.run_requests, (["rec-a1", "rec-a2"], ["rec-b1"]), strict=True):
         match = RUN_KEY.match(request.run_key or "")
         assert match and match.group(1) == request.partition_key
+        # The UTC digest as cursors and run keys of earlier versions hold it: still valid.
+        assert match.group(2) == hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
         assert request.tags["dagster/partition"] == request.partition_key  # resolved against the job
         assert request.tags["callpipe/trigger"] == "unprocessed-sensor"
     assert [r.tags["callpipe/pending"] for r in first.run_requests] == ["2", "1"]
@@ -185,37 +188,77 @@ def test_unprocessed_sensor_on_s3_only_lists(store_setup: StoreSetup, instance: 
 def test_unprocessed_sensor_splits_utc_dates_outside_utc(
     store_setup: StoreSetup, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """UTC-6: the first 6 hours of a UTC date belong to the previous call date. Markers are read
-    only for the UTC dates whose pending ids changed since the last tick."""
+    """UTC-6: the first 6 hours of a UTC date belong to the previous call date. Marker names hold
+    the UTC time of day, so every recording finds its call date from the listing alone."""
     monkeypatch.setattr(sensors, "TIMEZONE", "America/Mexico_City")
     setup = observed(store_setup)
     setup.save("rec-c", datetime(2025, 3, 1, 12, tzinfo=UTC))  # call date 03-01
-    setup.save("rec-a", datetime(2025, 3, 2, 3, tzinfo=UTC))  # 03-01 21:00 local: call date 03-01
-    setup.save("rec-b", datetime(2025, 3, 2, 12, tzinfo=UTC))  # call date 03-02
+    setup.save("rec-a", datetime(2025, 3, 2, 5, 59, 59, 999_999, tzinfo=UTC))  # 03-01 23:59:59 local
+    setup.save("rec-b", datetime(2025, 3, 2, 6, tzinfo=UTC))  # 03-02 00:00 local: call date 03-02
 
     first = observed_tick(setup, instance, None)
     assert keys(first) == ["2025-03-01", "2025-03-02"]
     assert [r.tags["callpipe/pending"] for r in first.run_requests] == ["2", "1"]
-    assert set(json.loads(first.cursor or "")["utc_dates"]) == {"2025-03-01", "2025-03-02"}
+    assert "utc_dates" not in json.loads(first.cursor or "")  # nothing to remember: no entry read
+    if isinstance(setup.store, S3Store):
+        assert S3_REQUESTS and set(S3_REQUESTS) == {("ListObjectsV2", "callpipe/test/index/pending/")}
 
     again = observed_tick(setup, instance, first.cursor)
     assert again.run_requests == [] and again.cursor == first.cursor
-    if isinstance(setup.store, S3Store):
-        assert fetched() == []  # nothing changed: nothing read
 
     setup.save("rec-d", datetime(2025, 3, 2, 4, tzinfo=UTC))  # late arrival for call date 03-01
     late = observed_tick(setup, instance, again.cursor)
     assert keys(late) == ["2025-03-01"] and late.run_requests[0].tags["callpipe/pending"] == "3"
     if isinstance(setup.store, S3Store):
-        reads = fetched()
-        assert reads and all(key.startswith("callpipe/test/index/pending/2025-03-02/") for key in reads)
+        assert S3_REQUESTS and set(S3_REQUESTS) == {("ListObjectsV2", "callpipe/test/index/pending/")}
 
     setup.mark_processed("rec-a", "rec-c", "rec-d")
     settled = observed_tick(setup, instance, late.cursor)
     assert settled.run_requests == []
-    state = json.loads(settled.cursor or "")
-    assert set(state) == {"2025-03-02", "utc_dates"} and set(state["utc_dates"]) == {"2025-03-02"}
-    assert state["2025-03-02"] == json.loads(first.cursor or "")["2025-03-02"]
+    assert json.loads(settled.cursor or "") == {"2025-03-02": json.loads(first.cursor or "")["2025-03-02"]}
+
+
+def _to_legacy(store: RecordingStore, *recording_ids: str) -> None:
+    """Rename markers to the layout of stores written before names held the time of day."""
+    assert isinstance(store, LocalStore | S3Store)
+    for rid in recording_ids:
+        current, legacy = index.pending_keys(store._entry(rid))
+        store._put(legacy, store._get(current))
+        store._delete(current)
+
+
+def test_unprocessed_sensor_reads_only_markers_without_time_outside_utc(
+    store_setup: StoreSetup, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before marker names held the time: outside UTC its markers on UTC dates that
+    span two call dates are read (once per change of that set), the others map from names."""
+    monkeypatch.setattr(sensors, "TIMEZONE", "America/Mexico_City")
+    setup = observed(store_setup)
+    setup.save("rec-a", datetime(2025, 3, 2, 3, tzinfo=UTC))  # call date 03-01
+    setup.save("rec-b", datetime(2025, 3, 2, 12, tzinfo=UTC))  # call date 03-02
+    setup.save("rec-c", datetime(2025, 3, 2, 4, tzinfo=UTC))  # call date 03-01, keeps its time
+    _to_legacy(setup.store, "rec-a", "rec-b")
+    legacy = {f"callpipe/test/index/pending/2025-03-02/{rid}" for rid in ("rec-a", "rec-b")}
+
+    first = observed_tick(setup, instance, None)
+    assert keys(first) == ["2025-03-01", "2025-03-02"]
+    assert [r.tags["callpipe/pending"] for r in first.run_requests] == ["2", "1"]
+    assert set(json.loads(first.cursor or "")["utc_dates"]) == {"2025-03-02"}
+    if isinstance(setup.store, S3Store):
+        assert set(fetched()) == legacy
+        assert {key for op, key in S3_REQUESTS if op == "ListObjectsV2"} == {"callpipe/test/index/pending/"}
+
+    setup.save("rec-d", datetime(2025, 3, 2, 5, tzinfo=UTC))  # new name: no read needed
+    late = observed_tick(setup, instance, first.cursor)
+    assert keys(late) == ["2025-03-01"] and late.run_requests[0].tags["callpipe/pending"] == "3"
+    if isinstance(setup.store, S3Store):
+        assert fetched() == []
+
+    setup.mark_processed("rec-a")  # the old name goes: the remaining one is read again
+    settled = observed_tick(setup, instance, late.cursor)
+    assert keys(settled) == ["2025-03-01"] and settled.run_requests[0].tags["callpipe/pending"] == "2"
+    if isinstance(setup.store, S3Store):
+        assert fetched() == ["callpipe/test/index/pending/2025-03-02/rec-b"]
 
 
 def test_reprocessing_sensor_requests_every_date_after_a_version_change(

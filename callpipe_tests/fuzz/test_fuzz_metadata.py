@@ -239,7 +239,7 @@ def test_damaged_index_entry_is_reported(store: LocalStore, raw: bytes, where: s
     key = {
         "by-id": f"index/by-id/{TARGET}",
         "by-date": f"index/by-date/2025-03-12/{TARGET}",
-        "pending": f"index/pending/2025-03-12/{TARGET}",
+        "pending": f"index/pending/2025-03-12/{TARGET}!103000",  # the marker holds DAY's time
     }[where]
     original = (store.root / key).read_bytes()
     (store.root / key).write_bytes(raw)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from callpipe.storage import RecordingStore, S3Store
+from callpipe.storage import MirroredStore, RecordingStore, S3Store, index
+from callpipe.storage.blob import BlobStore
 from callpipe_tests.storage.conftest import make_wav
 
 LATE = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
@@ -73,11 +74,81 @@ def test_s3_page_reads_only_what_it_returns(s3_store: S3Store) -> None:
 
 
 def test_pending_refs_read_markers_by_id(store: RecordingStore) -> None:
-    a, b = (_save(store, NEXT + timedelta(minutes=n), n) for n in range(2))
+    """By the name without the time first (what the sensor asks for), else found by one listing."""
+    a, b, c = (_save(store, NEXT + timedelta(minutes=n), n) for n in range(3))
     store.modify_metadata(b, lambda d: d.model_copy(update={"processed": True}))
-    refs = store.pending_refs("2026-11-27", [a, b])
-    assert [(r.recording_id, r.timestamp, r.processed) for r in refs] == [(a, NEXT, False)]
+    _to_legacy(store, c)
+    refs = store.pending_refs("2026-11-27", [c, a, b])
+    assert [(r.recording_id, r.timestamp, r.processed) for r in refs] == [
+        (a, NEXT, False),
+        (c, NEXT + timedelta(minutes=2), False),
+    ]
     if isinstance(store, S3Store):
+        day = "callpipe/dev/index/pending/2026-11-27/"
+        with _requests(store) as calls:
+            store.pending_refs("2026-11-27", [c])
+        assert calls == [("GetObject", f"{day}{c}")]  # no listing
         with _requests(store) as calls:
             store.pending_refs("2026-11-27", [a, b])
-        assert sorted(op for op, _ in calls) == ["GetObject", "GetObject"]  # no listing
+        expected = [("GetObject", f"{day}{a}"), ("GetObject", f"{day}{b}"), ("ListObjectsV2", day)]
+        assert sorted(calls) == sorted([*expected, ("GetObject", f"{day}{a}!090000")])
+
+
+def test_marker_names_hold_the_utc_time_of_day(store: RecordingStore) -> None:
+    """Given in Madrid (UTC+1 in November), the call is stored by its UTC date and time."""
+    madrid = timezone(timedelta(hours=1))
+    a = _save(store, datetime(2026, 11, 27, 0, 30, 15, 999_999, tzinfo=madrid), 1)  # 11-26 23:30:15 UTC
+    b = _save(store, datetime(2026, 11, 27, 10, 0, tzinfo=madrid), 2)
+    by_date = {"2026-11-26": [(a, time(23, 30, 15))], "2026-11-27": [(b, time(9))]}
+    assert store.pending_times_by_date() == by_date
+    assert _backend(store)._list_names("index/pending/2026-11-26") == [f"{a}!233015"]
+    if isinstance(store, S3Store):
+        with _requests(store) as calls:
+            store.pending_times_by_date()
+        assert calls == [("ListObjectsV2", "callpipe/dev/index/pending/")]
+
+
+def _backend(store: RecordingStore) -> BlobStore:
+    return store.local if isinstance(store, MirroredStore) else store  # type: ignore[return-value]
+
+
+def _to_legacy(store: RecordingStore, rid: str) -> str:
+    """Rename a recording's marker to the layout of stores written before names held the time."""
+    backend = _backend(store)
+    current, legacy = index.pending_keys(backend._entry(rid))
+    backend._put(legacy, backend._get(current))
+    backend._delete(current)
+    return legacy
+
+
+def test_legacy_markers_are_listed_found_and_healed(store: RecordingStore) -> None:
+    backend = _backend(store)
+    old, kept, done, gone, new = (_save(store, NEXT + timedelta(minutes=n), n) for n in range(5))
+    for rid in (old, kept, done, gone):
+        _to_legacy(store, rid)
+    dup = index.pending_key(backend._entry(new))  # both names, as a crash between two writes leaves
+    backend._put(index.legacy_pending_key("2026-11-27", new), backend._get(dup))
+    everyone = sorted([old, kept, done, gone, new])
+
+    assert store.list_pending_ids("2026-11-27") == everyone
+    times = dict(store.pending_times_by_date()["2026-11-27"])
+    assert times == {old: None, kept: None, done: None, gone: None, new: time(9, 4)}
+    refs = store.pending_refs("2026-11-27", [old, new])
+    assert [(r.recording_id, r.timestamp) for r in refs] == [(old, NEXT), (new, NEXT + timedelta(minutes=4))]
+    paged, cursor = [], None
+    while True:  # old and new names in one id order, each recording once
+        page = store.list_recordings(processed=False, limit=2, cursor=cursor)
+        paged += [ref.recording_id for ref in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert paged == everyone
+    assert [d.recording_id for d in store.iter_recordings("2026-11-27", processed=False)] == everyone
+    assert store.get_storage_stats()["pending"] == 5
+    assert not store.list_recordings(conversation_id="c1").items[0].processed
+
+    store.modify_metadata(old, lambda d: d.model_copy(update={"extra": {"note": "touched"}}))
+    store.modify_metadata(new, lambda d: d.model_copy(update={"extra": {"note": "touched"}}))
+    store.modify_metadata(done, lambda d: d.model_copy(update={"processed": True}))
+    store.delete_recording(gone)
+    assert backend._list_names("index/pending/2026-11-27") == sorted([f"{old}!090000", kept, f"{new}!090400"])
+    assert dict(store.pending_times_by_date()["2026-11-27"]) == {old: time(9), kept: None, new: time(9, 4)}
