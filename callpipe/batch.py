@@ -52,6 +52,7 @@ def run_partitions(
     import dagster as dg
 
     from callpipe.defs.executors import execute_partition
+    from callpipe.leases import process_identity
 
     started = time.perf_counter()
     runs = []
@@ -59,7 +60,7 @@ def run_partitions(
         keys = sorted(partitions)
         _progress(0, len(keys), "starting")
         for done, key in enumerate(keys, start=1):
-            tags = {"callpipe/trigger": trigger}
+            tags = {"callpipe/trigger": trigger, **process_identity()}
             if partitions[key]:
                 tags[ONLY_TAG] = ",".join(partitions[key] or [])
             if concurrent:

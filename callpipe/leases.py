@@ -9,9 +9,10 @@ default 300 s) and kept alive while the run works on the recording:
 - while a step works on recordings, a :class:`Heartbeat` thread renews theirs every third of a lease.
 
 Another run takes a recording over when its lease has expired (the owner was killed: SIGKILL,
-out of memory, machine lost; a killed in-process run stays STARTED in Dagster, so the lease
-length is the bound), or at once when ``is_owner_alive`` says the owner run is over (Dagster
-knows a run that failed, was cancelled or finished). A run that lost a lease notices before it
+out of memory, machine lost), or at once when ``is_owner_alive`` says the owner run is over:
+Dagster knows a run that failed, was cancelled or finished, and a ``callpipe batch`` run carries
+its process identity (:func:`process_identity`), so a run whose process died on this host is
+known over although Dagster still shows it started. A run that lost a lease notices before it
 starts a stage on the recording and again when it writes a stage result (a compare-and-swap on
 the owner): it drops the recording, never overwrites the new owner's work, never marks it failed.
 """
@@ -19,9 +20,12 @@ the owner): it drops the recording, never overwrites the new owner's work, never
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 
 from callpipe.schema import ProcessingStatus, RecordingMetadata
@@ -35,6 +39,39 @@ OwnerCheck = Callable[[str], bool]
 
 class LeaseLostError(RuntimeError):
     """This run no longer holds the recording's lease: another run took it over (or it finished)."""
+
+
+HOST_TAG, PID_TAG, PID_START_TAG = "callpipe/host", "callpipe/pid", "callpipe/pid-start"
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``), None if not running.
+
+    A pid alone is not an identity (the kernel reuses pids); pid plus start time is.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 (starttime), counted after "comm)"
+
+
+def process_identity() -> dict[str, str]:
+    """Run tags naming this process, so another run on this host can tell when it has died."""
+    ticks = process_start_ticks(os.getpid())
+    if ticks is None:  # no /proc (not Linux): the lease expiry stays the only bound
+        return {}
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), PID_START_TAG: ticks}
+
+
+def process_is_gone(tags: Mapping[str, str]) -> bool:
+    """True when ``tags`` (from :func:`process_identity`) name a process of this host that is no
+    longer running; False when it runs, or when it cannot be told (another host, no tags)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False
+    if process_start_ticks(os.getpid()) is None:
+        return False
+    return process_start_ticks(int(tags[PID_TAG])) != tags.get(PID_START_TAG)
 
 
 def lease_is_live(meta: RecordingMetadata, now: datetime, is_owner_alive: OwnerCheck | None = None) -> bool:

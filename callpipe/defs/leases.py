@@ -2,16 +2,17 @@
 
 import dagster as dg
 
-from callpipe.leases import OwnerCheck
+from callpipe.leases import OwnerCheck, process_is_gone
 
 
 def run_owner_check(instance: dg.DagsterInstance) -> OwnerCheck:
     """``is_owner_alive`` for :func:`callpipe.pipeline.claim` and the day's manifest.
 
     A run the instance reports finished (success, failure, cancelled) holds no lease any more, so
-    its recordings are taken over at once. Runs in progress and ids the instance does not know
-    (another instance, ``local``) keep theirs until it expires; so does a run killed by SIGKILL in
-    its own process, which Dagster still shows as started. Answers are cached per check.
+    its recordings are taken over at once; so is a run Dagster still shows as started whose
+    process, tagged by ``callpipe batch``, is no longer running on this host (killed by SIGKILL).
+    Other runs in progress and ids the instance does not know (another instance, ``local``) keep
+    their leases until they expire. Answers are cached per check.
     """
     known: dict[str, bool] = {}
 
@@ -21,7 +22,7 @@ def run_owner_check(instance: dg.DagsterInstance) -> OwnerCheck:
                 run = instance.get_run_by_id(run_id)
             except Exception:  # instance storage unreachable: trust the lease
                 return True
-            known[run_id] = run is None or not run.is_finished
+            known[run_id] = run is None or not (run.is_finished or process_is_gone(run.tags))
         return known[run_id]
 
     return alive

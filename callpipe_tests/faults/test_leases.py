@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
-from callpipe.leases import Heartbeat, LeaseLostError, renew
+from callpipe.defs.leases import run_owner_check
+from callpipe.leases import (
+    HOST_TAG,
+    PID_START_TAG,
+    PID_TAG,
+    Heartbeat,
+    LeaseLostError,
+    process_identity,
+    process_is_gone,
+    process_start_ticks,
+    renew,
+)
 from callpipe.pipeline import PipelineSettings, claim, mark_failed, run_stage
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.stages import STAGES, Services, StageSpec
@@ -110,3 +124,32 @@ def test_a_recording_whose_runs_keep_dying_is_failed_after_max_attempts(store: L
     assert "abandoned 3 times" in (state.error or "")
     assert not claim(store, rid, "run-5", settings, is_owner_alive=dead)  # no further retries
     assert claim(store, rid, "run-6", settings, is_owner_alive=dead, force=True)  # an explicit redo still can
+
+
+def test_process_identity_tells_a_dead_batch_process_from_a_live_one() -> None:
+    """``callpipe batch`` tags its runs with host, pid and pid start time: a run whose process is
+    gone (SIGKILL) is known over at once; pid reuse by another process does not fool it."""
+    mine = process_identity()
+    assert mine and not process_is_gone(mine)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_is_gone({**mine, PID_TAG: str(child.pid)})
+    assert process_is_gone({**mine, PID_START_TAG: "1"})  # same pid, another process's start time
+    assert not process_is_gone({**mine, HOST_TAG: "another-host"})  # cannot tell: trust the lease
+    assert not process_is_gone({})
+
+
+def test_a_started_run_whose_process_died_loses_its_leases(store: LocalStore, tmp_path: Path) -> None:
+    [rid] = seed_day(store, "2026-03-15", 1)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    identity = {**process_identity(), PID_TAG: str(child.pid)}
+    identity[PID_START_TAG] = process_start_ticks(child.pid) or ""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run = dg.DagsterRun(job_name="process_call_date", status=dg.DagsterRunStatus.STARTED, tags=identity)
+        instance.add_run(run)
+        assert claim(store, rid, run.run_id, SETTINGS)
+        assert not claim(store, rid, "run-b", SETTINGS, is_owner_alive=run_owner_check(instance))
+        child.kill()
+        child.wait()
+        assert claim(store, rid, "run-b", SETTINGS, is_owner_alive=run_owner_check(instance))
+    assert store.get_metadata(rid).status.lease_owner == "run-b"
