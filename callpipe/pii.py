@@ -11,7 +11,7 @@ transcript files and Dagster's UI keep:
   caller's phone is kept only masked and as an HMAC key.
 - ``drop``: every transcript text (text, corrected text, words, corrections, the live
   transcript, turns, string values of ``extra``) is replaced by its redacted form, entity values
-  become their type tag, and only the ``.redacted.txt`` file is written.
+  become their type tag, and the ``.txt`` file holds the redacted transcript (nothing raw remains).
 
 Logs, exception messages and Dagster metadata carry ids, counts and redacted text only, whatever
 the mode (:func:`safe_message`).

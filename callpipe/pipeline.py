@@ -324,8 +324,9 @@ def finalize(
 ) -> dict[str, str]:
     """Mark recordings processed (every stage done): status, provenance, redaction, transcript file.
 
-    ``PII_REDACTION`` (:mod:`callpipe.pii`) decides what the document and the transcript file keep:
-    with ``drop`` the file holds the redacted transcript. The transcript is written first, so a
+    ``PII_REDACTION`` (:mod:`callpipe.pii`) decides what the document and the transcript files keep:
+    with ``mask`` a ``.redacted.txt`` file goes beside the ``.txt``; with ``drop`` the ``.txt`` holds
+    the redacted transcript. The transcript is written first, so a
     document never says processed without it. Only recordings whose lease ``run_id`` holds are
     finalized. Returns ``{recording_id: error}`` for the ones that could not be finalized; a store
     still unavailable after ``storage_retry_seconds`` raises (those finalized so far stay done).
@@ -367,6 +368,8 @@ def finalize(
             done(final)
             text = final.transcription.corrected_text or final.transcription.text
             store.save_transcript(recording_id, text)
+            if mode == RedactionMode.MASK and final.transcription.redacted_text is not None:
+                store.save_transcript(recording_id, final.transcription.redacted_text, redacted=True)
             store.modify_metadata(recording_id, done)
 
         try:

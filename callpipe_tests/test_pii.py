@@ -27,7 +27,7 @@ from callpipe.pii import RedactionMode, apply_redaction, caller_info, phone_key,
 from callpipe.recorder import Recorder
 from callpipe.schema import RecordingMetadata, Transcription, Turn, WordConfidence
 from callpipe.stages import STAGES, StageSpec
-from callpipe.storage import LocalStore, MirroredStore, S3Store, make_s3_client
+from callpipe.storage import LocalStore, MirroredStore, RecordingNotFoundError, S3Store, make_s3_client
 from callpipe_tests.storage.conftest import make_wav
 
 KEY = "test-pii-key-0123456789abcdef"
@@ -296,9 +296,14 @@ def test_pipeline_run_keeps_pii_out_of_logs_events_and_metadata(
     if mode == "drop":
         assert not leaks(stored)
         assert store.get_transcript("pii-ok") == meta.transcription.redacted_text
+        with pytest.raises(RecordingNotFoundError):  # no second copy: the .txt is already redacted
+            store.get_transcript("pii-ok", redacted=True)
     else:
         assert store.get_transcript("pii-ok") == meta.transcription.corrected_text
         assert meta.transcription.text == TRANSCRIPT
+        for side in (store.local, store.s3):  # the redacted transcript file beside the original
+            redacted = side.get_transcript("pii-ok", redacted=True)
+            assert redacted == meta.transcription.redacted_text and not leaks(redacted)
 
 
 @pytest.mark.slow

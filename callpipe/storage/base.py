@@ -259,9 +259,10 @@ class RecordingStore(ABC):
         """Remove audio, metadata, transcript and index entries (erasure)."""
 
     @abstractmethod
-    def save_transcript(self, recording_id: str, text: str) -> str:
-        """Write ``transcripts/{conversation_id}/{recording_id}.txt``; returns its path or URI."""
+    def save_transcript(self, recording_id: str, text: str, *, redacted: bool = False) -> str:
+        """Write ``transcripts/{conversation_id}/{recording_id}.txt`` (``.redacted.txt`` for the
+        redacted copy, :mod:`callpipe.pii`); returns its path or URI."""
 
     @abstractmethod
-    def get_transcript(self, recording_id: str) -> str:
+    def get_transcript(self, recording_id: str, *, redacted: bool = False) -> str:
         """The text saved by :meth:`save_transcript` (``RecordingNotFoundError`` when none)."""

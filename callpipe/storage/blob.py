@@ -111,8 +111,9 @@ class BlobStore(RecordingStore):
     def metadata_key(self, entry: Entry) -> str:
         return f"{self.metadata_root}/{entry.conversation_id}/{entry.recording_id}.json"
 
-    def transcript_key(self, entry: Entry) -> str:
-        return f"transcripts/{entry.conversation_id}/{entry.recording_id}.txt"
+    def transcript_key(self, entry: Entry, *, redacted: bool = False) -> str:
+        suffix = ".redacted.txt" if redacted else ".txt"
+        return f"transcripts/{entry.conversation_id}/{entry.recording_id}{suffix}"
 
     # ---- writes ---------------------------------------------------------------------------------
     def save_recording(
@@ -245,8 +246,8 @@ class BlobStore(RecordingStore):
             with suppress(FileNotFoundError):
                 self._delete(key)
 
-    def save_transcript(self, recording_id: str, text: str) -> str:
-        key = self.transcript_key(self._entry(recording_id))
+    def save_transcript(self, recording_id: str, text: str, *, redacted: bool = False) -> str:
+        key = self.transcript_key(self._entry(recording_id), redacted=redacted)
         self._put(key, text.encode("utf-8"))
         return self._uri(key)
 
@@ -285,8 +286,8 @@ class BlobStore(RecordingStore):
         verify_checksum(data, doc, self._uri(key))
         return data
 
-    def get_transcript(self, recording_id: str) -> str:
-        key = self.transcript_key(self._entry(recording_id))
+    def get_transcript(self, recording_id: str, *, redacted: bool = False) -> str:
+        key = self.transcript_key(self._entry(recording_id), redacted=redacted)
         try:
             return self._get(key).decode("utf-8")
         except FileNotFoundError:

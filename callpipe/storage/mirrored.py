@@ -145,9 +145,9 @@ class MirroredStore(RecordingStore):
         if not found:
             raise RecordingNotFoundError(f"recording {recording_id} not found in {self}")
 
-    def save_transcript(self, recording_id: str, text: str) -> str:
-        path = self.local.save_transcript(recording_id, text)
-        if self._try_s3(lambda: self.s3.save_transcript(recording_id, text)) is not None:
+    def save_transcript(self, recording_id: str, text: str, *, redacted: bool = False) -> str:
+        path = self.local.save_transcript(recording_id, text, redacted=redacted)
+        if self._try_s3(lambda: self.s3.save_transcript(recording_id, text, redacted=redacted)) is not None:
             self._mark_pending_sync(recording_id)
         else:
             self._undo_if_erased(recording_id)
@@ -202,8 +202,12 @@ class MirroredStore(RecordingStore):
         # Audio removed by the retention policy is not expected (nor uploaded) any more.
         audio = None if doc.retention is not None else local.get_recording(recording_id)  # checksum-verified
         s3._write_recording(entry, audio, doc, claim=False, with_metadata=False)
-        with suppress(FileNotFoundError):
-            s3._put(s3.transcript_key(entry), local._get(local.transcript_key(entry)))
+        for redacted in (False, True):
+            with suppress(FileNotFoundError):
+                s3._put(
+                    s3.transcript_key(entry, redacted=redacted),
+                    local._get(local.transcript_key(entry, redacted=redacted)),
+                )
         if doc.storage.pending_sync or doc.storage.sync_error:
             doc = self._clear_sync_flag(recording_id)
         s3._put_replica(entry, doc)
@@ -261,8 +265,8 @@ class MirroredStore(RecordingStore):
     def get_metadata(self, recording_id: str) -> RecordingMetadata:
         return self._read(lambda store: store.get_metadata(recording_id))
 
-    def get_transcript(self, recording_id: str) -> str:
-        return self._read(lambda store: store.get_transcript(recording_id))
+    def get_transcript(self, recording_id: str, *, redacted: bool = False) -> str:
+        return self._read(lambda store: store.get_transcript(recording_id, redacted=redacted))
 
     def local_audio_path(self, recording_id: str) -> Path:
         return self._read(lambda store: store.local_audio_path(recording_id))
