@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callpipe.storage import LocalStore
-from callpipe_tests.storage.conftest import RestartableS3
+from callpipe_tests.storage import conftest as storage_fixtures
 
 STAGE_RAN = "stage %s ran on %s for run %s"
 """The debug line :func:`callpipe.pipeline._run_one` logs once a stage result is written."""
@@ -60,11 +60,4 @@ def parse_all(store: LocalStore) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_bytes()) for p in metadata_files(store)}
 
 
-@pytest.fixture
-def restartable_s3(s3_server: str) -> Iterator[RestartableS3]:
-    """A moto server of its own that a test can stop and start (``s3_server`` sets the credentials)."""
-    server = RestartableS3()
-    server.start()
-    yield server
-    if server._server is not None:
-        server.stop()
+restartable_s3 = storage_fixtures.restartable_s3
