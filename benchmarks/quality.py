@@ -33,7 +33,7 @@ from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.text import load_examples  # noqa: E402
 from callpipe.correction import process_offline  # noqa: E402
 from callpipe.demo import load_demo_calls  # noqa: E402
-from callpipe.pipeline import process_recording  # noqa: E402
+from callpipe.finalize import process_recording  # noqa: E402
 from callpipe.recorder import Recorder  # noqa: E402
 from callpipe.stages import Services  # noqa: E402
 from callpipe.storage import LocalStore  # noqa: E402

@@ -1,8 +1,9 @@
 """Offline processing of recordings from the stages, in plain Python.
 
-The Dagster assets (``callpipe.defs``) call :func:`run_stage` once per stage over a day's
-recordings and :func:`finalize` at the end; :func:`process_recording` runs every stage for one
-recording (CLI, tests). Each stage's output lives in the recording's metadata document, and
+The Dagster assets (``callpipe.defs``) :func:`claim` a day's recordings, call :func:`run_stage` once
+per stage over them and :func:`callpipe.finalize.finalize` at the end;
+:func:`callpipe.finalize.process_recording` runs every stage for one recording (CLI, tests).
+Each stage's output lives in the recording's metadata document, and
 ``provenance.stage_inputs[stage]`` holds a fingerprint of the stage's input and version: a stage
 whose fingerprint has not changed is skipped, so re-running a day only does new or changed work.
 """
@@ -14,30 +15,25 @@ import hashlib
 import json
 import logging
 import os
-import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from callpipe import __version__
+from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
 from callpipe.leases import Heartbeat, LeaseLostError, OwnerCheck, check_owner, extend, hold, lease_is_live
-from callpipe.pii import RedactionMode, apply_redaction, safe_message
-from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
+from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.stages import STAGES, Services, StageFn
-from callpipe.storage import RecordingStore, StorageUnavailableError, StorageWriteError
+from callpipe.storage import RecordingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 STAGE_ORDER: tuple[str, ...] = tuple(STAGES)
 """Stage names in execution order: stt, correction, sentiment, intent, entities, topics."""
-INFRA_ERRORS = (StorageUnavailableError, StorageWriteError)
-"""Store failures that are not the recording's fault: retried, then the step fails; never marked failed."""
 
 
 class PipelineSettings(BaseModel):
@@ -217,9 +213,9 @@ def run_stage(
         if heartbeat:
             heartbeat.add(recording_id)
         try:
-            ran = _retrying(
+            ran = retrying(
                 lambda: _run_one(store, recording_id, stage, spec.run, services, force, owner, settings),
-                settings,
+                settings.storage_retry_seconds,
                 outage,
                 f"{stage} of {recording_id}",
             )
@@ -230,11 +226,11 @@ def run_stage(
             return
         except INFRA_ERRORS as exc:
             with lock:
-                outage_error.append(f"{type(exc).__name__}: {_one_line(exc)}")
+                outage_error.append(f"{type(exc).__name__}: {one_line(exc)}")
             outage.set()
             return
         except Exception as exc:
-            reason = f"{stage}: {type(exc).__name__}: {_one_line(exc)}"
+            reason = f"{stage}: {type(exc).__name__}: {one_line(exc)}"
             mark_failed(store, recording_id, reason, owner=owner)
             with lock:
                 report.failed[recording_id] = reason
@@ -256,23 +252,6 @@ def run_stage(
             "failed and the next run takes them over"
         )
     return report
-
-
-def _retrying(call: Callable[[], T], settings: PipelineSettings, stop: threading.Event, what: str) -> T:
-    """``call()``, retried with exponential backoff while the store is unavailable, for at most
-    ``storage_retry_seconds``; gives up at once when ``stop`` is set (another worker gave up)."""
-    delay, deadline = 0.5, time.monotonic() + settings.storage_retry_seconds
-    while True:
-        try:
-            return call()
-        except INFRA_ERRORS as exc:
-            wait = delay * random.uniform(0.5, 1.0)
-            if stop.is_set() or time.monotonic() + wait > deadline:
-                raise
-            log.warning("%s: %s; retrying in %.1f s", what, _one_line(exc), wait)
-            if stop.wait(wait):
-                raise
-            delay = min(delay * 2, 10.0)
 
 
 def _run_one(
@@ -312,137 +291,3 @@ def _run_one(
     store.modify_metadata(recording_id, apply)
     log.debug("stage %s ran on %s for run %s", stage, recording_id, owner or "-")
     return True
-
-
-def finalize(
-    store: RecordingStore,
-    recording_ids: Iterable[str],
-    *,
-    run_id: str,
-    services: Services,
-    settings: PipelineSettings | None = None,
-) -> dict[str, str]:
-    """Mark recordings processed (every stage done): status, provenance, redaction, transcript file.
-
-    ``PII_REDACTION`` (:mod:`callpipe.pii`) decides what the document and the transcript files keep:
-    with ``mask`` a ``.redacted.txt`` file goes beside the ``.txt``; with ``drop`` the ``.txt`` holds
-    the redacted transcript. The transcript is written first, so a
-    document never says processed without it. Only recordings whose lease ``run_id`` holds are
-    finalized. Returns ``{recording_id: error}`` for the ones that could not be finalized; a store
-    still unavailable after ``storage_retry_seconds`` raises (those finalized so far stay done).
-    """
-    settings = settings or PipelineSettings.from_env()
-    never = threading.Event()
-    failed: dict[str, str] = {}
-    versions = stage_versions()
-    mode = RedactionMode.from_env()
-    for recording_id in recording_ids:
-
-        def done(meta: RecordingMetadata) -> None:
-            check_owner(meta, run_id)
-            missing = [s for s in STAGE_ORDER if s not in meta.provenance.stage_inputs]
-            if missing:
-                raise ValueError(f"stages not run: {', '.join(missing)}")
-            now = datetime.now(UTC)
-            meta.processed = True
-            meta.processing_mode = ProcessingMode.OFFLINE
-            meta.status.status = ProcessingStatus.PROCESSED
-            meta.status.error = None
-            meta.status.lease_owner = None
-            meta.status.lease_until = None
-            meta.status.reprocess_requested = False
-            meta.status.reprocess_stages = []
-            meta.status.updated_at = now
-            meta.processing_metrics.total_seconds = round(
-                sum(meta.processing_metrics.stage_seconds.values()), 4
-            )
-            meta.provenance.pipeline_version = __version__
-            meta.provenance.stage_versions = dict(versions)
-            meta.provenance.models = services.model_names()
-            meta.provenance.run_id = run_id
-            meta.provenance.processed_at = now
-            apply_redaction(meta, mode)
-
-        def write(recording_id: str = recording_id, done: Callable[[RecordingMetadata], None] = done) -> None:
-            final = store.get_metadata(recording_id)
-            done(final)
-            text = final.transcription.corrected_text or final.transcription.text
-            store.save_transcript(recording_id, text)
-            if mode == RedactionMode.MASK and final.transcription.redacted_text is not None:
-                store.save_transcript(recording_id, final.transcription.redacted_text, redacted=True)
-            store.modify_metadata(recording_id, done)
-
-        try:
-            _retrying(write, settings, never, f"finalize of {recording_id}")
-        except LeaseLostError as exc:  # another run took it over and finishes it
-            log.warning("finalize: %s", exc)
-            failed[recording_id] = f"finalize: {exc}"
-        except INFRA_ERRORS:
-            raise
-        except Exception as exc:
-            failed[recording_id] = f"finalize: {type(exc).__name__}: {_one_line(exc)}"
-            mark_failed(store, recording_id, failed[recording_id], owner=run_id)
-    return failed
-
-
-def mark_failed(store: RecordingStore, recording_id: str, reason: str, *, owner: str | None = None) -> None:
-    """Record a failure (reason redacted, lease released); never raises.
-
-    With ``owner``, nothing is written when another run holds the lease now. With
-    ``PII_REDACTION=drop`` the document is redacted too: raw text of a half-processed
-    recording does not linger until a retry succeeds.
-    """
-    reason = safe_message(reason)
-
-    def edit(meta: RecordingMetadata) -> None:
-        if owner and meta.status.status == ProcessingStatus.PROCESSING and meta.status.lease_owner != owner:
-            raise LeaseLostError(f"recording {recording_id} is leased to run {meta.status.lease_owner}")
-        meta.processed = False
-        meta.status.status = ProcessingStatus.FAILED
-        meta.status.error = reason[:500]
-        if RedactionMode.from_env() is RedactionMode.DROP:
-            apply_redaction(meta, RedactionMode.DROP)
-        meta.status.lease_owner = None
-        meta.status.lease_until = None
-        meta.status.updated_at = datetime.now(UTC)
-
-    with contextlib.suppress(Exception):  # the caller is already reporting the failure
-        store.modify_metadata(recording_id, edit)
-
-
-def process_recording(
-    store: RecordingStore,
-    recording_id: str,
-    services: Services,
-    *,
-    run_id: str = "local",
-    settings: PipelineSettings | None = None,
-    force: bool = False,
-) -> RecordingMetadata:
-    """Every stage for one recording, then :func:`finalize`. Failures are recorded, then raised."""
-    settings = settings or PipelineSettings.from_env()
-    if not claim(store, recording_id, run_id, settings, force=True):
-        raise RuntimeError(f"recording {recording_id} is being processed by another run")
-    for stage in STAGE_ORDER:
-        report = run_stage(
-            store,
-            stage,
-            [recording_id],
-            services,
-            max_concurrent=1,
-            force=force,
-            owner=run_id,
-            settings=settings,
-        )
-        if report.failed or report.lost:
-            raise RuntimeError({**report.failed, **report.lost}[recording_id])
-    failed = finalize(store, [recording_id], run_id=run_id, services=services, settings=settings)
-    if failed:
-        raise RuntimeError(failed[recording_id])
-    return store.get_metadata(recording_id)
-
-
-def _one_line(exc: BaseException) -> str:
-    """First line of an exception's message with personal data redacted (it reaches logs and the UI)."""
-    text = str(exc).strip().splitlines()
-    return safe_message(text[0])[:300] if text else ""

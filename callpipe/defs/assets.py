@@ -1,4 +1,5 @@
-"""The day-partitioned asset graph; each asset is a thin call into :mod:`callpipe.pipeline`.
+"""The day-partitioned asset graph; each asset is a thin call into :mod:`callpipe.pipeline` or
+:mod:`callpipe.finalize`.
 
 Assets hold small tables (recording ids and per-recording status), never audio or models:
 the recordings' metadata documents are the per-recording results. ``transcripts`` is a graph:
@@ -18,7 +19,8 @@ from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.leases import run_owner_check
 from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
-from callpipe.pipeline import PipelineSettings, StageReport, claim, finalize, run_stage, stage_versions
+from callpipe.finalize import finalize
+from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
 GPU_TAGS = GPU_OP_TAGS

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from callpipe.defs.leases import run_owner_check
+from callpipe.failures import mark_failed
 from callpipe.leases import (
     HOST_TAG,
     PID_START_TAG,
@@ -24,7 +25,7 @@ from callpipe.leases import (
     process_start_ticks,
     renew,
 )
-from callpipe.pipeline import PipelineSettings, claim, mark_failed, run_stage
+from callpipe.pipeline import PipelineSettings, claim, run_stage
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.stages import STAGES, Services, StageSpec
 from callpipe.storage import LocalStore, RecordingStore
