@@ -219,6 +219,9 @@ class Transcriber:
             default_prompt, default_hotwords = build_prompt(terms)
             initial_prompt = initial_prompt if initial_prompt is not None else default_prompt
             hotwords = hotwords if hotwords is not None else default_hotwords
+        # Whisper's temperature fallback samples: seed it so that the same audio gives the same
+        # transcript (the generator is global to CTranslate2: calls made at once still interleave).
+        ctranslate2.set_random_seed(0)
         try:
             raw_segments, info = self._model.transcribe(
                 samples,
