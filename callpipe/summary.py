@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from statistics import mean
 from typing import Any
 
+from callpipe.failures import one_line
 from callpipe.leases import OwnerCheck
-from callpipe.pii import safe_message
 from callpipe.pipeline import PipelineSettings, work_reason
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.storage import RecordingRef, RecordingStore, StorageError
@@ -48,7 +48,7 @@ def day_manifest(
         try:
             meta = store.get_metadata(ref.recording_id)
         except StorageError as exc:
-            errors[ref.recording_id] = safe_message(str(exc).splitlines()[0])  # shown in the UI
+            errors[ref.recording_id] = one_line(exc)  # shown in the UI: redacted
             reasons["unreadable"] += 1
             continue
         reason = work_reason(meta, settings, is_owner_alive=is_owner_alive)

@@ -23,9 +23,6 @@ from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
-GPU_TAGS = GPU_OP_TAGS
-"""STT chunk steps: Celery `gpu` queue, one GPU per Kubernetes pod; the `gpu` pool caps how many
-run at once (see :mod:`callpipe.defs.executors`)."""
 STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"
 DEFAULT_STT_CHUNK_SIZE = 8
 """Recordings per STT chunk step: small enough to spread a day over GPU workers, large enough that
@@ -133,7 +130,7 @@ def plan_stt_chunks(
         yield dg.DynamicOutput(chunk, mapping_key=f"chunk_{index}")
 
 
-@dg.op(tags=GPU_TAGS, pool=GPU_POOL)
+@dg.op(tags=GPU_OP_TAGS, pool=GPU_POOL)  # Celery `gpu` queue, a GPU per k8s pod
 def transcribe_chunk(
     context: dg.OpExecutionContext,
     chunk: list[str],

@@ -7,11 +7,10 @@ is :func:`callpipe.retention.apply_retention` on the store resource.
 
 import json
 import os
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from callpipe.defs.partitions import TIMEZONE
+from callpipe.defs.partitions import TIMEZONE, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.retention import apply_retention, retention_days
 
@@ -71,7 +70,7 @@ def build_retention_schedule(
             return dg.SkipReason(str(exc))
         if days is None:
             return dg.SkipReason("RETENTION_DAYS is not set: audio is kept forever")
-        tick = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date().isoformat()
+        tick = partition_key_for(context.scheduled_execution_time, timezone)
         return dg.RunRequest(
             run_key=f"retention:{tick}",
             run_config={"ops": {"apply_retention_policy": {"config": {"days": days}}}},

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
-from callpipe.defs.partitions import TIMEZONE, build_call_date_partitions, partition_key_for
+from callpipe.defs.partitions import TIMEZONE, build_call_date_partitions
 from callpipe.defs.resources import RecordingStoreResource
+from callpipe.defs.sensors import pending_partitions
 
 PROCESSING_HOUR = int(os.environ.get("BATCH_PROCESSING_HOUR", "2") or 2)
 
@@ -50,15 +51,7 @@ def build_nightly_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _nightly(context: dg.ScheduleEvaluationContext, store: RecordingStoreResource) -> list[dg.RunRequest]:
-        backend = store.get_store()
-        backlog: set[str] = set()
-        cursor = None
-        while True:
-            page = backend.list_recordings(processed=False, limit=1000, cursor=cursor)
-            backlog.update(partition_key_for(ref.timestamp, timezone) for ref in page.items if ref.timestamp)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        backlog = set(pending_partitions(store.get_store(), timezone, {})[0])
         partitions = build_call_date_partitions(timezone)
         backlog = {key for key in backlog if partitions.has_partition_key(key)}
         return nightly_requests(context.scheduled_execution_time, timezone, backlog)

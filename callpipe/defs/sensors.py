@@ -89,13 +89,14 @@ def pending_partitions(
     parts: dict[str, list[tuple[str, str, int, bool]]] = defaultdict(list)
     new_splits: dict[str, Any] = {}
     for day, items in backend.pending_times_by_date().items():
-        first, last = (partition_key_for(edge, timezone) for edge in _utc_edges(day))
+        edges = _utc_edges(day)
+        first, last = (partition_key_for(edge, timezone) for edge in edges)
         if first == last:
             parts[first].append((day, _digest([rid for rid, _ in items]), len(items), True))
             continue
         by_partition: dict[str, list[str]] = defaultdict(list)
         untimed: list[str] = []
-        midnight = _utc_edges(day)[0]
+        midnight = edges[0]
         for rid, clock in items:
             if clock is None:
                 untimed.append(rid)
