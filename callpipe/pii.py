@@ -40,7 +40,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -382,13 +382,14 @@ def _drop_transcription(t: Transcription) -> Transcription:
     )
 
 
-def _redact_value(value: Any) -> Any:
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, scalars) with ``fn`` applied to every string in it."""
     if isinstance(value, str):
-        return redact(value)
+        return fn(value)
     if isinstance(value, list):
-        return [_redact_value(v) for v in value]
+        return [map_strings(v, fn) for v in value]
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: map_strings(v, fn) for k, v in value.items()}
     return value
 
 
@@ -412,5 +413,5 @@ def apply_redaction(meta: RecordingMetadata, mode: RedactionMode | None = None) 
     if meta.online_transcription is not None:
         meta.online_transcription = _drop_transcription(meta.online_transcription)
     meta.turns = [turn.model_copy(update={"text": redact(turn.text)}) for turn in meta.turns]
-    meta.extra = _redact_value(meta.extra)
+    meta.extra = map_strings(meta.extra, redact)
     return meta

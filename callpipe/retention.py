@@ -173,7 +173,7 @@ _REDACTED_PERSON = "[PERSON]"
 
 def deidentify(meta: RecordingMetadata, days: int, now: datetime) -> None:
     """Strip ``meta`` (in place) down to what is not linkable to the caller; idempotent."""
-    from callpipe.pii import redact
+    from callpipe.pii import map_strings, redact
 
     names = _person_names(meta)
 
@@ -201,7 +201,7 @@ def deidentify(meta: RecordingMetadata, days: int, now: datetime) -> None:
     meta.turns = [turn.model_copy(update={"text": clean(turn.text)}) for turn in meta.turns]
     meta.entities = None
     meta.caller = CallerInfo()
-    meta.extra = _clean_value(meta.extra, clean)
+    meta.extra = map_strings(meta.extra, clean)
     if meta.retention is None:
         meta.retention = RetentionInfo(audio_deleted_at=now, retention_days=days, entity_counts=counts)
 
@@ -213,12 +213,3 @@ def _person_names(meta: RecordingMetadata) -> list[str]:
     found = {e.text.strip() for e in meta.entities.persons if len(e.text.strip()) > 2}
     return sorted(found, key=len, reverse=True)
 
-
-def _clean_value(value: Any, clean: Any) -> Any:
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, list):
-        return [_clean_value(v, clean) for v in value]
-    if isinstance(value, dict):
-        return {k: _clean_value(v, clean) for k, v in value.items()}
-    return value

@@ -20,7 +20,7 @@ from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, Rec
 from callpipe.storage.documents import dump_document, parse_document, prepare_document, verify_checksum
 from callpipe.storage.errors import (
     ConflictError,
-    PreconditionFailed,  # defined there (reconcile needs it too), still importable from here
+    PreconditionFailed,
     RecordingExistsError,
     RecordingNotFoundError,
 )
@@ -158,8 +158,7 @@ class BlobStore(RecordingStore):
             if audio is not None:
                 self._put(self.audio_key(entry), audio)
             self._put(index.by_date_key(entry.call_date, entry.recording_id), raw_entry)
-            if caller:
-                self._put(index.by_caller_key(caller, entry.recording_id), raw_entry)
+            reconcile.add_caller_entry(self, entry, doc)
             if not doc.processed:
                 self._put(index.pending_key(entry), raw_entry)
             if with_metadata:

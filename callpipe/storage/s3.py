@@ -32,8 +32,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage.base import SaveResult
-from callpipe.storage.blob import BlobStore, PreconditionFailed, verify_checksum
-from callpipe.storage.errors import StorageError, StorageUnavailableError
+from callpipe.storage.blob import BlobStore, verify_checksum
+from callpipe.storage.errors import PreconditionFailed, StorageError, StorageUnavailableError
 from callpipe.storage.index import Entry
 
 T = TypeVar("T")
