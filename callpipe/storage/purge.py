@@ -227,7 +227,7 @@ def _remove_cache(store: BlobStore, entry: Entry) -> list[Removed]:
     """The S3 store's local download of the audio (``local_audio_path``)."""
     if not isinstance(store, S3Store):
         return []
-    path = store.cache_dir / f"{entry.recording_id}.{entry.format}"
+    path = store.cache_path(entry)
     try:
         path.unlink()
     except FileNotFoundError:

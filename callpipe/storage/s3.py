@@ -144,10 +144,14 @@ class S3Store(BlobStore):
         """The bucket key of a store key (the prefix prepended)."""
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def cache_path(self, entry: Entry) -> Path:
+        """Where :meth:`local_audio_path` keeps the recording's downloaded audio."""
+        return self.cache_dir / f"{entry.recording_id}.{entry.format}"
+
     def local_audio_path(self, recording_id: str) -> Path:
         entry = self._entry(recording_id)
         doc, _ = self._read_document(entry)
-        path = self.cache_dir / f"{entry.recording_id}.{entry.format}"
+        path = self.cache_path(entry)
         if path.is_file() and doc.audio and _sha256_file(path) == doc.audio.checksum_sha256:
             return path
         data = self._get(self.audio_key(entry))
@@ -160,7 +164,7 @@ class S3Store(BlobStore):
 
     def _remove_all(self, entry: Entry, caller: str | None = None) -> None:
         super()._remove_all(entry, caller)
-        (self.cache_dir / f"{entry.recording_id}.{entry.format}").unlink(missing_ok=True)
+        self.cache_path(entry).unlink(missing_ok=True)
 
     # ---- primitives -----------------------------------------------------------------------------
     def _call(self, op: str, key: str, fn: Callable[[], T]) -> T:
