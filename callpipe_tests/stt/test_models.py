@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import socket
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,10 @@ def _assemble(target: str) -> str:
 
 def test_concurrent_processes_do_not_race(tmp_path):
     target = tmp_path / "whisper-base"
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        results = pool.map(_assemble, [str(target)] * 2)
+    # ProcessPoolExecutor, not multiprocessing.Pool: Pool.terminate() on exit can deadlock on a
+    # worker blocked on the task queue's lock (seen here: a clean run hung for minutes).
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_assemble, [str(target)] * 2))
     assert results == [str(target)] * 2
     manifest = json.loads((target / MANIFEST_NAME).read_text())
     assert _sha256(target / "model.bin") == manifest["model.bin"]["sha256"]
