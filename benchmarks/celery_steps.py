@@ -37,7 +37,7 @@ def main() -> None:
     import redis
 
     from callpipe.batch import ensure_dagster_home, run_partitions
-    from callpipe.defs.executors import step_report
+    from callpipe.defs.launch import step_report
     from callpipe.storage import LocalStore
     from callpipe_tests.demo_recordings import record_demo_calls
     from callpipe_tests.scale.workers import celery_workers

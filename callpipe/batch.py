@@ -14,9 +14,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-ONLY_TAG = "callpipe/recording_ids"
-"""Run tag restricting a run to these recording ids (comma-separated); used by ``--mode single``."""
-CONCURRENCY_TAG = "callpipe/max_concurrent"
+from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
+
 QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("CALLPIPE_LOG_LEVEL", "WARNING")}}}}
 """Run events still reach the instance (and the UI); the terminal shows warnings and the progress bar."""
 
@@ -51,7 +50,7 @@ def run_partitions(
     ensure_dagster_home()
     import dagster as dg
 
-    from callpipe.defs.executors import execute_partition
+    from callpipe.defs.launch import execute_partition
     from callpipe.leases import process_identity
 
     started = time.perf_counter()

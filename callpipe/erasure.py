@@ -35,6 +35,7 @@ from callpipe.storage.errors import (
 )
 from callpipe.storage.ids import validate_id
 from callpipe.storage.index import Entry
+from callpipe.storage.mirrored import store_sides
 from callpipe.storage.purge import (
     Removed,
     Tombstone,
@@ -44,7 +45,6 @@ from callpipe.storage.purge import (
     purge_directories,
     purge_recording,
     read_tombstone,
-    store_sides,
     write_tombstone,
 )
 

@@ -33,8 +33,9 @@ from callpipe.storage.base import RecordingStore
 from callpipe.storage.blob import BlobStore
 from callpipe.storage.errors import MetadataCorruptError, RecordingNotFoundError, StorageError
 from callpipe.storage.index import Entry
+from callpipe.storage.mirrored import store_sides
 from callpipe.storage.pending import pending_ids
-from callpipe.storage.purge import purge_media, store_sides
+from callpipe.storage.purge import purge_media
 
 RETENTION_ENV = "RETENTION_DAYS"
 

@@ -25,7 +25,8 @@ from callpipe.storage import (
     make_s3_client,
 )
 from callpipe.storage import index as store_index
-from callpipe.storage.purge import Tombstone, purge_recording, store_sides, write_tombstone
+from callpipe.storage.mirrored import store_sides
+from callpipe.storage.purge import Tombstone, purge_recording, write_tombstone
 from callpipe_tests.storage import conftest as storage_fixtures
 from callpipe_tests.storage.conftest import RestartableS3, make_wav
 

@@ -28,6 +28,7 @@ once per :class:`HybridCorrector`; :func:`process_offline` uses one cached insta
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,3 +233,36 @@ def process_offline(
 ) -> OfflineCorrectionResult:
     """Correct one transcript with the cached default :class:`HybridCorrector` (see its ``process``)."""
     return get_default_corrector().process(text, word_confidences, audio_path, conversation_id)
+
+
+class CorrectionPipeline(OnlineCorrectionPipeline):
+    """The seed's pipeline API: online ``correct``/``process_online`` plus ``process_offline``.
+
+    It lives on the offline side so that :mod:`callpipe.recorder` imports nothing offline.
+    """
+
+    async def process_offline(
+        self,
+        transcription: str,
+        word_confidences: Sequence[ConfidenceItem] | None = None,
+        audio_path: str | None = None,
+        conversation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The offline hybrid correction (:func:`process_offline`), same result keys as ``correct``.
+
+        Runs in a worker thread because it can take milliseconds to seconds.
+        """
+        result = await asyncio.to_thread(
+            process_offline,
+            transcription,
+            word_confidences,
+            audio_path=audio_path,
+            conversation_id=conversation_id,
+        )
+        return result.to_dict()
+
+
+@cache
+def get_correction_pipeline() -> CorrectionPipeline:
+    """The process-wide seed pipeline (online dictionary + offline hybrid), built on first use."""
+    return CorrectionPipeline()

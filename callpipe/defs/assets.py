@@ -14,11 +14,11 @@ from typing import Any
 
 import dagster as dg
 
-from callpipe.batch import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.leases import run_owner_check
 from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table

@@ -224,31 +224,6 @@ class OnlineCorrectionPipeline:
         """Async wrapper of :meth:`correct`; pure CPU work, it never awaits anything."""
         return self.correct(transcription, word_confidences, conversation_id)
 
-    async def process_offline(
-        self,
-        transcription: str,
-        word_confidences: Sequence[ConfidenceItem] | None = None,
-        audio_path: str | None = None,
-        conversation_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The offline hybrid correction (:func:`callpipe.correction.process_offline`), same result keys.
-
-        Imported on first call, so the online path never loads the offline models; runs in a
-        worker thread because it can take milliseconds to seconds.
-        """
-        import asyncio
-
-        from callpipe.correction import process_offline
-
-        result = await asyncio.to_thread(
-            process_offline,
-            transcription,
-            word_confidences,
-            audio_path=audio_path,
-            conversation_id=conversation_id,
-        )
-        return result.to_dict()
-
     def correct(
         self,
         transcription: str,

@@ -26,6 +26,7 @@ from callpipe.storage.errors import (
 )
 from callpipe.storage.ids import validate_id
 from callpipe.storage.index import Entry
+from callpipe.storage.purge import purge_recording
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +223,6 @@ class BlobStore(RecordingStore):
         reconcile.resync_pending(self, entry)
 
     def delete_recording(self, recording_id: str) -> None:
-        from callpipe.storage.purge import purge_recording
-
         purge_recording(self, self._entry(recording_id))
 
     def _remove_all(self, entry: Entry, caller: str | None = None) -> None:

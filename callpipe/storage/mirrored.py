@@ -31,7 +31,7 @@ from callpipe.storage.base import (
     SaveResult,
     SyncReport,
 )
-from callpipe.storage.blob import dump_document, prepare_document
+from callpipe.storage.blob import BlobStore, dump_document, prepare_document
 from callpipe.storage.errors import (
     ConflictError,
     RecordingNotFoundError,
@@ -40,6 +40,7 @@ from callpipe.storage.errors import (
 )
 from callpipe.storage.index import Entry
 from callpipe.storage.local import LocalStore
+from callpipe.storage.purge import purge_recording, read_tombstone
 from callpipe.storage.s3 import S3Store
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,6 @@ class MirroredStore(RecordingStore):
         Erasure writes its tombstone before deleting anything, so a write that lands after the
         erasure's S3 deletion sees the tombstone here (see :mod:`callpipe.storage.purge`).
         """
-        from callpipe.storage.purge import purge_recording, read_tombstone
-
         tombstone = read_tombstone(self.local, recording_id)
         if tombstone is not None:
             self._try_s3(lambda: purge_recording(self.s3, tombstone.entry, tombstone.callers))
@@ -313,3 +312,13 @@ class MirroredStore(RecordingStore):
         stats = self.local.get_storage_stats()
         stats.update(backend="both", bucket=self.s3.bucket, prefix=self.s3.prefix)
         return stats
+
+
+def store_sides(store: RecordingStore) -> tuple[BlobStore, list[BlobStore]]:
+    """``(index side, every side)`` of a store: the mirrored store's local side keeps the index
+    and the tombstones, and is erased before S3; a single store is both."""
+    if isinstance(store, MirroredStore):
+        return store.local, [store.local, store.s3]
+    if isinstance(store, BlobStore):
+        return store, [store]
+    raise TypeError(f"erasure needs a LocalStore, S3Store or MirroredStore, got {type(store).__name__}")

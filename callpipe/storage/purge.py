@@ -20,15 +20,15 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callpipe.storage import index
-from callpipe.storage.base import RecordingStore
-from callpipe.storage.blob import BlobStore
 from callpipe.storage.documents import parse_document
 from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.index import Entry
-from callpipe.storage.local import LocalStore
-from callpipe.storage.s3 import S3Store
+
+if TYPE_CHECKING:  # annotations only: the stores import this module, never the reverse
+    from callpipe.storage.blob import BlobStore
 
 _TMP = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}\.tmp")
 """A local writer's temp file: ``.{target name}.{uuid hex}.tmp`` (see ``LocalStore._put``)."""
@@ -172,7 +172,7 @@ def purge_directories(store: BlobStore, conversation_id: str) -> list[Removed]:
     (objects whose index entries were already lost), after its recordings were purged."""
     directories = _conversation_dirs(store, conversation_id)
     removed = _remove(store, [f"{d}/{n}" for d in directories for n in store._list_names(d)])
-    if isinstance(store, LocalStore):
+    if store.backend == "local":
         for directory in directories:
             for name in _hidden_files(store.path(directory)):
                 path = store.path(f"{directory}/{name}")
@@ -195,7 +195,7 @@ def _remove(store: BlobStore, keys: list[str]) -> list[Removed]:
 
 def _remove_local_leftovers(store: BlobStore, entry: Entry, callers: Iterable[str]) -> list[Removed]:
     """Temp files of crashed writers in the recording's directories, and its lock file."""
-    if not isinstance(store, LocalStore):
+    if store.backend != "local":
         return []
     rid = entry.recording_id
     others = _others(store, entry.conversation_id)
@@ -225,7 +225,7 @@ def _remove_local_leftovers(store: BlobStore, entry: Entry, callers: Iterable[st
 
 def _remove_cache(store: BlobStore, entry: Entry) -> list[Removed]:
     """The S3 store's local download of the audio (``local_audio_path``)."""
-    if not isinstance(store, S3Store):
+    if store.backend != "s3":
         return []
     path = store.cache_path(entry)
     try:
@@ -248,7 +248,7 @@ def _prune(store: BlobStore, keys: Iterable[str]) -> None:
 
     ``LocalStore._put`` re-creates a directory removed under a concurrent writer.
     """
-    if not isinstance(store, LocalStore):
+    if store.backend != "local":
         return
     for key in keys:
         directory = store.path(key).parent
@@ -259,14 +259,3 @@ def _prune(store: BlobStore, keys: Iterable[str]) -> None:
                 break
             directory = directory.parent
 
-
-def store_sides(store: RecordingStore) -> tuple[BlobStore, list[BlobStore]]:
-    """``(index side, every side)`` of a store: the mirrored store's local side keeps the index
-    and the tombstones, and is erased before S3; a single store is both."""
-    from callpipe.storage.mirrored import MirroredStore
-
-    if isinstance(store, MirroredStore):
-        return store.local, [store.local, store.s3]
-    if isinstance(store, BlobStore):
-        return store, [store]
-    raise TypeError(f"erasure needs a LocalStore, S3Store or MirroredStore, got {type(store).__name__}")

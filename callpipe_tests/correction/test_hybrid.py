@@ -259,8 +259,7 @@ def test_import_loads_no_model_until_first_use() -> None:
 
 
 async def test_seed_pipeline_process_offline_reaches_the_hybrid_corrector() -> None:
-    from callpipe.correction import process_offline
-    from callpipe.recorder import get_correction_pipeline
+    from callpipe.correction import get_correction_pipeline, process_offline
 
     text = "quiero pagar el recibo de la lu"
     confidences = [0.95, 0.93, 0.97, 0.9, 0.92, 0.94, 0.35]

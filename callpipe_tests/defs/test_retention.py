@@ -18,7 +18,7 @@ from callpipe.retention import apply_retention, retention_days
 from callpipe.schema import CallerInfo
 from callpipe.storage import MirroredStore, RecordingNotFoundError, RecordingStore
 from callpipe.storage import index as store_index
-from callpipe.storage.purge import store_sides
+from callpipe.storage.mirrored import store_sides
 from callpipe_tests.defs.conftest import StoreSetup, local_setup
 from callpipe_tests.storage import conftest as storage_fixtures
 from callpipe_tests.storage.conftest import make_wav

@@ -15,7 +15,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from callpipe.batch import QUIET, ensure_dagster_home
-from callpipe.defs.executors import execute_partition
+from callpipe.defs.launch import execute_partition
 from callpipe.defs.partitions import TIMEZONE
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.schedules import nightly_requests

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from callpipe.batch import QUIET, ensure_dagster_home
-from callpipe.defs.executors import execute_partition
+from callpipe.defs.launch import execute_partition
 from callpipe.storage import LocalStore
 from callpipe_tests.faults.calls import seed_day
 

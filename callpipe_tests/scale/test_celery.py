@@ -13,7 +13,8 @@ import pytest
 
 from callpipe.batch import ensure_dagster_home, run_partitions
 from callpipe.defs.assets import STT_CHUNK_ENV
-from callpipe.defs.executors import set_gpu_slots, step_report
+from callpipe.defs.executors import set_gpu_slots
+from callpipe.defs.launch import step_report
 from callpipe.storage import LocalStore
 from callpipe_tests.demo_recordings import record_demo_calls
 from callpipe_tests.scale.workers import celery_workers

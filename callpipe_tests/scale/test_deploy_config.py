@@ -119,7 +119,7 @@ def test_celery_worker_yaml_matches_the_executor_schema() -> None:
 
 
 def test_stt_asset_goes_to_the_gpu_queue_and_the_rest_to_the_default_queue() -> None:
-    from callpipe.defs.executors import process_call_date_job
+    from callpipe.defs.launch import process_call_date_job
 
     job = process_call_date_job()
     queues = {op.name: op.tags.get("dagster-celery/queue", "dagster") for op in job.graph.iterate_op_defs()}

@@ -9,7 +9,8 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3PickleIOManager
 
-from callpipe.defs.executors import process_call_date_job, scale_resources
+from callpipe.defs.executors import scale_resources
+from callpipe.defs.launch import process_call_date_job
 from callpipe.storage import make_s3_client
 
 DAY = "2025-02-04"

@@ -112,7 +112,7 @@ def test_stt_step_requests_a_gpu_and_other_steps_stay_on_cpu_nodes(launcher: K8s
 
 
 def test_the_transcripts_asset_carries_the_gpu_op_tags() -> None:
-    from callpipe.defs.executors import process_call_date_job
+    from callpipe.defs.launch import process_call_date_job
 
     (stt,) = [op for op in process_call_date_job().graph.iterate_op_defs() if op.name == "transcribe_chunk"]
     tags = stt.tags
