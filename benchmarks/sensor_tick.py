@@ -263,7 +263,7 @@ def ticks(resource: Any, label: str, timezone: str) -> None:
     from callpipe.defs import sensors
     from callpipe.defs.definitions import defs
 
-    sensors.TIMEZONE = timezone  # the partitions' timezone (CALLPIPE_TIMEZONE), read per tick
+    os.environ["CALLPIPE_TIMEZONE"] = timezone  # the partitions' timezone, read per tick
 
     def tick(instance: dg.DagsterInstance, cursor: str | None) -> tuple[float, Any, str]:
         TICK_CALLS.clear()

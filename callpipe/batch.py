@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
+from callpipe.settings import Settings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("CALLPIPE_LOG_LEVEL", "WARNING")}}}}
-"""Run events still reach the instance (and the UI); the terminal shows warnings and the progress bar."""
+
+def quiet_run_config() -> dict[str, Any]:
+    """Run events still reach the instance (and the UI); the terminal shows ``CALLPIPE_LOG_LEVEL``
+    (default warnings) and the progress bar."""
+    level = Settings.from_env(only=["CALLPIPE_LOG_LEVEL"]).callpipe_log_level
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 def ensure_dagster_home() -> Path:
@@ -65,7 +70,7 @@ def run_partitions(
             if concurrent:
                 tags[CONCURRENCY_TAG] = str(concurrent)
             run_started = time.perf_counter()
-            result = execute_partition(key, instance=instance, tags=tags, run_config=QUIET)
+            result = execute_partition(key, instance=instance, tags=tags, run_config=quiet_run_config())
             analytics = result.values["call_analytics"] or {"processed": [], "failed": {}}
             manifest = result.values["recordings"] or {"work": [], "skipped": {}}
             runs.append(

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from callpipe.audio import InvalidAudioError
+from callpipe.settings import Settings
 from callpipe.storage import StorageError, get_audio_storage
 
 
@@ -275,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     args = build_parser().parse_args(argv)
     try:
+        Settings.from_env()  # every setting checked when the command starts: a bad one is one line, exit 2
         return int(args.func(args))
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
         # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from pydantic import BaseModel, Field
 from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
 from callpipe.leases import Heartbeat, LeaseLostError, OwnerCheck, check_owner, extend, hold, lease_is_live
 from callpipe.schema import ProcessingStatus, RecordingMetadata
+from callpipe.settings import Settings
 from callpipe.stages import STAGES, Services, StageFn
 from callpipe.storage import RecordingStore, StorageUnavailableError
 
@@ -51,13 +51,10 @@ class PipelineSettings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> PipelineSettings:
-        env = {
-            "max_attempts": os.environ.get("BATCH_MAX_ATTEMPTS"),
-            "lease_seconds": os.environ.get("BATCH_LEASE_SECONDS"),
-            "max_concurrent": os.environ.get("BATCH_MAX_CONCURRENT"),
-            "storage_retry_seconds": os.environ.get("BATCH_STORAGE_RETRY_SECONDS"),
-        }
-        values = {k: v for k, v in env.items() if v not in (None, "")}
+        """``BATCH_*`` from :class:`callpipe.settings.Settings`; explicit ``overrides`` win."""
+        fields = ("max_attempts", "lease_seconds", "max_concurrent", "storage_retry_seconds")
+        settings = Settings.from_env(only=[f"BATCH_{field.upper()}" for field in fields])
+        values = {field: getattr(settings, f"batch_{field}") for field in fields}
         return cls(**{**values, **overrides})
 
 

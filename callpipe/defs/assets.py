@@ -8,7 +8,6 @@ users still see one partition per day.
 """
 
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,10 +20,11 @@ from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
+from callpipe.settings import Settings
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
 STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"
-DEFAULT_STT_CHUNK_SIZE = 8
+DEFAULT_STT_CHUNK_SIZE = Settings.model_fields["callpipe_stt_chunk_size"].default
 """Recordings per STT chunk step: small enough to spread a day over GPU workers, large enough that
 a step's start-up (process, model load) stays small next to its audio."""
 
@@ -103,12 +103,7 @@ def recordings(context: dg.AssetExecutionContext, store: RecordingStoreResource)
 
 def stt_chunk_size(environ: Mapping[str, str] | None = None) -> int:
     """Recordings per STT chunk from ``CALLPIPE_STT_CHUNK_SIZE`` (default 8)."""
-    raw = ((os.environ if environ is None else environ).get(STT_CHUNK_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_STT_CHUNK_SIZE
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{STT_CHUNK_ENV}={raw!r}: expected a whole number of recordings, 1 or more")
-    return int(raw)
+    return Settings.from_env(environ, only=[STT_CHUNK_ENV]).callpipe_stt_chunk_size
 
 
 def plan_chunks(recording_ids: Sequence[str], size: int) -> list[list[str]]:

@@ -22,7 +22,7 @@ def build_defs() -> dg.Definitions:
         asset_checks=ALL_CHECKS,
         jobs=[process_call_date, apply_retention_job],
         sensors=[unprocessed_recordings_sensor, reprocessing_sensor],
-        schedules=[nightly_processing_schedule, retention_schedule],
+        schedules=[nightly_processing_schedule(), retention_schedule()],
         resources={**default_resources(), **scale_resources()},
         executor=select_executor(),
     )

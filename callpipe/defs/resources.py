@@ -52,7 +52,7 @@ def _s3_client(resource: S3Resource, settings: StorageSettings) -> Any:
         "aws_session_token": resource.aws_session_token,
     }
     client = make_s3_client(
-        resource.region_name or settings.s3_region,
+        resource.region_name or settings.s3_region or "us-east-1",
         resource.endpoint_url or settings.s3_endpoint_url,
         client_limits(settings),
         profile_name=resource.profile_name,
@@ -103,14 +103,11 @@ def _process_services(settings: Any, threshold: float | None) -> Services:
 
 
 def default_resources() -> dict[str, Any]:
-    """Resources for ``Definitions``: storage from the environment, S3 client from ``S3_*``."""
+    """Resources for ``Definitions``. Nothing is read here: the store's settings and the S3 client's
+    region and endpoint (``S3_REGION``, default us-east-1, ``S3_ENDPOINT_URL``) come from
+    :class:`callpipe.settings.Settings` when a run first uses the store
+    (:meth:`RecordingStoreResource.get_store`)."""
     return {
-        "store": RecordingStoreResource(
-            s3=S3Resource(
-                region_name=dg.EnvVar("S3_REGION").get_value("us-east-1"),
-                endpoint_url=dg.EnvVar("S3_ENDPOINT_URL").get_value() or None,
-                max_attempts=3,
-            ),
-        ),
+        "store": RecordingStoreResource(s3=S3Resource(max_attempts=3)),
         "models": StageModelsResource(),
     }

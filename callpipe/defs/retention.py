@@ -6,15 +6,18 @@ is :func:`callpipe.retention.apply_retention` on the store resource.
 """
 
 import json
-import os
 
 import dagster as dg
 
-from callpipe.defs.partitions import TIMEZONE, partition_key_for
+from callpipe.defs.partitions import call_timezone, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.retention import apply_retention, retention_days
+from callpipe.settings import Settings
 
-RETENTION_HOUR = int(os.environ.get("RETENTION_HOUR", "3") or 3)
+
+def retention_hour() -> int:
+    """``RETENTION_HOUR`` now (default 3)."""
+    return Settings.from_env(only=["RETENTION_HOUR"]).retention_hour
 
 
 class RetentionConfig(dg.Config):
@@ -52,9 +55,12 @@ def apply_retention_job() -> None:
 
 
 def build_retention_schedule(
-    job: dg.JobDefinition, timezone: str = TIMEZONE, hour: int = RETENTION_HOUR
+    job: dg.JobDefinition, timezone: str | None = None, hour: int | None = None
 ) -> dg.ScheduleDefinition:
-    """The daily retention schedule for ``job`` at ``hour``:00 in ``timezone``."""
+    """The daily retention schedule for ``job`` at ``hour``:00 in ``timezone`` (default:
+    ``RETENTION_HOUR`` in ``CALLPIPE_TIMEZONE``, read now)."""
+    timezone = timezone or call_timezone()
+    hour = retention_hour() if hour is None else hour
 
     @dg.schedule(
         name="retention_schedule",
@@ -80,4 +86,6 @@ def build_retention_schedule(
     return _retention
 
 
-retention_schedule = build_retention_schedule(apply_retention_job)
+def retention_schedule() -> dg.ScheduleDefinition:
+    """The daily retention schedule as configured now (built with the definitions)."""
+    return build_retention_schedule(apply_retention_job)

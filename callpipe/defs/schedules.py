@@ -1,7 +1,6 @@
 """The nightly run: yesterday's call date at ``BATCH_PROCESSING_HOUR`` (default 2) local time,
 plus a sweep of older call dates that still have unprocessed recordings."""
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,11 +8,15 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
-from callpipe.defs.partitions import TIMEZONE, build_call_date_partitions
+from callpipe.defs.partitions import build_call_date_partitions, call_timezone
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.sensors import pending_partitions
+from callpipe.settings import Settings
 
-PROCESSING_HOUR = int(os.environ.get("BATCH_PROCESSING_HOUR", "2") or 2)
+
+def processing_hour() -> int:
+    """``BATCH_PROCESSING_HOUR`` now (default 2)."""
+    return Settings.from_env(only=["BATCH_PROCESSING_HOUR"]).batch_processing_hour
 
 
 def nightly_requests(scheduled: datetime, timezone: str, backlog: set[str]) -> list[dg.RunRequest]:
@@ -39,9 +42,12 @@ def nightly_requests(scheduled: datetime, timezone: str, backlog: set[str]) -> l
 
 
 def build_nightly_schedule(
-    job: Any, timezone: str = TIMEZONE, hour: int = PROCESSING_HOUR
+    job: Any, timezone: str | None = None, hour: int | None = None
 ) -> dg.ScheduleDefinition:
-    """The nightly schedule for ``job`` at ``hour``:00 in ``timezone``."""
+    """The nightly schedule for ``job`` at ``hour``:00 in ``timezone`` (default: ``BATCH_PROCESSING_HOUR``
+    in ``CALLPIPE_TIMEZONE``, read now)."""
+    timezone = timezone or call_timezone()
+    hour = processing_hour() if hour is None else hour
 
     @dg.schedule(
         name="nightly_processing_schedule",
@@ -59,4 +65,6 @@ def build_nightly_schedule(
     return _nightly
 
 
-nightly_processing_schedule = build_nightly_schedule(process_call_date)
+def nightly_processing_schedule() -> dg.ScheduleDefinition:
+    """The nightly schedule of ``process_call_date`` as configured now (built with the definitions)."""
+    return build_nightly_schedule(process_call_date)

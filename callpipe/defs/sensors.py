@@ -22,8 +22,9 @@ from typing import Any
 
 import dagster as dg
 
+from callpipe.defs import partitions
 from callpipe.defs.jobs import process_call_date
-from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_key_for
+from callpipe.defs.partitions import call_timezone, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.pipeline import stage_versions
 from callpipe.storage import RecordingStore
@@ -52,7 +53,7 @@ def _utc_edges(day: str) -> tuple[datetime, datetime]:
 
 def _in_range(partition_key: str) -> bool:
     """Whether the call date is a partition now (not before the start date, not after today)."""
-    return call_date_partitions.has_partition_key(partition_key)
+    return partitions.call_date_partitions.has_partition_key(partition_key)
 
 
 def _split_day(backend: RecordingStore, day: str, ids: list[str], timezone: str) -> dict[str, list[Any]]:
@@ -136,7 +137,7 @@ def unprocessed_recordings_sensor(
     state = _load_cursor(context.cursor)
     splits = state.get(SPLITS)
     pending, new_splits = pending_partitions(
-        store.get_store(), TIMEZONE, splits if isinstance(splits, dict) else {}
+        store.get_store(), call_timezone(), splits if isinstance(splits, dict) else {}
     )
     seen = {k: v for k, v in state.items() if k != SPLITS and isinstance(v, str)}
     requests = []

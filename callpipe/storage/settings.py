@@ -11,12 +11,12 @@ role), so they never reach a settings object, its repr or the Dagster UI.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callpipe.settings import Settings
 from callpipe.storage.base import RecordingStore
 from callpipe.storage.local import LocalStore
 from callpipe.storage.mirrored import MirroredStore
@@ -76,12 +76,11 @@ class StorageSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
-        """Settings from ``environ`` (default ``os.environ``); unset or empty variables keep defaults."""
-        env = os.environ if environ is None else environ
-        values = {field: env[name] for field, name in _ENV.items() if env.get(name)}
-        if "backend" in values:
-            values["backend"] = values["backend"].strip().lower()
-        return cls.model_validate(values)
+        """Settings from ``environ`` (default ``os.environ``) through :class:`callpipe.settings.Settings`;
+        unset or empty variables keep defaults."""
+        settings = Settings.from_env(environ, only=_ENV.values())
+        values = {field: getattr(settings, name.lower()) for field, name in _ENV.items()}
+        return cls.model_validate({field: value for field, value in values.items() if value is not None})
 
 
 def client_limits(settings: StorageSettings) -> ClientLimits:

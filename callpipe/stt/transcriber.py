@@ -10,7 +10,6 @@ returns word timestamps and probabilities, and likely hallucinations are moved t
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -20,6 +19,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from callpipe.settings import Settings
 from callpipe.stt.audio_input import (
     SAMPLE_RATE,
     AudioSource,
@@ -64,11 +64,10 @@ class TranscriberSettings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: Any) -> TranscriberSettings:
         """Settings from the environment, with explicit non-None ``overrides`` taking precedence."""
-        values: dict[str, Any] = {}
-        for field, variable in _ENV.items():
-            raw = os.environ.get(variable, "").strip()
-            if raw:
-                values[field] = None if field == "language" and raw.lower() in {"auto", "detect"} else raw
+        settings = Settings.from_env(only=_ENV.values())
+        values: dict[str, Any] = {field: getattr(settings, name.lower()) for field, name in _ENV.items()}
+        if values["language"].lower() in {"auto", "detect"}:
+            values["language"] = None
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 

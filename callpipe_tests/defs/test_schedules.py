@@ -15,7 +15,7 @@ from dagster._utils.schedules import cron_string_iterator
 
 from callpipe.defs.definitions import defs
 from callpipe.defs.partitions import build_call_date_partitions
-from callpipe.defs.schedules import PROCESSING_HOUR, build_nightly_schedule, nightly_requests
+from callpipe.defs.schedules import build_nightly_schedule, nightly_requests, processing_hour
 from callpipe_tests.defs.conftest import StoreSetup, local_setup
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -164,5 +164,5 @@ def test_nightly_requests() -> None:
 def test_code_location_schedule_targets_the_call_date_job() -> None:
     schedule = defs.get_schedule_def("nightly_processing_schedule")
     assert schedule.job_name == "process_call_date"
-    assert schedule.cron_schedule == f"0 {PROCESSING_HOUR} * * *"
+    assert schedule.cron_schedule == f"0 {processing_hour()} * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

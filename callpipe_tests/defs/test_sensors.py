@@ -190,7 +190,7 @@ def test_unprocessed_sensor_splits_utc_dates_outside_utc(
 ) -> None:
     """UTC-6: the first 6 hours of a UTC date belong to the previous call date. Marker names hold
     the UTC time of day, so every recording finds its call date from the listing alone."""
-    monkeypatch.setattr(sensors, "TIMEZONE", "America/Mexico_City")
+    monkeypatch.setenv("CALLPIPE_TIMEZONE", "America/Mexico_City")
     setup = observed(store_setup)
     setup.save("rec-c", datetime(2025, 3, 1, 12, tzinfo=UTC))  # call date 03-01
     setup.save("rec-a", datetime(2025, 3, 2, 5, 59, 59, 999_999, tzinfo=UTC))  # 03-01 23:59:59 local
@@ -232,7 +232,7 @@ def test_unprocessed_sensor_reads_only_markers_without_time_outside_utc(
 ) -> None:
     """A store written before marker names held the time: outside UTC its markers on UTC dates that
     span two call dates are read (once per change of that set), the others map from names."""
-    monkeypatch.setattr(sensors, "TIMEZONE", "America/Mexico_City")
+    monkeypatch.setenv("CALLPIPE_TIMEZONE", "America/Mexico_City")
     setup = observed(store_setup)
     setup.save("rec-a", datetime(2025, 3, 2, 3, tzinfo=UTC))  # call date 03-01
     setup.save("rec-b", datetime(2025, 3, 2, 12, tzinfo=UTC))  # call date 03-02

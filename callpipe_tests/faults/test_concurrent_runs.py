@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from callpipe.batch import QUIET, ensure_dagster_home
+from callpipe.batch import ensure_dagster_home, quiet_run_config
 from callpipe.defs.launch import execute_partition
-from callpipe.defs.partitions import TIMEZONE
+from callpipe.defs.partitions import call_timezone
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.schedules import nightly_requests
 from callpipe.defs.sensors import unprocessed_recordings_sensor
@@ -38,8 +38,8 @@ def _requests(store: LocalStore) -> dict[str, dg.RunRequest]:
     )
     with dg.build_sensor_context(resources={"store": resource}) as context:
         [sensor] = [r for r in unprocessed_recordings_sensor(context).run_requests if r.partition_key == DAY]
-    night = datetime.combine(date.fromisoformat(DAY) + timedelta(days=1), time(2), ZoneInfo(TIMEZONE))
-    [nightly] = [r for r in nightly_requests(night, TIMEZONE, set()) if r.partition_key == DAY]
+    night = datetime.combine(date.fromisoformat(DAY) + timedelta(days=1), time(2), ZoneInfo(call_timezone()))
+    [nightly] = [r for r in nightly_requests(night, call_timezone(), set()) if r.partition_key == DAY]
     manual = dg.RunRequest(partition_key=DAY, tags={"callpipe/trigger": "cli"})
     return {"sensor": sensor, "schedule": nightly, "manual": manual}
 
@@ -57,7 +57,7 @@ def _launch(name: str, tags: dict[str, str], start: Any, out: Path) -> None:
             DAY,
             instance=instance,
             tags=tags,
-            run_config=QUIET,
+            run_config=quiet_run_config(),
             outputs=("recordings", "transcripts", "call_analytics"),
         )
     handler.flush()

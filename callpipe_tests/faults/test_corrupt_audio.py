@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from callpipe.batch import QUIET, ensure_dagster_home
+from callpipe.batch import ensure_dagster_home, quiet_run_config
 from callpipe.defs.launch import execute_partition
 from callpipe.storage import LocalStore
 from callpipe_tests.faults.calls import seed_day
@@ -30,7 +30,8 @@ def test_corrupt_audio_fails_alone_with_its_reason_and_the_check_reports_it(
     ensure_dagster_home()
 
     with dg.DagsterInstance.get() as instance:
-        run = execute_partition(DAY, instance=instance, tags={"callpipe/trigger": "cli"}, run_config=QUIET)
+        tags = {"callpipe/trigger": "cli"}
+        run = execute_partition(DAY, instance=instance, tags=tags, run_config=quiet_run_config())
         evaluations = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
         checks = {
             e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data

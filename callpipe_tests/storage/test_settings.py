@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from callpipe.settings import SettingsError
 from callpipe.storage import (
     LocalStore,
     MirroredStore,
@@ -41,7 +42,7 @@ def test_defaults_and_env() -> None:
     assert settings.s3_endpoint_url == "http://minio:9000" and settings.s3_prefix == "prod/"
     with pytest.raises(ValidationError, match="S3_BUCKET"):
         StorageSettings.from_env({"STORAGE_BACKEND": "s3"})
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match="STORAGE_BACKEND='ftp'"):
         StorageSettings.from_env({"STORAGE_BACKEND": "ftp"})
 
 

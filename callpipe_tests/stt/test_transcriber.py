@@ -100,7 +100,7 @@ def test_settings_from_env_and_overrides(monkeypatch):
         2,
     )
     monkeypatch.setenv("CALLPIPE_WHISPER_BEAM_SIZE", "0")
-    with pytest.raises(ValueError, match="beam_size"):
+    with pytest.raises(ValueError, match="CALLPIPE_WHISPER_BEAM_SIZE='0'"):
         TranscriberSettings.from_env()
     assert resolve_compute_type("auto", "cpu") == "int8"
 
