@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 
 from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
-from callpipe.defs.leases import run_owner_check
 from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+from callpipe.defs.run_owners import run_owner_check
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions

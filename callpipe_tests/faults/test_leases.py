@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from callpipe.defs.leases import run_owner_check
+from callpipe.defs.run_owners import run_owner_check
 from callpipe.failures import mark_failed
 from callpipe.leases import (
     HOST_TAG,
