@@ -182,7 +182,7 @@ def test_no_setting_is_read_at_import() -> None:
         "callpipe.defs.definitions",
         "callpipe.defs.jobs",
         "callpipe.defs.launch",
-        "callpipe.defs.retention",
+        "callpipe.defs.retention_job",
         "callpipe.defs.schedules",
         "callpipe.defs.sensors",
         "callpipe.service",

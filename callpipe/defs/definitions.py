@@ -9,7 +9,7 @@ from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.executors import scale_resources, select_executor
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.resources import default_resources
-from callpipe.defs.retention import apply_retention_job, retention_schedule
+from callpipe.defs.retention_job import apply_retention_job, retention_schedule
 from callpipe.defs.schedules import nightly_processing_schedule
 from callpipe.defs.sensors import reprocessing_sensor, unprocessed_recordings_sensor
 

@@ -11,7 +11,7 @@ import pytest
 
 from callpipe import cli
 from callpipe.defs.definitions import defs
-from callpipe.defs.retention import apply_retention_job, build_retention_schedule
+from callpipe.defs.retention_job import apply_retention_job, build_retention_schedule
 from callpipe.pii import caller_info
 from callpipe.pipeline import PipelineSettings, work_reason
 from callpipe.retention import apply_retention, retention_days
