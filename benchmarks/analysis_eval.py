@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.embeddings import get_embedder  # noqa: E402
 from callpipe.analysis.intent import IntentModel, load_taxonomy  # noqa: E402
-from callpipe.analysis.lexicon import Lexicon  # noqa: E402
+from callpipe.analysis.polarity_lexicon import Lexicon  # noqa: E402
 from callpipe.analysis.sentiment import DEFAULT_TRAIN, SentimentModel  # noqa: E402
 from callpipe.analysis.text import fold, load_examples  # noqa: E402
 

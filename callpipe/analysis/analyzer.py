@@ -36,7 +36,7 @@ from callpipe.analysis.embeddings import (
     load_text_classifier,
 )
 from callpipe.analysis.intent import IntentModel, load_taxonomy
-from callpipe.analysis.lexicon import DEFAULT_LEXICON, Lexicon
+from callpipe.analysis.polarity_lexicon import DEFAULT_LEXICON, Lexicon
 from callpipe.analysis.sentiment import SentimentModel
 from callpipe.analysis.topics import TopicModel
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from callpipe import schema
 from callpipe.analysis.embeddings import Embedder, SoftmaxClassifier, TextClassifier
-from callpipe.analysis.lexicon import Lexicon, LexiconScore
 from callpipe.analysis.model_cache import fit_classifier
+from callpipe.analysis.polarity_lexicon import Lexicon, LexiconScore
 from callpipe.analysis.text import load_examples, word_windows
 
 LABELS = ("positive", "neutral", "negative", "frustrated")

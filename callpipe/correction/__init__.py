@@ -9,6 +9,7 @@ needs them.
 
 from __future__ import annotations
 
+from callpipe.correction.domain_lexicon import DomainLexicon, DomainPhrase, LexiconFileError, LexiconTerm
 from callpipe.correction.hybrid import (
     OFFLINE_EXACT_THRESHOLD,
     CorrectionPipeline,
@@ -18,7 +19,6 @@ from callpipe.correction.hybrid import (
     get_default_corrector,
     process_offline,
 )
-from callpipe.correction.lexicon import DomainLexicon, DomainPhrase, LexiconFileError, LexiconTerm
 from callpipe.correction.phonetic import phonetic_key, word_distance
 from callpipe.correction.scorer import CandidateFeatures, Scorer, ScorerWeights
 

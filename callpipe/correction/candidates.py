@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from callpipe.correction.lexicon import DomainLexicon, DomainPhrase
+from callpipe.correction.domain_lexicon import DomainLexicon, DomainPhrase
 from callpipe.correction.phonetic import phonetic_key, sound_similarity, word_distance
 from callpipe.correction.scorer import CandidateFeatures, Scorer, is_number_word, zipf
 from callpipe.correction.vector import FlatIndex, align_phrase, default_embedders, ngram_vectors

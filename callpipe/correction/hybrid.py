@@ -38,7 +38,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from callpipe.correction.candidates import CandidateFinder, Edit
-from callpipe.correction.lexicon import DomainLexicon
+from callpipe.correction.domain_lexicon import DomainLexicon
 from callpipe.correction.scorer import Scorer, ScorerWeights
 from callpipe.recorder.dictionary import ConfusionDictionary, Token, tokenize
 from callpipe.recorder.online import OnlineCorrectionPipeline, align_confidences, apply_case

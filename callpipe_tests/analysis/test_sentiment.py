@@ -12,7 +12,7 @@ import pytest
 from callpipe import schema
 from callpipe.analysis.analyzer import get_analyzer
 from callpipe.analysis.embeddings import ModelBackendError, load_text_classifier
-from callpipe.analysis.lexicon import Lexicon, LexiconError
+from callpipe.analysis.polarity_lexicon import Lexicon, LexiconError
 from callpipe.analysis.sentiment import SentimentModel, map_backend_label, trend
 
 

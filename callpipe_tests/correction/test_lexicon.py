@@ -1,4 +1,4 @@
-"""Domain lexicon and phrases (callpipe.correction.lexicon)."""
+"""Domain lexicon and phrases (callpipe.correction.domain_lexicon)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callpipe.correction.lexicon import (
+from callpipe.correction.domain_lexicon import (
     LEXICON_ENV,
     PHRASES_ENV,
     DomainLexicon,
