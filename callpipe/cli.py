@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from callpipe.audio import InvalidAudioError
+from callpipe.audio_files import InvalidAudioError
 from callpipe.settings import Settings
 from callpipe.storage import StorageError, get_audio_storage
 

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "callpipe",
             "callpipe.schema",
             "callpipe.settings",
-            "callpipe.audio",
+            "callpipe.audio_files",
             "callpipe.files",
             "callpipe.openmp",
         ),

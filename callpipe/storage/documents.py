@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from callpipe.audio import probe_audio
+from callpipe.audio_files import probe_audio
 from callpipe.schema import RecordingMetadata
 from callpipe.storage.errors import ChecksumMismatchError, InvalidMetadataError, MetadataCorruptError
 from callpipe.storage.ids import new_recording_id, validate_id

@@ -1,13 +1,13 @@
 """Exceptions raised by the recording stores.
 
 Every error carries a one-line message naming the recording and, where there is
-one, the file or key involved. ``InvalidAudioError`` lives in :mod:`callpipe.audio`
+one, the file or key involved. ``InvalidAudioError`` lives in :mod:`callpipe.audio_files`
 (the probe raises it) and is re-exported here.
 """
 
 from __future__ import annotations
 
-from callpipe.audio import InvalidAudioError
+from callpipe.audio_files import InvalidAudioError
 
 __all__ = [
     "ChecksumMismatchError",

@@ -21,7 +21,7 @@ import soundfile as sf
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from callpipe.audio import InvalidAudioError
+from callpipe.audio_files import InvalidAudioError
 from callpipe.schema import RecordingMetadata
 from callpipe.storage import LocalStore, MirroredStore, S3Store, StorageError
 from callpipe_tests.fuzz.support import COUNTS, fuzz, hostile_ids, one_line, resolve, snapshot

@@ -1,4 +1,4 @@
-"""callpipe.audio: probing real audio bytes and rejecting everything else."""
+"""callpipe.audio_files: probing real audio bytes and rejecting everything else."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from callpipe.audio import InvalidAudioError, probe_audio, read_audio
+from callpipe.audio_files import InvalidAudioError, probe_audio, read_audio
 from callpipe_tests.storage.conftest import make_wav
 
 
