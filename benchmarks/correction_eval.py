@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from callpipe.demo import speak_telephone_wav  # noqa: E402
+from callpipe.demo_calls import speak_telephone_wav  # noqa: E402
 from callpipe.recorder.dictionary import tokenize  # noqa: E402
 from callpipe.stt.wer import align_words, normalize_spanish  # noqa: E402
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_stt: {exc}", file=sys.stderr)
         return 2
 
-    from callpipe.demo import load_demo_calls
+    from callpipe.demo_calls import load_demo_calls
     from callpipe.stt import locate_model
 
     calls = load_demo_calls()

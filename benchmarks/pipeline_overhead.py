@@ -24,7 +24,7 @@ from pathlib import Path
 WHISPER_ALONE = r"""
 import sys, time
 from faster_whisper import WhisperModel
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 from callpipe.stt import locate_model
 from callpipe.stt.audio_input import decode_channels
 started = time.perf_counter()
@@ -50,7 +50,7 @@ def main() -> None:
         day = (datetime.now(UTC) - timedelta(days=2)).date()
         record = (
             "from datetime import datetime, UTC\n"
-            "from callpipe.demo import load_demo_calls\nfrom callpipe.recorder import Recorder\n"
+            "from callpipe.demo_calls import load_demo_calls\nfrom callpipe.recorder import Recorder\n"
             "r = Recorder()\n"
             f"ts = datetime({day.year}, {day.month}, {day.day}, 10, tzinfo=UTC)\n"
             "for c in load_demo_calls():\n"

@@ -32,7 +32,7 @@ from wer_calibration import REAL_SOUNDS, REAL_TEXT, load_real_prompts  # noqa: E
 from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.text import load_examples  # noqa: E402
 from callpipe.correction import process_offline  # noqa: E402
-from callpipe.demo import load_demo_calls  # noqa: E402
+from callpipe.demo_calls import load_demo_calls  # noqa: E402
 from callpipe.finalize import process_recording  # noqa: E402
 from callpipe.recorder import Recorder  # noqa: E402
 from callpipe.stages import Services  # noqa: E402

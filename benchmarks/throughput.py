@@ -6,7 +6,7 @@ For each N (``--sizes``, default 10,50,200): N generated calls are recorded thro
 ``callpipe batch`` does. Each N's block is printed as soon as it is done.
 
 Calls are generated once into ``--cache-dir`` (reused afterwards): each one joins the opening of
-one dialogue of ``callpipe.demo.DIALOGUES``, the middle of another and the close of a third,
+one dialogue of ``callpipe.demo_calls.DIALOGUES``, the middle of another and the close of a third,
 spoken at one of four speeds by one of four agent and four customer espeak-ng voices. The live
 transcript given to the recorder is the script with live-ASR-like confidences (0.45-0.85), so
 its estimated WER is high and every call takes the Whisper path (the expensive, common case).
@@ -90,7 +90,7 @@ print(json.dumps({"load": loaded - started, "transcribe": done - loaded, "audio"
 # ---- demo calls ----------------------------------------------------------------------------------
 def call_plan(index: int) -> dict[str, Any]:
     """The script of generated call ``index``: three dialogues' turns, a speed and two voices."""
-    from callpipe.demo import DIALOGUES
+    from callpipe.demo_calls import DIALOGUES
 
     names = sorted(DIALOGUES)
     rng = random.Random(f"callpipe-throughput-{index}")
@@ -109,7 +109,7 @@ def call_plan(index: int) -> dict[str, Any]:
 @contextmanager
 def demo_voices(agent: str, customer: str) -> Iterator[None]:
     """``synthesize_call`` reads its voices from module constants; set them for one call."""
-    import callpipe.demo as demo
+    import callpipe.demo_calls as demo
 
     saved = demo.AGENT_VOICE, demo.CUSTOMER_VOICE
     demo.AGENT_VOICE, demo.CUSTOMER_VOICE = agent, customer
@@ -121,7 +121,7 @@ def demo_voices(agent: str, customer: str) -> Iterator[None]:
 
 def ensure_calls(cache: Path, count: int) -> list[tuple[Path, dict[str, Any]]]:
     """Calls 0..count-1 as WAV files in ``cache``, generated where missing or made from another plan."""
-    from callpipe.demo import synthesize_call
+    from callpipe.demo_calls import synthesize_call
 
     cache.mkdir(parents=True, exist_ok=True)
     calls, made, started = [], 0, time.perf_counter()

@@ -144,7 +144,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from callpipe.demo_job import run_demo
+    from callpipe.demo_command import run_demo
 
     _print_json(run_demo())
     return 0

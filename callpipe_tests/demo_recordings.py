@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 from callpipe.recorder import Recorder
 from callpipe.storage import RecordingStore
 

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from callpipe.cli import main
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 from callpipe.recorder import Recorder
 from callpipe.storage import get_audio_storage
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from callpipe.cli import main
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 
 
 @pytest.fixture()

@@ -63,7 +63,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("dagster shell", ("callpipe.defs", "callpipe.deploy")),
-    ("command line", ("callpipe.cli", "callpipe.batch", "callpipe.demo_job", "callpipe.demo")),
+    ("command line", ("callpipe.cli", "callpipe.batch", "callpipe.demo_command", "callpipe.demo_calls")),
 ]
 """Lowest first. ``demo`` (espeak-ng demo dialogues) sits with the command that uses it."""
 

@@ -22,7 +22,7 @@ from dagster_aws.s3 import S3Resource
 
 from callpipe import pii
 from callpipe.cli import main
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 from callpipe.pii import RedactionMode, apply_redaction, caller_info, phone_key, redact
 from callpipe.recorder import Recorder
 from callpipe.schema import RecordingMetadata, Transcription, Turn, WordConfidence

@@ -1,8 +1,8 @@
 """Regenerate the committed demo calls under callpipe/data/demo_calls/.
 
-Each dialogue of ``callpipe.demo.DIALOGUES`` is spoken by espeak-ng into stereo 8 kHz audio, stored as FLAC
-(agent left, customer right). Its live transcript is what a streaming recogniser would give:
-the bundled Whisper base, greedy, on the mono mix, with the real word probabilities.
+Each dialogue of ``callpipe.demo_calls.DIALOGUES`` is spoken by espeak-ng into stereo 8 kHz
+audio, stored as FLAC (agent left, customer right). Its live transcript is what a streaming
+recogniser would give: the bundled Whisper base, greedy, on the mono mix, with the real word probabilities.
 
     .venv/bin/python scripts/make_demo_calls.py
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import soundfile
 
-from callpipe.demo import DIALOGUES, demo_calls_dir, synthesize_call
+from callpipe.demo_calls import DIALOGUES, demo_calls_dir, synthesize_call
 from callpipe.stt import Transcriber
 
 

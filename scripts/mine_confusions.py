@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from callpipe.demo import speak_telephone_wav  # noqa: E402
+from callpipe.demo_calls import speak_telephone_wav  # noqa: E402
 from callpipe.stt.models import locate_model  # noqa: E402
 from callpipe.stt.wer import word_alignment  # noqa: E402
 

@@ -10,7 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from callpipe.demo import load_demo_calls
+from callpipe.demo_calls import load_demo_calls
 from callpipe.recorder import Recorder
 from callpipe.storage import RecordingNotFoundError, get_audio_storage
 
