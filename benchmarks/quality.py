@@ -33,9 +33,9 @@ from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.text import load_examples  # noqa: E402
 from callpipe.correction import process_offline  # noqa: E402
 from callpipe.demo_calls import load_demo_calls  # noqa: E402
-from callpipe.finalize import process_recording  # noqa: E402
+from callpipe.finalizer import process_recording  # noqa: E402
 from callpipe.recorder import Recorder  # noqa: E402
-from callpipe.stages import Services  # noqa: E402
+from callpipe.stage_list import StageModels  # noqa: E402
 from callpipe.storage import LocalStore  # noqa: E402
 from callpipe.stt import Transcriber, estimate_wer, needs_retranscription  # noqa: E402
 from callpipe.stt.audio_input import decode_channels  # noqa: E402
@@ -88,7 +88,7 @@ def real_speech(transcriber: Transcriber, clips: int) -> dict[str, float] | None
 
 def demo_pipeline() -> tuple[dict[str, float], dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        store, services = LocalStore(tmp), Services()
+        store, services = LocalStore(tmp), StageModels()
         recorder = Recorder(store)
         audio_minutes, live_pairs, final_pairs = 0.0, [], []
         stage_seconds: dict[str, float] = defaultdict(float)

@@ -231,7 +231,7 @@ def stage_totals(root: Path, day: date) -> tuple[dict[str, float], float, int, i
 
 
 def concurrency() -> int:
-    from callpipe.pipeline import PipelineSettings
+    from callpipe.stage_runner import PipelineSettings
 
     return PipelineSettings.from_env().max_concurrent
 

@@ -118,7 +118,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from callpipe.pipeline import STAGE_ORDER
+    from callpipe.stage_runner import STAGE_ORDER
 
     unknown = sorted(set(args.stage or []) - set(STAGE_ORDER))
     if unknown:

@@ -1,6 +1,6 @@
 """Processing leases: which run works on a recording now, and until when.
 
-A run claims a recording (:func:`callpipe.pipeline.claim`): its ``status`` becomes ``processing``
+A run claims a recording (:func:`callpipe.stage_runner.claim`): its ``status`` becomes ``processing``
 with ``lease_owner`` (the run id) and ``lease_until``. The lease is short (``BATCH_LEASE_SECONDS``,
 default 300 s) and kept alive while the run works on the recording:
 

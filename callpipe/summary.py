@@ -10,8 +10,8 @@ from typing import Any
 
 from callpipe.failures import one_line
 from callpipe.leases import OwnerCheck
-from callpipe.pipeline import PipelineSettings, work_reason
 from callpipe.schema import ProcessingStatus, RecordingMetadata
+from callpipe.stage_runner import PipelineSettings, work_reason
 from callpipe.storage import RecordingRef, RecordingStore, StorageError
 
 
@@ -36,7 +36,7 @@ def day_manifest(
 ) -> dict[str, Any]:
     """Which recordings of the window need offline work, and why; unreadable ones are listed.
 
-    ``is_owner_alive`` voids the leases of runs known to be over (:func:`~callpipe.pipeline.work_reason`).
+    ``is_owner_alive`` voids the leases of runs known to be over (:func:`~callpipe.stage_runner.work_reason`).
     """
     work: list[str] = []
     skipped: dict[str, str] = {}

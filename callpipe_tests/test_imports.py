@@ -52,9 +52,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "offline runner",
         (
-            "callpipe.stages",
-            "callpipe.pipeline",
-            "callpipe.finalize",
+            "callpipe.stage_list",
+            "callpipe.stage_runner",
+            "callpipe.finalizer",
             "callpipe.failures",
             "callpipe.leases",
             "callpipe.summary",
@@ -216,7 +216,7 @@ def test_graph_sees_function_level_imports() -> None:
     graph = import_graph()
     assert "callpipe.recorder.online" in graph
     # Imported inside a function only (a lazy model load): the graph must still see it.
-    assert "callpipe.stt" in graph["callpipe.stages"]
+    assert "callpipe.stt" in graph["callpipe.stage_list"]
     assert "callpipe.storage.index" in graph["callpipe.storage.blob"]
 
 

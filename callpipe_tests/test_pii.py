@@ -26,7 +26,7 @@ from callpipe.demo_calls import load_demo_calls
 from callpipe.pii import RedactionMode, apply_redaction, caller_info, phone_key, redact
 from callpipe.recorder import Recorder
 from callpipe.schema import RecordingMetadata, Transcription, Turn, WordConfidence
-from callpipe.stages import STAGES, StageSpec
+from callpipe.stage_list import STAGES, StageSpec
 from callpipe.storage import LocalStore, MirroredStore, RecordingNotFoundError, S3Store, make_s3_client
 from callpipe_tests.storage.conftest import make_wav
 

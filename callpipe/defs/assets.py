@@ -1,5 +1,5 @@
-"""The day-partitioned asset graph; each asset is a thin call into :mod:`callpipe.pipeline` or
-:mod:`callpipe.finalize`.
+"""The day-partitioned asset graph; each asset is a thin call into :mod:`callpipe.stage_runner` or
+:mod:`callpipe.finalizer`.
 
 Assets hold small tables (recording ids and per-recording status), never audio or models:
 the recordings' metadata documents are the per-recording results. ``transcripts`` is a graph:
@@ -18,9 +18,9 @@ from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.defs.run_owners import run_owner_check
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
-from callpipe.finalize import finalize
-from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
+from callpipe.finalizer import finalize
 from callpipe.settings import Settings
+from callpipe.stage_runner import PipelineSettings, StageReport, claim, run_stage, stage_versions
 from callpipe.summary import day_manifest, day_summary, markdown_table
 
 STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from callpipe.stages import Services
+from callpipe.stage_list import StageModels
 from callpipe.storage import RecordingStore, StorageSettings, build_store
 from callpipe.storage.s3 import make_s3_client
 from callpipe.storage.settings import client_limits
@@ -73,7 +73,7 @@ class StageModelsResource(dg.ConfigurableResource):
     whisper_model: str | None = None
     retranscribe_wer_threshold: float | None = None
 
-    _services: Services | None = PrivateAttr(default=None)
+    _services: StageModels | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         from callpipe.stt import TranscriberSettings
@@ -84,21 +84,21 @@ class StageModelsResource(dg.ConfigurableResource):
         )
 
     @property
-    def services(self) -> Services:
+    def services(self) -> StageModels:
         if self._services is None:
             raise dg.DagsterInvariantViolationError("StageModelsResource used before setup")
         return self._services
 
 
-_SERVICES: dict[Any, Services] = {}
+_SERVICES: dict[Any, StageModels] = {}
 
 
-def _process_services(settings: Any, threshold: float | None) -> Services:
-    """One :class:`Services` per process and configuration: models survive across steps and runs
+def _process_services(settings: Any, threshold: float | None) -> StageModels:
+    """One :class:`StageModels` per process and configuration: models survive across steps and runs
     of the same process (in-process executor, a Celery worker's child)."""
     key = (settings.model_dump_json(), threshold)
     if key not in _SERVICES:
-        _SERVICES[key] = Services(settings, threshold)
+        _SERVICES[key] = StageModels(settings, threshold)
     return _SERVICES[key]
 
 

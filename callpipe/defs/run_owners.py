@@ -6,7 +6,7 @@ from callpipe.leases import OwnerCheck, process_is_gone
 
 
 def run_owner_check(instance: dg.DagsterInstance) -> OwnerCheck:
-    """``is_owner_alive`` for :func:`callpipe.pipeline.claim` and the day's manifest.
+    """``is_owner_alive`` for :func:`callpipe.stage_runner.claim` and the day's manifest.
 
     A run the instance reports finished (success, failure, cancelled) holds no lease any more, so
     its recordings are taken over at once; so is a run Dagster still shows as started whose

@@ -26,7 +26,7 @@ from callpipe.defs import partitions
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.partitions import call_timezone, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
-from callpipe.pipeline import stage_versions
+from callpipe.stage_runner import stage_versions
 from callpipe.storage import RecordingStore
 
 MAX_REQUESTS_PER_TICK = 50

@@ -10,7 +10,7 @@ import pytest
 from callpipe.defs.assets import ALL_ASSETS
 from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
-from callpipe.pipeline import STAGE_ORDER, stage_versions
+from callpipe.stage_runner import STAGE_ORDER, stage_versions
 from callpipe.storage import LocalStore
 from callpipe_tests.demo_recordings import record_demo_calls
 

@@ -13,9 +13,9 @@ from callpipe import cli
 from callpipe.defs.definitions import defs
 from callpipe.defs.retention_job import apply_retention_job, build_retention_schedule
 from callpipe.pii import caller_info
-from callpipe.pipeline import PipelineSettings, work_reason
 from callpipe.retention import apply_retention, retention_days
 from callpipe.schema import CallerInfo
+from callpipe.stage_runner import PipelineSettings, work_reason
 from callpipe.storage import MirroredStore, RecordingNotFoundError, RecordingStore
 from callpipe.storage import index as store_index
 from callpipe.storage.mirrored import store_sides

@@ -20,7 +20,7 @@ from callpipe.defs import sensors
 from callpipe.defs.definitions import defs
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.sensors import reprocessing_sensor, unprocessed_recordings_sensor
-from callpipe.stages import STAGES
+from callpipe.stage_list import STAGES
 from callpipe.storage import LocalStore, MetadataCorruptError, RecordingStore, S3Store, index
 from callpipe_tests.defs.conftest import StoreSetup, local_setup
 

@@ -18,7 +18,7 @@ from callpipe.defs.assets import (
 )
 from callpipe.defs.assets import transcripts as transcripts_asset
 from callpipe.defs.resources import StageModelsResource
-from callpipe.pipeline import PipelineSettings, claim
+from callpipe.stage_runner import PipelineSettings, claim
 from callpipe_tests.defs.conftest import local_setup
 
 DAY = "2026-03-02"

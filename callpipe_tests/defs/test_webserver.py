@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from callpipe.pipeline import stage_versions
 from callpipe.schema import ProcessingStatus, RecordingMetadata
+from callpipe.stage_runner import stage_versions
 from callpipe_tests.defs.conftest import local_setup
 
 pytestmark = pytest.mark.slow

@@ -15,13 +15,13 @@ from callpipe.storage import LocalStore
 from callpipe_tests.storage import conftest as storage_fixtures
 
 STAGE_RAN = "stage %s ran on %s for run %s"
-"""The debug line :func:`callpipe.pipeline._run_one` logs once a stage result is written."""
+"""The debug line :func:`callpipe.stage_runner._run_one` logs once a stage result is written."""
 
 
 @pytest.fixture
 def stage_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     """Captures the pipeline's per-stage debug lines of in-process runs (all threads)."""
-    with caplog.at_level(logging.DEBUG, logger="callpipe.pipeline"):
+    with caplog.at_level(logging.DEBUG, logger="callpipe.stage_runner"):
         yield caplog
 
 
@@ -40,7 +40,7 @@ def logged_stage_runs(caplog: pytest.LogCaptureFixture) -> Counter[tuple[str, st
     """``(run, recording, stage)`` counts of the stage results written, from the pipeline's log."""
     found: Counter[tuple[str, str, str]] = Counter()
     for record in caplog.records:
-        if record.name == "callpipe.pipeline" and record.msg == STAGE_RAN:
+        if record.name == "callpipe.stage_runner" and record.msg == STAGE_RAN:
             stage, recording, run = record.args
             found[(run, recording, stage)] += 1
     return found

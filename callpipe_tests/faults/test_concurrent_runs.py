@@ -20,7 +20,7 @@ from callpipe.defs.partitions import call_timezone
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.schedules import nightly_requests
 from callpipe.defs.sensors import unprocessed_recordings_sensor
-from callpipe.pipeline import STAGE_ORDER
+from callpipe.stage_runner import STAGE_ORDER
 from callpipe.storage import LocalStore
 from callpipe_tests.faults.calls import seed_day
 from callpipe_tests.faults.conftest import parse_all, stage_runs
@@ -48,7 +48,7 @@ def _launch(name: str, tags: dict[str, str], start: Any, out: Path) -> None:
     """In a child process: one run of the day with ``tags``; its result and the pipeline's
     per-stage lines go to ``out/{name}.json`` and ``out/{name}.log``."""
     handler = logging.FileHandler(out / f"{name}.log")
-    pipeline_log = logging.getLogger("callpipe.pipeline")
+    pipeline_log = logging.getLogger("callpipe.stage_runner")
     pipeline_log.setLevel(logging.DEBUG)
     pipeline_log.addHandler(handler)
     with dg.DagsterInstance.get() as instance:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from callpipe.batch import run_partitions
-from callpipe.pipeline import STAGE_ORDER
+from callpipe.stage_runner import STAGE_ORDER
 from callpipe.storage import LocalStore
 from callpipe_tests.faults.calls import seed_day
 from callpipe_tests.faults.conftest import logged_stage_runs, parse_all, temp_files

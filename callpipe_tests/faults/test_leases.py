@@ -25,9 +25,9 @@ from callpipe.leases import (
     process_start_ticks,
     renew,
 )
-from callpipe.pipeline import PipelineSettings, claim, run_stage
 from callpipe.schema import ProcessingStatus, RecordingMetadata
-from callpipe.stages import STAGES, Services, StageSpec
+from callpipe.stage_list import STAGES, StageModels, StageSpec
+from callpipe.stage_runner import PipelineSettings, claim, run_stage
 from callpipe.storage import LocalStore, RecordingStore
 from callpipe_tests.faults.calls import seed_day
 
@@ -92,7 +92,7 @@ def test_a_run_that_lost_the_lease_writes_nothing_and_marks_nothing_failed(
     assert claim(store, rid, "run-a", SETTINGS)
 
     def taken_over_meanwhile(
-        meta: RecordingMetadata, services: Services, store: RecordingStore
+        meta: RecordingMetadata, services: StageModels, store: RecordingStore
     ) -> dict[str, Any]:
         def takeover(current: RecordingMetadata) -> None:
             current.status.lease_owner = "run-b"
@@ -101,7 +101,7 @@ def test_a_run_that_lost_the_lease_writes_nothing_and_marks_nothing_failed(
         return {"extra": {"written_by": "run-a"}}
 
     monkeypatch.setitem(STAGES, "sentiment", StageSpec("1", lambda meta: [], taken_over_meanwhile))
-    report = run_stage(store, "sentiment", [rid], Services(), owner="run-a", settings=SETTINGS)
+    report = run_stage(store, "sentiment", [rid], StageModels(), owner="run-a", settings=SETTINGS)
     assert report.lost and not report.ok and not report.failed
     meta = store.get_metadata(rid)
     assert "sentiment" not in meta.provenance.stage_inputs and "written_by" not in meta.extra

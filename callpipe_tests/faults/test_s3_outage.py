@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from callpipe.batch import run_partitions
-from callpipe.pipeline import STAGE_ORDER
+from callpipe.stage_runner import STAGE_ORDER
 from callpipe.storage import RecordingNotFoundError, S3Store, make_s3_client
 from callpipe_tests.faults.calls import seed_day
 from callpipe_tests.faults.conftest import logged_stage_runs

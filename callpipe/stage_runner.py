@@ -1,8 +1,8 @@
 """Offline processing of recordings from the stages, in plain Python.
 
 The Dagster assets (``callpipe.defs``) :func:`claim` a day's recordings, call :func:`run_stage` once
-per stage over them and :func:`callpipe.finalize.finalize` at the end;
-:func:`callpipe.finalize.process_recording` runs every stage for one recording (CLI, tests).
+per stage over them and :func:`callpipe.finalizer.finalize` at the end;
+:func:`callpipe.finalizer.process_recording` runs every stage for one recording (CLI, tests).
 Each stage's output lives in the recording's metadata document, and
 ``provenance.stage_inputs[stage]`` holds a fingerprint of the stage's input and version: a stage
 whose fingerprint has not changed is skipped, so re-running a day only does new or changed work.
@@ -28,7 +28,7 @@ from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
 from callpipe.leases import Heartbeat, LeaseLostError, OwnerCheck, check_owner, extend, hold, lease_is_live
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.settings import Settings
-from callpipe.stages import STAGES, Services, StageFn
+from callpipe.stage_list import STAGES, StageFn, StageModels
 from callpipe.storage import RecordingStore, StorageUnavailableError
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def run_stage(
     store: RecordingStore,
     stage: str,
     recording_ids: Sequence[str],
-    services: Services,
+    services: StageModels,
     *,
     max_concurrent: int | None = None,
     force: bool = False,
@@ -256,7 +256,7 @@ def _run_one(
     recording_id: str,
     stage: str,
     fn: StageFn,
-    services: Services,
+    services: StageModels,
     force: bool,
     owner: str | None,
     settings: PipelineSettings,

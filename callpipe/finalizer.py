@@ -1,7 +1,7 @@
 """Finishing recordings: :func:`finalize` marks them processed once every stage ran, and
 :func:`process_recording` runs every stage for one recording, then finalizes it (CLI, tests).
 
-The stages themselves run through :func:`callpipe.pipeline.run_stage`; failures are recorded by
+The stages themselves run through :func:`callpipe.stage_runner.run_stage`; failures are recorded by
 :func:`callpipe.failures.mark_failed`.
 """
 
@@ -16,9 +16,9 @@ from callpipe import __version__
 from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
 from callpipe.leases import LeaseLostError, check_owner
 from callpipe.pii import RedactionMode, apply_redaction
-from callpipe.pipeline import STAGE_ORDER, PipelineSettings, claim, run_stage, stage_versions
 from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
-from callpipe.stages import Services
+from callpipe.stage_list import StageModels
+from callpipe.stage_runner import STAGE_ORDER, PipelineSettings, claim, run_stage, stage_versions
 from callpipe.storage import RecordingStore
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def finalize(
     recording_ids: Iterable[str],
     *,
     run_id: str,
-    services: Services,
+    services: StageModels,
     settings: PipelineSettings | None = None,
 ) -> dict[str, str]:
     """Mark recordings processed (every stage done): status, provenance, redaction, transcript file.
@@ -98,7 +98,7 @@ def finalize(
 def process_recording(
     store: RecordingStore,
     recording_id: str,
-    services: Services,
+    services: StageModels,
     *,
     run_id: str = "local",
     settings: PipelineSettings | None = None,

@@ -1,6 +1,6 @@
 """The offline stages as data: what each reads (its fingerprint input), its version, its run.
 
-A stage function takes a recording's metadata and the loaded :class:`Services` and returns a
+A stage function takes a recording's metadata and the loaded :class:`StageModels` and returns a
 patch (top-level metadata fields to replace). Bump a stage's ``version`` whenever its output for
 the same input can change: recordings processed by an older version become stale and are redone
 by the next run, and the Dagster asset's ``code_version`` changes with it.
@@ -16,10 +16,10 @@ from typing import Any
 from callpipe.schema import ProcessingMode, RecordingMetadata, Transcription
 from callpipe.storage import RecordingStore
 
-StageFn = Callable[[RecordingMetadata, "Services", RecordingStore], dict[str, Any]]
+StageFn = Callable[[RecordingMetadata, "StageModels", RecordingStore], dict[str, Any]]
 
 
-class Services:
+class StageModels:
     """Models a process loads once, each on first use: transcriber, corrector, analyzer.
 
     Thread-safe; one instance per process (the Dagster resources hold one). A run whose
@@ -85,7 +85,7 @@ def _stt_inputs(meta: RecordingMetadata) -> Any:
     ]
 
 
-def _stt(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     """Keep the live transcript when its estimated WER is low, else re-transcribe (premium) and
     keep whichever transcript is estimated better; turns come from the re-transcription."""
     from callpipe.stt import estimate_wer, needs_retranscription, transcribe_conversation
@@ -139,7 +139,7 @@ def _correction_inputs(meta: RecordingMetadata) -> Any:
     return [meta.transcription.text, [(w.word, w.confidence) for w in meta.transcription.word_confidences]]
 
 
-def _correction(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _correction(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     result = services.corrector.process(meta.transcription.text, meta.transcription.word_confidences)
     transcription = meta.transcription.model_copy(
         update={
@@ -155,21 +155,21 @@ def _analysis_inputs(meta: RecordingMetadata) -> Any:
     return [_text(meta), [(t.speaker, t.text) for t in meta.turns]]
 
 
-def _sentiment(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _sentiment(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     return {"sentiment": services.analyzer.sentiment.analyze(_text(meta), meta.turns)}
 
 
-def _intent(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _intent(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     return {"intent": services.analyzer.intent.analyze(_text(meta), meta.turns)}
 
 
-def _entities(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _entities(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     from callpipe.analysis.entities import extract_entities
 
     return {"entities": extract_entities(_text(meta), meta.timestamp.date())}
 
 
-def _topics(meta: RecordingMetadata, services: Services, store: RecordingStore) -> dict[str, Any]:
+def _topics(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
     return {"topics": services.analyzer.topics.analyze(_text(meta), meta.turns)}
 
 
