@@ -64,7 +64,7 @@ import soundfile as sf
 from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
 from callpipe.storage import LocalStore, S3Store, make_s3_client, new_recording_id
 from callpipe.storage import index as layout
-from callpipe.storage.blob import BlobStore
+from callpipe.storage.blob_store import BlobStore
 from callpipe.storage.documents import dump_document, prepare_document
 
 Files = list[tuple[str, bytes]]

@@ -26,7 +26,7 @@ from typing import Any
 
 from callpipe.storage import index
 from callpipe.storage.base import RecordingStore
-from callpipe.storage.blob import BlobStore
+from callpipe.storage.blob_store import BlobStore
 from callpipe.storage.errors import (
     MetadataCorruptError,
     RecordingNotFoundError,

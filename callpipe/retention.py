@@ -30,7 +30,7 @@ from typing import Any
 from callpipe.schema import CallerInfo, RecordingMetadata, RetentionInfo
 from callpipe.storage import index
 from callpipe.storage.base import RecordingStore
-from callpipe.storage.blob import BlobStore
+from callpipe.storage.blob_store import BlobStore
 from callpipe.storage.errors import MetadataCorruptError, RecordingNotFoundError, StorageError
 from callpipe.storage.index import Entry
 from callpipe.storage.mirrored import store_sides

@@ -217,7 +217,7 @@ def test_graph_sees_function_level_imports() -> None:
     assert "callpipe.recorder.online" in graph
     # Imported inside a function only (a lazy model load): the graph must still see it.
     assert "callpipe.stt" in graph["callpipe.stage_list"]
-    assert "callpipe.storage.index" in graph["callpipe.storage.blob"]
+    assert "callpipe.storage.index" in graph["callpipe.storage.blob_store"]
 
 
 def test_no_import_cycles() -> None:

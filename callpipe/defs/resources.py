@@ -9,7 +9,7 @@ from pydantic import PrivateAttr
 from callpipe.stage_list import StageModels
 from callpipe.storage import RecordingStore, StorageSettings, build_store
 from callpipe.storage.s3 import make_s3_client
-from callpipe.storage.settings import client_limits
+from callpipe.storage.store_settings import client_limits
 
 
 class RecordingStoreResource(dg.ConfigurableResource):

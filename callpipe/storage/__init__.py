@@ -32,7 +32,7 @@ from callpipe.storage.ids import new_recording_id, validate_id
 from callpipe.storage.local import LocalStore
 from callpipe.storage.mirrored import MirroredStore
 from callpipe.storage.s3 import FAST, PATIENT, ClientLimits, S3Store, make_s3_client
-from callpipe.storage.settings import StorageSettings, build_store, get_audio_storage
+from callpipe.storage.store_settings import StorageSettings, build_store, get_audio_storage
 
 __all__ = [
     "FAST",

@@ -44,7 +44,7 @@ from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.ids import ID_PATTERN, decode_cursor, encode_cursor, validate_date, validate_id
 
 if TYPE_CHECKING:
-    from callpipe.storage.blob import BlobStore
+    from callpipe.storage.blob_store import BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage.base import SaveResult
-from callpipe.storage.blob import BlobStore
+from callpipe.storage.blob_store import BlobStore
 from callpipe.storage.errors import PreconditionFailed, RecordingNotFoundError, StorageWriteError
 from callpipe.storage.ids import validate_id
 from callpipe.storage.index import Entry

@@ -31,7 +31,7 @@ from callpipe.storage.base import (
     SaveResult,
     SyncReport,
 )
-from callpipe.storage.blob import BlobStore, dump_document, prepare_document
+from callpipe.storage.blob_store import BlobStore, dump_document, prepare_document
 from callpipe.storage.errors import (
     ConflictError,
     RecordingNotFoundError,

@@ -1,7 +1,7 @@
 """The pending recordings from the names of their markers (see :mod:`callpipe.storage.index`):
 ids and UTC times of day by call date without reading anything, and entries by id.
 
-These are behind :class:`~callpipe.storage.blob.BlobStore`'s ``list_pending_ids``,
+These are behind :class:`~callpipe.storage.blob_store.BlobStore`'s ``list_pending_ids``,
 ``pending_ids_by_date``, ``pending_times_by_date`` and ``pending_refs``; the unprocessed sensor
 calls them every tick.
 """
@@ -19,7 +19,7 @@ from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.ids import validate_date, validate_id
 
 if TYPE_CHECKING:
-    from callpipe.storage.blob import BlobStore
+    from callpipe.storage.blob_store import BlobStore
 
 log = logging.getLogger(__name__)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

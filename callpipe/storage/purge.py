@@ -28,7 +28,7 @@ from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.index import Entry
 
 if TYPE_CHECKING:  # annotations only: the stores import this module, never the reverse
-    from callpipe.storage.blob import BlobStore
+    from callpipe.storage.blob_store import BlobStore
 
 _TMP = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{32}\.tmp")
 """A local writer's temp file: ``.{target name}.{uuid hex}.tmp`` (see ``LocalStore._put``)."""

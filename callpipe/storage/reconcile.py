@@ -3,7 +3,7 @@
 The pending marker and the by-caller entry must agree with the latest document even where
 two writers race (S3 has no lock), and a replica written from elsewhere (the mirrored
 store's S3 side) must never go back to an older revision. Like :mod:`callpipe.storage.index`,
-these functions take the store; :class:`~callpipe.storage.blob.BlobStore` calls them.
+these functions take the store; :class:`~callpipe.storage.blob_store.BlobStore` calls them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from callpipe.storage.errors import ConflictError, MetadataCorruptError, Precond
 from callpipe.storage.index import Entry
 
 if TYPE_CHECKING:
-    from callpipe.storage.blob import BlobStore
+    from callpipe.storage.blob_store import BlobStore
 
 log = logging.getLogger(__name__)
 

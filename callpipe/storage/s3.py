@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage.base import SaveResult
-from callpipe.storage.blob import BlobStore, verify_checksum
+from callpipe.storage.blob_store import BlobStore, verify_checksum
 from callpipe.storage.errors import PreconditionFailed, StorageError, StorageUnavailableError
 from callpipe.storage.index import Entry
 

@@ -66,7 +66,7 @@ def test_stale_write_s3_is_refused_by_if_match(s3_store: S3Store) -> None:
     other = RecordingMetadata.model_validate_json(raw)
     other.extra["sneaky"] = True
     s3_store._put(key, other.model_dump_json().encode())  # someone else wrote after our read
-    from callpipe.storage.blob import PreconditionFailed
+    from callpipe.storage.blob_store import PreconditionFailed
 
     with pytest.raises(PreconditionFailed):
         s3_store._put_if(key, raw, etag)
@@ -75,7 +75,7 @@ def test_stale_write_s3_is_refused_by_if_match(s3_store: S3Store) -> None:
 
 def test_conditional_put_race_s3(s3_store: S3Store) -> None:
     """Four threads PUT with If-Match on the same ETag at once, 25 times: exactly one wins each time."""
-    from callpipe.storage.blob import PreconditionFailed
+    from callpipe.storage.blob_store import PreconditionFailed
 
     key = "index/race-probe"
 

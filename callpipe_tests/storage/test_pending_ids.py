@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callpipe.storage import MirroredStore, RecordingStore, S3Store, index
-from callpipe.storage.blob import BlobStore
+from callpipe.storage.blob_store import BlobStore
 from callpipe_tests.storage.conftest import make_wav
 
 LATE = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
