@@ -65,7 +65,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("dagster shell", ("callpipe.defs", "callpipe.deploy")),
     ("command line", ("callpipe.cli", "callpipe.batch", "callpipe.demo_command", "callpipe.demo_calls")),
 ]
-"""Lowest first. ``demo`` (espeak-ng demo dialogues) sits with the command that uses it."""
+"""Lowest first. ``demo_calls`` (espeak-ng demo dialogues) sits with the command that uses it."""
 
 SERVICE = "callpipe.service"
 """The HTTP API sits beside the command line: it may import every layer except the command line
@@ -241,6 +241,17 @@ def test_recorder_imports_nothing_offline() -> None:
     for module, targets in graph.items():
         if module.startswith("callpipe.recorder"):
             assert not {t for t in targets if t.startswith(offline)}, module
+
+
+def test_module_names_are_unique() -> None:
+    """One file name per module across the package (a per-package ``errors.py`` is allowed)."""
+    seen: dict[str, str] = {}
+    for module, path in _modules().items():
+        stem = path.stem
+        if stem in ("__init__", "errors"):
+            continue
+        assert stem not in seen, f"{module} and {seen[stem]} share the name {stem}.py"
+        seen[stem] = module
 
 
 @pytest.mark.parametrize(
