@@ -264,3 +264,24 @@ def test_module_names_are_unique() -> None:
 )
 def test_cycle_finder(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
     assert find_cycles(graph) == expected
+
+
+def _readme_layers() -> dict[str, set[str]]:
+    """Layer name -> modules of the README's "Where things live" table, as dotted names."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    layers: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or cells[0] in ("layer", "---"):
+            continue
+        paths = [p.strip("`") for p in cells[1].split(", ")]
+        layers[cells[0]] = {"callpipe." + p.removesuffix(".py").strip("/").replace("/", ".") for p in paths}
+    return layers
+
+
+def test_readme_map_matches_the_layers() -> None:
+    readme = _readme_layers()
+    expected = {name: {p for p in prefixes if p != "callpipe"} for name, prefixes in LAYERS}
+    expected["service"] = {SERVICE}
+    assert readme == expected
