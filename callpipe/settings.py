@@ -18,7 +18,9 @@ import argparse
 import os
 import sys
 from collections.abc import Collection, Mapping
+from datetime import date
 from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -198,6 +200,24 @@ class Settings(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("callpipe_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError("not a known time zone (e.g. UTC, Europe/Madrid)") from None
+        return value
+
+    @field_validator("callpipe_start_date")
+    @classmethod
+    def _iso_date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a date (YYYY-MM-DD)") from None
+        return value
+
     @classmethod
     def variables(cls) -> list[str]:
         """Every environment variable, in declaration order."""
@@ -230,7 +250,7 @@ def _one_line(exc: ValidationError, raw: Mapping[str, str]) -> str:
         field = str(error["loc"][0]) if error["loc"] else ""
         secret = Settings.model_fields[field].annotation in (SecretStr, SecretStr | None)
         shown = "<hidden>" if secret else repr(raw.get(field, ""))[:60]
-        problems.append(f"{field.upper()}={shown}: {error['msg']}")
+        problems.append(f"{field.upper()}={shown}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)
 
 

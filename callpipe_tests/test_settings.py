@@ -91,6 +91,8 @@ def test_values_are_typed_blank_is_unset_and_spelling_is_forgiven() -> None:
         ({"CALLPIPE_MAX_FAILURE_RATE": "2"}, "CALLPIPE_MAX_FAILURE_RATE='2'"),
         ({"RETENTION_HOUR": "25"}, "RETENTION_HOUR='25'"),
         ({"DAGSTER_PG_PORT": "x"}, "DAGSTER_PG_PORT='x'"),
+        ({"CALLPIPE_TIMEZONE": "Mars/Olympus"}, "CALLPIPE_TIMEZONE='Mars/Olympus'"),
+        ({"CALLPIPE_START_DATE": "2024-13-01"}, "CALLPIPE_START_DATE='2024-13-01'"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(environ: dict[str, str], variable: str) -> None:
