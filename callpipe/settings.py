@@ -8,8 +8,9 @@ or a command starts, or where a component is built (``StorageSettings.from_env``
 ``TranscriberSettings.from_env``, ``PipelineSettings.from_env`` take their values from it).
 
 Adding a setting is one field below; the README's configuration table is generated from this class
-(``python -m callpipe.settings --markdown``) and a test fails when the two differ. Secrets are
-:class:`~pydantic.SecretStr`: hidden in ``repr``, logs and error messages.
+(``python -m callpipe.settings --markdown``; ``--write-readme README.md`` rewrites it in place)
+and a test fails when the two differ. Secrets are :class:`~pydantic.SecretStr`: hidden in
+``repr``, logs and error messages.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import sys
 from collections.abc import Collection, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -280,13 +282,29 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def write_readme_table(path: Path) -> None:
+    """Replace the generated table between the README's markers (atomic: temp file + rename)."""
+    text = path.read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"{path}: no settings table markers")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(f"{head}{README_BEGIN}\n{markdown_table()}\n{README_END}{tail}", encoding="utf-8")
+    os.replace(temp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m callpipe.settings``: check the environment and print it; ``--markdown``: the table."""
     parser = argparse.ArgumentParser(prog="python -m callpipe.settings", description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    parser.add_argument("--write-readme", metavar="README.md", help="replace the table in this file")
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown_table())
+        return 0
+    if args.write_readme:
+        write_readme_table(Path(args.write_readme))
         return 0
     try:
         settings = Settings.from_env()

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from callpipe import cli
-from callpipe.settings import README_BEGIN, README_END, Settings, SettingsError, markdown_table
+from callpipe.settings import (
+    README_BEGIN,
+    README_END,
+    Settings,
+    SettingsError,
+    markdown_table,
+    write_readme_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "callpipe"
@@ -133,6 +140,15 @@ def test_cli_exits_2_with_one_line_on_a_bad_setting(
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("callpipe: error: BATCH_MAX_CONCURRENT='abc'")
+
+
+def test_write_readme_replaces_only_the_table(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{README_BEGIN}\n| old |\n{README_END}\n\nafter\n", encoding="utf-8")
+    write_readme_table(readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text == f"# title\n\n{README_BEGIN}\n{markdown_table()}\n{README_END}\n\nafter\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
 
 
 def test_settings_command_prints_the_table_and_checks_the_environment() -> None:
