@@ -13,13 +13,13 @@ Phrases format: one phrase per line (2 to 8 words), ``#`` starts a comment.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from callpipe.correction.phonetic import phonetic_key
 from callpipe.recorder.dictionary import fold
+from callpipe.settings import Settings
 
 LEXICON_ENV = "CALLPIPE_LEXICON_FILE"
 PHRASES_ENV = "CALLPIPE_PHRASES_FILE"
@@ -74,10 +74,10 @@ class DomainLexicon:
         phrases = parse_phrases(
             data.joinpath(PHRASES_NAME).read_text("utf-8"), f"callpipe/data/{PHRASES_NAME}"
         )
-        extra_terms = os.environ.get(LEXICON_ENV, "").strip()
+        settings = Settings.from_env(only=[LEXICON_ENV, PHRASES_ENV])
+        extra_terms, extra_phrases = settings.callpipe_lexicon_file, settings.callpipe_phrases_file
         if extra_terms:
             terms.extend(parse_lexicon(_read(Path(extra_terms)), extra_terms))
-        extra_phrases = os.environ.get(PHRASES_ENV, "").strip()
         if extra_phrases:
             phrases.extend(parse_phrases(_read(Path(extra_phrases)), extra_phrases))
         return cls(terms, phrases)

@@ -29,12 +29,13 @@ Cues and vetoes are compared without accents and case. An extension entry with t
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from callpipe.settings import Settings
 
 ENV_FILE = "CALLPIPE_CONFUSIONS_FILE"
 DEFAULT_WINDOW = 3
@@ -160,7 +161,7 @@ class ConfusionDictionary:
         """The shipped dictionary plus the file named by ``CALLPIPE_CONFUSIONS_FILE``, if set."""
         shipped = resources.files("callpipe").joinpath("data", SHIPPED_NAME)
         entries = parse_confusions(shipped.read_text(encoding="utf-8"), f"callpipe/data/{SHIPPED_NAME}")
-        extra = os.environ.get(ENV_FILE, "").strip()
+        extra = Settings.from_env(only=[ENV_FILE]).callpipe_confusions_file
         if extra:
             entries.extend(load_confusions_file(Path(extra)))
         return cls(entries)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 from functools import cache
@@ -41,6 +40,7 @@ from callpipe.recorder.dictionary import (
     make_token,
     tokenize,
 )
+from callpipe.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from callpipe.schema import WordConfidence
@@ -97,8 +97,12 @@ _NUMBER_LABEL = "número incierto"
 
 
 def _env_threshold(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return default if not raw else _check_threshold(raw, name)
+    """The threshold variable ``name`` from :class:`callpipe.settings.Settings` (``default`` when unset)."""
+    try:
+        value = getattr(Settings.from_env(only=[name]), name.lower())
+    except SettingsError as exc:
+        raise CorrectionConfigError(str(exc)) from None
+    return default if value is None else float(value)
 
 
 def _check_threshold(value: Any, name: str) -> float:
