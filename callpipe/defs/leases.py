@@ -125,3 +125,21 @@ def pool_waits(instance: dg.DagsterInstance, run_id: str) -> list[PoolWait]:
                 since = assigned.get((slot.run_id, slot.step_key))
                 waits.append(PoolWait(pool, step.step_key, slot.run_id, slot.step_key, since))
     return waits
+
+
+def reap_on_tick(context: dg.SensorEvaluationContext | dg.ScheduleEvaluationContext) -> list[Reaped]:
+    """:func:`reap_dead_runs` from a sensor or schedule tick, so that the runs they launch (under
+    ``dagster dev`` or the daemon) never wait on a slot of a killed ``callpipe batch``; logged,
+    never failing the tick (a context built without an instance, in tests, reaps nothing)."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:
+        return []
+    try:
+        reaped = reap_dead_runs(instance)
+    except Exception as exc:  # instance storage hiccup: the next tick tries again
+        context.log.warning(f"could not check for dead runs: {type(exc).__name__}")
+        return []
+    for item in reaped:
+        context.log.warning(f"ended run {item.run_id} and freed its pool slots: {item.reason}")
+    return reaped

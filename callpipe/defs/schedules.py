@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
+from callpipe.defs.leases import reap_on_tick
 from callpipe.defs.partitions import TIMEZONE, build_call_date_partitions
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.sensors import pending_partitions
@@ -51,6 +52,7 @@ def build_nightly_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _nightly(context: dg.ScheduleEvaluationContext, store: RecordingStoreResource) -> list[dg.RunRequest]:
+        reap_on_tick(context)  # the runs it requests must not wait on a killed run's pool slot
         backlog = set(pending_partitions(store.get_store(), timezone, {})[0])
         partitions = build_call_date_partitions(timezone)
         backlog = {key for key in backlog if partitions.has_partition_key(key)}

@@ -23,6 +23,7 @@ from typing import Any
 import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
+from callpipe.defs.leases import reap_on_tick
 from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.pipeline import stage_versions
@@ -133,6 +134,7 @@ def unprocessed_recordings_sensor(
     UTC, keeps under ``utc_dates`` how the markers without a time of day (an older store's) of
     each UTC date spanning two call dates split.
     """
+    reap_on_tick(context)  # a killed `callpipe batch` holds no pool slot past a tick
     state = _load_cursor(context.cursor)
     splits = state.get(SPLITS)
     pending, new_splits = pending_partitions(
