@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from callpipe.audio import InvalidAudioError
 from callpipe.storage import StorageError, get_audio_storage
+from callpipe.supervise import BatchInterrupted, stop_signals, terminal
 
 
 class UserError(Exception):
@@ -102,18 +103,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from callpipe import batch
-    from callpipe.supervise import BatchInterrupted, stop_signals, terminal
 
-    try:
-        with stop_signals() as stop:
-            result = _batch(batch, args)
-            stop.check("after its runs")
-    except BatchInterrupted as exc:
-        # The run's worker thread may still be inside a step: leave at once, its leases and pool
-        # slots are already given back and the run is marked canceled.
-        terminal(str(exc))
-        sys.stdout.flush()
-        os._exit(exc.exit_code)
+    with stop_signals() as stop:  # SIGTERM / Ctrl-C: BatchInterrupted, handled in main()
+        result = _batch(batch, args)
+        stop.check("after its runs")
     _print_json(result)
     return 0 if all(run["success"] for run in result["runs"]) else 1
 
@@ -290,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BatchInterrupted as exc:
+        # A run's worker thread may still be inside a step: leave at once; its leases and pool
+        # slots are already given back and the run is marked canceled.
+        terminal(str(exc))
+        sys.stdout.flush()
+        os._exit(exc.exit_code)
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
         # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)
         sys.stderr.write(f"callpipe: error: {_one_line(exc)}\n")

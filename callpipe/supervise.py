@@ -24,11 +24,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any, TextIO
-
-import dagster as dg
+from typing import TYPE_CHECKING, Any, TextIO
 
 from callpipe.faultpoints import park
+
+if TYPE_CHECKING:  # this module is imported by the command line for every command: keep it light
+    import dagster as dg
 
 INVOCATION_TAG = "callpipe/invocation"
 """Run tag with a fresh id per run launched by ``callpipe batch``: how the main thread finds it."""
@@ -141,7 +142,7 @@ class Supervisor:
         worker = threading.Thread(
             target=self._work, args=(run_config,), name=f"callpipe-run-{self.partition_key}", daemon=True
         )
-        worker.start()
+        _start_without_sigint(worker)
         while worker.is_alive():
             if self.stop.signum is not None:
                 self._cancel()
@@ -164,6 +165,8 @@ class Supervisor:
             self._outcome["error"] = exc
 
     def _find_run(self) -> str | None:
+        import dagster as dg
+
         if self.run_id is None:
             found = self.instance.get_run_ids(dg.RunsFilter(tags={INVOCATION_TAG: self.token}), limit=1)
             self.run_id = found[0] if found else None
@@ -218,6 +221,21 @@ class Supervisor:
             f"callpipe: batch stopped by {name}: run {run_id} of {self.partition_key} canceled, "
             f"{released} leases and its pool slots released",
         )
+
+
+def _start_without_sigint(worker: threading.Thread) -> None:
+    """Start ``worker`` with SIGINT blocked in it, so that the helper processes Dagster starts from
+    it (``tail`` and ``watch_orphans`` mirroring the compute logs) inherit the blocked signal: a
+    terminal's Ctrl-C, sent to the whole process group, then leaves them to exit with this process
+    instead of printing their own KeyboardInterrupt tracebacks."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        worker.start()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        worker.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def release_run_leases(run_id: str, partition_key: str) -> int:

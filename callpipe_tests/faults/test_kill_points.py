@@ -72,7 +72,7 @@ def test_sigkill_at_each_point_then_the_next_batch_finishes_the_day(
 
     ran = logged_stage_runs(stage_log)
     assert all(n == 1 for n in ran.values()), ran  # no stage twice for a recording
-    assert {owner for owner, _, _ in ran} == {run["run_id"]}
+    assert {owner for owner, _, _ in ran} <= {run["run_id"]}  # none when only finalizing was left
     missing = {(rid, s) for rid in ids for s in STAGE_ORDER} - done_before
     assert {(rid, stage) for _, rid, stage in ran} == missing  # exactly what the kill left undone
     for rid in ids:
