@@ -135,7 +135,8 @@ def sleep_while_blocked_on_pools() -> None:
     ``min([0, *waits])``, never above 0, so the executor's ``sleep_til_ready`` never sleeps and a
     run blocked on the ``gpu`` pool burns a core for as long as it waits (it polls the claim only
     every 1-15 s anyway). This replaces it, in this process, with the time left until that next
-    poll. Idempotent; called by :func:`execute_partition` at run time, never at import.
+    poll (the busy wait noted, unmerged, in dagster-io/dagster pull request 20367). Idempotent;
+    called by :func:`execute_partition` at run time, never at import.
     """
     from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 
