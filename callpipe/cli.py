@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from callpipe.audio import InvalidAudioError
 from callpipe.storage import StorageError, get_audio_storage
-from callpipe.supervise import BatchInterrupted, stop_signals, terminal
+from callpipe.supervise import BatchInterrupted, stop_signals
 
 
 class UserError(Exception):
@@ -284,9 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except BatchInterrupted as exc:
-        # A run's worker thread may still be inside a step: leave at once; its leases and pool
-        # slots are already given back and the run is marked canceled.
-        terminal(str(exc))
+        # Its line is on stderr. A run's worker thread may still be inside a step: leave at once;
+        # its leases and pool slots are already given back and the run is marked canceled.
         sys.stdout.flush()
         os._exit(exc.exit_code)
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -41,12 +42,12 @@ _terminal: TextIO | None = None
 
 
 def terminal(line: str) -> None:
-    """Write one line to this process's original stderr (Dagster redirects fd 2 to its compute log
-    while a run executes, through a ``tail`` that may not copy a last line before the exit)."""
-    _dup_terminal()
-    assert _terminal is not None
-    _terminal.write(line.rstrip("\n") + "\n")
-    _terminal.flush()
+    """Write one line to stderr as it was when :func:`stop_signals` began: Dagster redirects fd 2
+    to its compute log while a run executes, through a ``tail`` that may not copy a last line
+    before the process exits."""
+    stream = _terminal or sys.stderr
+    stream.write(line.rstrip("\n") + "\n")
+    stream.flush()
 
 
 class BatchInterrupted(Exception):
@@ -85,14 +86,15 @@ _active: StopFlag | None = None
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[StopFlag]:
-    """Catch SIGTERM and SIGINT into a :class:`StopFlag` (re-entrant: an outer one is reused).
-    Off the main thread no handler can be set: the flag is then never raised."""
-    global _active
+    """Catch SIGTERM and SIGINT into a :class:`StopFlag` (re-entrant: an outer one is reused), and
+    write a :class:`BatchInterrupted` raised inside to stderr before it propagates. Off the main
+    thread no handler can be set: the flag is then never raised."""
+    global _active, _terminal
     if _active is not None:
         yield _active
         return
     flag = StopFlag()
-    _dup_terminal()  # before any run redirects fd 2
+    _terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")  # before any redirect
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -100,16 +102,15 @@ def stop_signals() -> Iterator[StopFlag]:
     _active = flag
     try:
         yield flag
+    except BatchInterrupted as exc:
+        terminal(str(exc))
+        raise
     finally:
         _active = None
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _dup_terminal() -> None:
-    global _terminal
-    if _terminal is None:
-        _terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+        _terminal.close()
+        _terminal = None
 
 
 class Supervisor:
