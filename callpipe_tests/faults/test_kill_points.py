@@ -31,7 +31,7 @@ COUNT = 3
 
 POINTS = {
     "planning": "partition chosen, run not created yet",
-    "stage:stt": "inside STT, one transcript written, gpu slot held",
+    "stage:stt": "inside STT, one Whisper transcript written, gpu slot held",
     "before:correction": "between steps: STT step finished, correction not started",
     "stage:sentiment": "inside analysis, one sentiment written",
     "finalize": "inside finalize, one recording finalized",
@@ -43,7 +43,7 @@ def test_sigkill_at_each_point_then_the_next_batch_finishes_the_day(
     point: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage_log: pytest.LogCaptureFixture
 ) -> None:
     store = LocalStore(tmp_path / "recordings")
-    ids = seed_day(store, DAY, COUNT)
+    ids = seed_day(store, DAY, COUNT, confidence=0.3 if point == "stage:stt" else 0.97)  # stt: real Whisper
 
     first = start_batch(tmp_path, park=point)
     wait_parked(tmp_path, first)
