@@ -95,8 +95,9 @@ def test_sigterm_and_ctrl_c_stop_the_batch_cleanly(signum: int, point: str, tmp_
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_run_waiting_on_a_pool_slot_says_who_holds_it_sleeps_and_goes_on_once_the_holder_dies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeper: subprocess.Popen[bytes]
+@pytest.mark.parametrize("ending", ["holder dies", "SIGTERM while waiting"])
+def test_a_run_waiting_on_a_pool_slot_says_who_holds_it_sleeps_and_ends_cleanly(
+    ending: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleeper: subprocess.Popen[bytes]
 ) -> None:
     seed_day(LocalStore(tmp_path / "recordings"), DAY, COUNT)
     for name, value in batch_env(tmp_path).items():
@@ -121,6 +122,15 @@ def test_a_run_waiting_on_a_pool_slot_says_who_holds_it_sleeps_and_goes_on_once_
     assert child.poll() is None
     assert busy < 0.3, f"the waiting batch used {busy:.0%} of a core"  # the issue saw ~70%
 
+    if ending == "SIGTERM while waiting":  # the issue: still running 10 s after each of two SIGTERMs
+        os.kill(child.pid, signal.SIGTERM)
+        assert child.wait(timeout=30) == 128 + signal.SIGTERM
+        assert "callpipe: batch stopped by SIGTERM" in stderr(tmp_path)
+        with instance_for(tmp_path) as instance:
+            assert gpu_holders(instance) == {holder}  # its queued claim gone, the live holder kept
+            (run,) = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.CANCELED]))
+            assert run.run_id != holder
+        return
     sleeper.kill()  # the holder dies: the waiting batch ends it and takes the slot
     sleeper.wait()
     assert child.wait(timeout=120) == 0, stderr(tmp_path)
