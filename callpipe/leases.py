@@ -11,10 +11,12 @@ default 300 s) and kept alive while the run works on the recording:
 Another run takes a recording over when its lease has expired (the owner was killed: SIGKILL,
 out of memory, machine lost), or at once when ``is_owner_alive`` says the owner run is over:
 Dagster knows a run that failed, was cancelled or finished, and a ``callpipe batch`` run carries
-its process identity (:func:`process_identity`), so a run whose process died on this host is
-known over although Dagster still shows it started. A run that lost a lease notices before it
-starts a stage on the recording and again when it writes a stage result (a compare-and-swap on
-the owner): it drops the recording, never overwrites the new owner's work, never marks it failed.
+its process identity (:func:`process_identity`) and a heartbeat tag (:data:`ALIVE_UNTIL_TAG`),
+so a run whose process died is known over (:func:`run_death`: at once on this host, one lease
+after its last heartbeat elsewhere) although Dagster still shows it started. A run that lost a
+lease notices before it starts a stage on the recording and again when it writes a stage result
+(a compare-and-swap on the owner): it drops the recording, never overwrites the new owner's work,
+never marks it failed.
 """
 
 from __future__ import annotations
