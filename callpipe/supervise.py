@@ -136,6 +136,7 @@ class Supervisor:
         self._outcome: dict[str, Any] = {}
         self._next_beat = time.monotonic() + lease_seconds / 3
         self._reported: dict[tuple[str, str], float] = {}
+        self._warned = False
 
     def run(self, run_config: Mapping[str, Any]) -> Any:
         """Execute the run and return its :class:`~callpipe.defs.executors.PartitionRun`."""
@@ -185,7 +186,9 @@ class Supervisor:
                 self._next_beat = time.monotonic() + self.lease_seconds / 3
             self._watch_pools(run_id)
         except Exception as exc:  # instance storage hiccup: the run itself goes on
-            terminal(f"callpipe: warning: cannot watch run {self.run_id}: {type(exc).__name__}")
+            if not self._warned:
+                terminal(f"callpipe: warning: cannot watch run {self.run_id}: {type(exc).__name__}")
+                self._warned = True
 
     def _watch_pools(self, run_id: str) -> None:
         from callpipe.defs.leases import pool_waits, reap_dead_runs
@@ -193,9 +196,8 @@ class Supervisor:
         waits = pool_waits(self.instance, run_id)
         if not waits:
             return
-        if any(w.holder_run_id for w in waits):
-            for reaped in reap_dead_runs(self.instance):
-                terminal(f"callpipe: ended run {reaped.run_id} and freed its pool slots: {reaped.reason}")
+        for reaped in reap_dead_runs(self.instance):  # a holder that died meanwhile
+            terminal(f"callpipe: ended run {reaped.run_id} and freed its pool slots: {reaped.reason}")
         now = time.monotonic()
         for wait in pool_waits(self.instance, run_id):
             key = (wait.step_key, wait.holder_run_id)
@@ -204,21 +206,34 @@ class Supervisor:
                 self._reported[key] = now
 
     def _cancel(self) -> None:
-        """Leases given back, run canceled, pool slots freed; then :class:`BatchInterrupted`."""
-        assert self.stop.signum is not None
-        name = signal.Signals(self.stop.signum).name
-        run_id = self._find_run()
+        """Leases given back, run canceled, pool slots freed; then :class:`BatchInterrupted`.
+        If the store or the instance fails meanwhile, the line says so and the next run (or a
+        sensor tick) ends the run instead, as after a SIGKILL."""
+        signum = self.stop.signum
+        assert signum is not None
+        name = signal.Signals(signum).name
+        try:
+            run_id = self._find_run()
+        except Exception:
+            run_id = None
         if run_id is None:
             self.stop.check(f"before its run of {self.partition_key} started")
-        released = release_run_leases(run_id, self.partition_key)
-        run = self.instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
-            self.instance.report_run_canceled(run, message=f"callpipe batch stopped by {name}")
-        storage = self.instance.event_log_storage
-        if storage.supports_global_concurrency_limits:
-            storage.free_concurrency_slots_for_run(run_id)
+        try:
+            released = release_run_leases(run_id, self.partition_key)
+            run = self.instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                self.instance.report_run_canceled(run, message=f"callpipe batch stopped by {name}")
+            storage = self.instance.event_log_storage
+            if storage.supports_global_concurrency_limits:
+                storage.free_concurrency_slots_for_run(run_id)
+        except Exception as exc:
+            raise BatchInterrupted(
+                signum,
+                f"callpipe: batch stopped by {name}: run {run_id} of {self.partition_key} left to the "
+                f"next run ({type(exc).__name__} while giving back its leases and slots)",
+            ) from exc
         raise BatchInterrupted(
-            self.stop.signum,
+            signum,
             f"callpipe: batch stopped by {name}: run {run_id} of {self.partition_key} canceled, "
             f"{released} leases and its pool slots released",
         )
