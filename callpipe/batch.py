@@ -51,16 +51,27 @@ def _progress(done: int, total: int, label: str) -> None:
 def run_partitions(
     partitions: dict[str, list[str] | None], *, concurrent: int | None = None, trigger: str = "cli"
 ) -> dict[str, Any]:
-    """Run ``process_call_date`` once per partition key (restricted to the listed ids when given)."""
+    """Run ``process_call_date`` once per partition key (restricted to the listed ids when given).
+
+    First ends the runs of killed ``callpipe batch`` processes
+    (:func:`callpipe.defs.run_owners.reap_dead_runs`: marked failed, their pool slots freed), so
+    that no step waits on a slot of a dead run. Each run executes in a worker thread while this (main) thread watches it (:mod:`callpipe.supervise`):
+    heartbeat, pool waits reported on stderr, SIGTERM and SIGINT (:class:`BatchInterrupted`).
+    """
     ensure_dagster_home()
     import dagster as dg
 
-    from callpipe.defs.launch import execute_partition
+    from callpipe.defs.run_owners import reap_dead_runs
     from callpipe.leases import process_identity
+    from callpipe.stage_runner import PipelineSettings
+    from callpipe.supervise import Supervisor, stop_signals, terminal
 
+    lease_seconds = PipelineSettings.from_env().lease_seconds
     started = time.perf_counter()
     runs = []
-    with dg.DagsterInstance.get() as instance:
+    with stop_signals() as stop, dg.DagsterInstance.get() as instance:
+        for reaped in reap_dead_runs(instance):
+            terminal(f"callpipe: ended run {reaped.run_id} and freed its pool slots: {reaped.reason}")
         keys = sorted(partitions)
         _progress(0, len(keys), "starting")
         for done, key in enumerate(keys, start=1):
@@ -70,7 +81,8 @@ def run_partitions(
             if concurrent:
                 tags[CONCURRENCY_TAG] = str(concurrent)
             run_started = time.perf_counter()
-            result = execute_partition(key, instance=instance, tags=tags, run_config=quiet_run_config())
+            supervisor = Supervisor(instance, key, tags, lease_seconds, stop)
+            result = supervisor.run(quiet_run_config())
             analytics = result.values["call_analytics"] or {"processed": [], "failed": {}}
             manifest = result.values["recordings"] or {"work": [], "skipped": {}}
             runs.append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from callpipe.audio_files import InvalidAudioError
 from callpipe.settings import Settings
 from callpipe.storage import StorageError, get_audio_storage
+from callpipe.supervise import BatchInterrupted, stop_signals
 
 
 class UserError(Exception):
@@ -103,18 +105,23 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from callpipe import batch
 
+    with stop_signals() as stop:  # SIGTERM / Ctrl-C: BatchInterrupted, handled in main()
+        result = _batch(batch, args)
+        stop.check("after its runs")
+    _print_json(result)
+    return 0 if all(run["success"] for run in result["runs"]) else 1
+
+
+def _batch(batch: Any, args: argparse.Namespace) -> dict[str, Any]:
     if args.mode == "single":
         if not args.recording_id:
             raise UserError("--mode single needs --recording-id")
-        result = batch.single(args.recording_id, concurrent=args.concurrent)
-    elif args.mode == "unprocessed":
-        result = batch.unprocessed(limit=args.limit, concurrent=args.concurrent)
-    else:
-        if not args.start_date or not args.end_date:
-            raise UserError("--mode date_range needs --start-date and --end-date")
-        result = batch.date_range(args.start_date, args.end_date, concurrent=args.concurrent)
-    _print_json(result)
-    return 0 if all(run["success"] for run in result["runs"]) else 1
+        return batch.single(args.recording_id, concurrent=args.concurrent)
+    if args.mode == "unprocessed":
+        return batch.unprocessed(limit=args.limit, concurrent=args.concurrent)
+    if not args.start_date or not args.end_date:
+        raise UserError("--mode date_range needs --start-date and --end-date")
+    return batch.date_range(args.start_date, args.end_date, concurrent=args.concurrent)
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
@@ -278,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Settings.from_env()  # every setting checked when the command starts: a bad one is one line, exit 2
         return int(args.func(args))
+    except BatchInterrupted as exc:
+        # Its line is on stderr. A run's worker thread may still be inside a step: leave at once;
+        # its leases and pool slots are already given back and the run is marked canceled.
+        sys.stdout.flush()
+        os._exit(exc.exit_code)
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
         # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)
         sys.stderr.write(f"callpipe: error: {_one_line(exc)}\n")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from callpipe import __version__
 from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
+from callpipe.faultpoints import park
 from callpipe.leases import LeaseLostError, check_owner
 from callpipe.pii import RedactionMode, apply_redaction
 from callpipe.schema import ProcessingMode, ProcessingStatus, RecordingMetadata
@@ -92,6 +93,7 @@ def finalize(
         except Exception as exc:
             failed[recording_id] = f"finalize: {type(exc).__name__}: {one_line(exc)}"
             mark_failed(store, recording_id, failed[recording_id], owner=run_id)
+        park("finalize")  # fault tests only (inert unless CALLPIPE_FAULT_PARK names it)
     return failed
 
 

@@ -11,10 +11,12 @@ default 300 s) and kept alive while the run works on the recording:
 Another run takes a recording over when its lease has expired (the owner was killed: SIGKILL,
 out of memory, machine lost), or at once when ``is_owner_alive`` says the owner run is over:
 Dagster knows a run that failed, was cancelled or finished, and a ``callpipe batch`` run carries
-its process identity (:func:`process_identity`), so a run whose process died on this host is
-known over although Dagster still shows it started. A run that lost a lease notices before it
-starts a stage on the recording and again when it writes a stage result (a compare-and-swap on
-the owner): it drops the recording, never overwrites the new owner's work, never marks it failed.
+its process identity (:func:`process_identity`) and a heartbeat tag (:data:`ALIVE_UNTIL_TAG`),
+so a run whose process died is known over (:func:`run_death`: at once on this host, one lease
+after its last heartbeat elsewhere) although Dagster still shows it started. A run that lost a
+lease notices before it starts a stage on the recording and again when it writes a stage result
+(a compare-and-swap on the owner): it drops the recording, never overwrites the new owner's work,
+never marks it failed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class LeaseLostError(RuntimeError):
 
 
 HOST_TAG, PID_TAG, PID_START_TAG = "callpipe/host", "callpipe/pid", "callpipe/pid-start"
+ALIVE_UNTIL_TAG = "callpipe/alive-until"
+"""Run tag a ``callpipe batch`` process renews while it lives (ISO time, a lease ahead): once
+passed, any host knows the run's process is gone."""
 
 
 def process_start_ticks(pid: int) -> str | None:
@@ -74,6 +79,30 @@ def process_is_gone(tags: Mapping[str, str]) -> bool:
     return process_start_ticks(int(tags[PID_TAG])) != tags.get(PID_START_TAG)
 
 
+def run_death(tags: Mapping[str, str], now: datetime | None = None) -> str | None:
+    """Why the process of a ``callpipe batch`` run (its tags) is provably gone, or None when it
+    may still run. On its own host the pid decides (no longer running, or reused); elsewhere its
+    ``alive-until`` heartbeat, once passed (a lease after the process stopped renewing it)."""
+    if tags.get(HOST_TAG) == socket.gethostname() and process_start_ticks(os.getpid()) is not None:
+        if process_is_gone(tags):
+            return f"its process (pid {tags[PID_TAG]} on {tags[HOST_TAG]}) is gone"
+        return None
+    raw = tags.get(ALIVE_UNTIL_TAG)
+    if raw:
+        try:
+            until = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if until.tzinfo is not None and until < (now or datetime.now(UTC)):
+            return f"its process on {tags.get(HOST_TAG, 'another host')} sent no heartbeat since {raw}"
+    return None
+
+
+def alive_until(lease_seconds: float, now: datetime | None = None) -> str:
+    """The :data:`ALIVE_UNTIL_TAG` value a live process sets: a lease from now, to the second."""
+    return ((now or datetime.now(UTC)) + timedelta(seconds=lease_seconds)).isoformat(timespec="seconds")
+
+
 def lease_is_live(meta: RecordingMetadata, now: datetime, is_owner_alive: OwnerCheck | None = None) -> bool:
     """Whether ``meta`` is leased to a run that may still be working on it."""
     state = meta.status
@@ -90,6 +119,31 @@ def check_owner(meta: RecordingMetadata, owner: str) -> None:
     if state.status != ProcessingStatus.PROCESSING or state.lease_owner != owner:
         now = f"held by run {state.lease_owner}" if state.lease_owner else f"status {state.status.value}"
         raise LeaseLostError(f"run {owner} lost the lease of recording {meta.recording_id} ({now})")
+
+
+class _NotMine(Exception):
+    """Raised inside a metadata edit to leave the document unwritten."""
+
+
+def release(store: RecordingStore, recording_id: str, owner: str) -> bool:
+    """Give back ``owner``'s lease of a recording it did not finish (a cancelled run): pending again,
+    the attempt not counted, so the next run takes it at once. False when ``owner`` holds none."""
+
+    def edit(meta: RecordingMetadata) -> None:
+        state = meta.status
+        if state.status != ProcessingStatus.PROCESSING or state.lease_owner != owner:
+            raise _NotMine
+        state.status = ProcessingStatus.PENDING
+        state.lease_owner = None
+        state.lease_until = None
+        state.attempts = max(0, state.attempts - 1)
+        state.updated_at = datetime.now(UTC)
+
+    try:
+        store.modify_metadata(recording_id, edit)
+    except _NotMine:
+        return False
+    return True
 
 
 def extend(meta: RecordingMetadata, lease_seconds: float, now: datetime | None = None) -> None:

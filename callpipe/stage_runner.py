@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from callpipe.failures import INFRA_ERRORS, mark_failed, one_line, retrying
+from callpipe.faultpoints import park
 from callpipe.leases import Heartbeat, LeaseLostError, OwnerCheck, check_owner, extend, hold, lease_is_live
 from callpipe.schema import ProcessingStatus, RecordingMetadata
 from callpipe.settings import Settings
@@ -202,6 +203,7 @@ def run_stage(
     outage = threading.Event()
     outage_error: list[str] = []
     heartbeat = Heartbeat(store, owner, settings.lease_seconds) if owner else None
+    park(f"before:{stage}")  # fault tests only
 
     def one(recording_id: str) -> None:
         if outage.is_set():
@@ -238,6 +240,7 @@ def run_stage(
         with lock:
             (report.ran if ran else report.cached).append(recording_id)
             report.seconds[recording_id] = round(time.perf_counter() - started, 4)
+        park(f"stage:{stage}")  # fault tests only (inert unless CALLPIPE_FAULT_PARK names it)
 
     with heartbeat or contextlib.nullcontext(), ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, recording_ids))

@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "callpipe.audio_files",
             "callpipe.files",
             "callpipe.openmp",
+            "callpipe.faultpoints",
         ),
     ),
     ("storage", ("callpipe.storage",)),
@@ -63,7 +64,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("dagster shell", ("callpipe.defs", "callpipe.deploy")),
-    ("command line", ("callpipe.cli", "callpipe.batch", "callpipe.demo_command", "callpipe.demo_calls")),
+    (
+        "command line",
+        (
+            "callpipe.cli",
+            "callpipe.batch",
+            "callpipe.supervise",
+            "callpipe.demo_command",
+            "callpipe.demo_calls",
+        ),
+    ),
 ]
 """Lowest first. ``demo_calls`` (espeak-ng demo dialogues) sits with the command that uses it."""
 

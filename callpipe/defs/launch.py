@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,29 @@ def process_call_date_job() -> dg.JobDefinition:
     """``process_call_date`` with the executor the environment selects now; the target of
     :func:`reconstructable` that Celery workers and step pods import to rebuild the job."""
     return build_defs().resolve_job_def("process_call_date")
+
+
+def _interval_to_next_pending_claim_check(self: Any) -> float:
+    """Seconds until the next pool claim is due (never negative): what the in-process loop sleeps."""
+    if not self._pending_claims:
+        return 0.0
+    now = time.time()
+    return max(0.0, min((due - now for due in self._pending_timeouts.values()), default=0.0))
+
+
+def sleep_while_blocked_on_pools() -> None:
+    """Make the in-process executor sleep while a step waits for a pool slot, instead of spinning.
+
+    Dagster 1.13's ``InstanceConcurrencyContext.interval_to_next_pending_claim_check`` returns
+    ``min([0, *waits])``, never above 0, so the executor's ``sleep_til_ready`` never sleeps and a
+    run blocked on the ``gpu`` pool burns a core for as long as it waits (it polls the claim only
+    every 1-15 s anyway). This replaces it, in this process, with the time left until that next
+    poll (the busy wait noted, unmerged, in dagster-io/dagster pull request 20367). Idempotent;
+    called by :func:`execute_partition` at run time, never at import.
+    """
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+
+    InstanceConcurrencyContext.interval_to_next_pending_claim_check = _interval_to_next_pending_claim_check
 
 
 @dataclass
@@ -54,6 +78,7 @@ def execute_partition(
     Celery workers or Kubernetes Jobs.
     """
     if executor_mode(environ) == "default":
+        sleep_while_blocked_on_pools()
         local = process_call_date_job().execute_in_process(
             partition_key=partition_key,
             instance=instance,

@@ -10,6 +10,7 @@ import dagster as dg
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.partitions import build_call_date_partitions, call_timezone
 from callpipe.defs.resources import RecordingStoreResource
+from callpipe.defs.run_owners import reap_on_tick
 from callpipe.defs.sensors import pending_partitions
 from callpipe.settings import Settings
 
@@ -57,6 +58,7 @@ def build_nightly_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _nightly(context: dg.ScheduleEvaluationContext, store: RecordingStoreResource) -> list[dg.RunRequest]:
+        reap_on_tick(context)  # the runs it requests must not wait on a killed run's pool slot
         backlog = set(pending_partitions(store.get_store(), timezone, {})[0])
         partitions = build_call_date_partitions(timezone)
         backlog = {key for key in backlog if partitions.has_partition_key(key)}

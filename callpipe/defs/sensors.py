@@ -26,6 +26,7 @@ from callpipe.defs import partitions
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.partitions import call_timezone, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
+from callpipe.defs.run_owners import reap_on_tick
 from callpipe.stage_runner import stage_versions
 from callpipe.storage import RecordingStore
 
@@ -134,6 +135,7 @@ def unprocessed_recordings_sensor(
     UTC, keeps under ``utc_dates`` how the markers without a time of day (an older store's) of
     each UTC date spanning two call dates split.
     """
+    reap_on_tick(context)  # a killed `callpipe batch` holds no pool slot past a tick
     state = _load_cursor(context.cursor)
     splits = state.get(SPLITS)
     pending, new_splits = pending_partitions(

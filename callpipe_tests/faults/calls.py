@@ -14,10 +14,13 @@ LIVE_TEXT = "hola buenos días quiero consultar el saldo de mi cuenta por favor"
 so STT keeps it (no Whisper) and the stages take milliseconds."""
 
 
-def seed_day(store: RecordingStore, day: str, count: int, prefix: str = "rec") -> list[str]:
-    """``count`` half-second calls on ``day`` (09:00 UTC on), ids ``{prefix}-00``..."""
+def seed_day(
+    store: RecordingStore, day: str, count: int, prefix: str = "rec", confidence: float = 0.97
+) -> list[str]:
+    """``count`` half-second calls on ``day`` (09:00 UTC on), ids ``{prefix}-00``...; a low live
+    ``confidence`` makes STT re-transcribe them with Whisper."""
     recorder = Recorder(store)
-    words = [{"word": w, "confidence": 0.97} for w in LIVE_TEXT.split()]
+    words = [{"word": w, "confidence": confidence} for w in LIVE_TEXT.split()]
     start = datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
     ids = []
     for i in range(count):
