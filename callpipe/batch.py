@@ -56,7 +56,8 @@ def run_partitions(
     First ends the runs of killed ``callpipe batch`` processes
     (:func:`callpipe.defs.run_owners.reap_dead_runs`: marked failed, their pool slots freed), so
     that no step waits on a slot of a dead run. Each run executes in a worker thread while this
-    (main) thread watches it (:mod:`callpipe.supervise`): heartbeat, pool waits reported on stderr, SIGTERM and SIGINT (:class:`BatchInterrupted`).
+    (main) thread watches it (:mod:`callpipe.supervise`): heartbeat, pool waits reported on
+    stderr, SIGTERM and SIGINT (:class:`BatchInterrupted`).
     """
     ensure_dagster_home()
     import dagster as dg
