@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from callpipe_tests.services import fresh_postgres_database
+
+# Outside the demo a missing CALLPIPE_PII_KEY is an error (callpipe/pii.py); the tests use a fixed,
+# non-secret key unless the caller set one (.ci/run does). Tests of the key itself unset it.
+os.environ.setdefault("CALLPIPE_PII_KEY", "callpipe-tests-only-key-not-secret")
 
 
 @pytest.fixture(scope="session")
