@@ -118,7 +118,9 @@ def test_reads_fall_back_to_s3(mirrored_store: MirroredStore) -> None:
     rid = mirrored_store.save_recording(data, "conv").recording_id
     mirrored_store.local.delete_recording(rid)  # local disk lost
     assert mirrored_store.get_recording(rid) == data
-    assert mirrored_store.local_audio_path(rid).read_bytes() == data
+    with mirrored_store.audio_file(rid) as staged:  # a temporary download, gone after the block
+        assert staged.read_bytes() == data
+    assert not staged.exists()
     mirrored_store.delete_recording(rid)
     with pytest.raises(RecordingNotFoundError):
         mirrored_store.get_metadata(rid)
