@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from callpipe.defs.assets import ALL_ASSETS
+from callpipe.defs.assets import ALL_ASSETS, daily_call_summary
 from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.pipeline import STAGE_ORDER, stage_versions
@@ -113,3 +113,41 @@ def test_corrupt_recording_is_isolated(store: LocalStore, instance: dg.DagsterIn
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["failure_rate_under_threshold"] is False  # 1 of 3 failed: over 10%
     assert not result.success  # the blocking check stops the day's summary
+
+
+def test_wer_check_fails_when_a_correction_rewrites_right_words(
+    store: LocalStore, first_run: dg.ExecuteInProcessResult, instance: dg.DagsterInstance
+) -> None:
+    evaluations = {e.check_name: e for e in first_run.get_asset_check_evaluations()}
+    assert evaluations["wer_not_worse_after_processing"].passed
+    assert evaluations["wer_not_worse_after_processing"].metadata["corrected_calls"].value == 3
+    # A broken corrector rewrote a call's transcript into other words: the check must see it.
+    victim = f"{GOOD_DAY}-saldo"
+    original = store.get_metadata(victim)
+    garbled = " ".join(f"palabra{i}" for i, _ in enumerate(original.transcription.text.split()))
+
+    def rewrite(meta):
+        meta.transcription.corrected_text = garbled
+
+    store.modify_metadata(victim, rewrite)
+    try:
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            selection=[daily_call_summary.key],
+            partition_key=GOOD_DAY,
+            resources={
+                "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+                "models": StageModelsResource(),
+            },
+            instance=instance,
+            raise_on_error=False,
+        )
+        evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}[
+            "wer_not_worse_after_processing"
+        ]
+        assert evaluation.passed is False
+        assert evaluation.metadata["corrections_worse"].value == 1
+        assert list(evaluation.metadata["worse_examples"].value) == [victim]
+    finally:
+        before = original.transcription.corrected_text
+        store.modify_metadata(victim, lambda m: setattr(m.transcription, "corrected_text", before))
