@@ -88,3 +88,26 @@ def test_erase_by_caller_from_another_directory(layout, tmp_path: Path, how: str
     receipt = json.loads(erased.stdout)
     assert [r["recording_id"] for r in receipt["recordings"]] == [recording_id]
     assert not (first / "data").exists() and not (second / "data").exists()
+
+
+def test_the_demo_keeps_its_key_beside_its_store_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callpipe.demo_job import apply_defaults
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(pii.KEY_ENV, raising=False)
+    monkeypatch.delenv(pii.KEY_FILE_ENV, raising=False)
+    for name in ("STORAGE_BACKEND", "STORAGE_LOCAL_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    apply_defaults()
+    assert os.environ[pii.KEY_FILE_ENV] == str(tmp_path / "data" / "pii.key")
+    pii._KEYS.clear()
+    key = pii.phone_key("+34612345678")
+    monkeypatch.chdir(tmp_path / "..")  # the run's subprocesses may start elsewhere: same key
+    pii._KEYS.clear()
+    assert pii.phone_key("+34612345678") == key
+    monkeypatch.setenv(pii.KEY_ENV, "set-by-the-user-0123456789")
+    monkeypatch.delenv(pii.KEY_FILE_ENV)
+    apply_defaults()
+    assert pii.KEY_FILE_ENV not in os.environ  # a configured key wins

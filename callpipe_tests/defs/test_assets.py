@@ -121,15 +121,20 @@ def test_wer_check_fails_when_a_correction_rewrites_right_words(
     evaluations = {e.check_name: e for e in first_run.get_asset_check_evaluations()}
     assert evaluations["wer_not_worse_after_processing"].passed
     assert evaluations["wer_not_worse_after_processing"].metadata["corrected_calls"].value == 3
-    # A broken corrector rewrote a call's transcript into other words: the check must see it.
+    # Production calls carry no reference text, so nothing can be measured against one; and a
+    # broken corrector rewrote one call's transcript into other words: the check must see it.
+    ids = [f"{GOOD_DAY}-{c}" for c in ("factura", "saldo", "tarjeta")]
+    originals = {rid: store.get_metadata(rid) for rid in ids}
     victim = f"{GOOD_DAY}-saldo"
-    original = store.get_metadata(victim)
-    garbled = " ".join(f"palabra{i}" for i, _ in enumerate(original.transcription.text.split()))
+    garbled = " ".join(f"palabra{i}" for i, _ in enumerate(originals[victim].transcription.text.split()))
 
-    def rewrite(meta):
-        meta.transcription.corrected_text = garbled
+    def as_in_production(meta):
+        meta.extra.pop("reference_text", None)
+        if meta.recording_id == victim:
+            meta.transcription.corrected_text = garbled
 
-    store.modify_metadata(victim, rewrite)
+    for rid in ids:
+        store.modify_metadata(rid, as_in_production)
     try:
         result = dg.materialize(
             [*ALL_ASSETS, *ALL_CHECKS],
@@ -145,9 +150,15 @@ def test_wer_check_fails_when_a_correction_rewrites_right_words(
         evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}[
             "wer_not_worse_after_processing"
         ]
+        assert evaluation.metadata["measured_before"].value is None  # no reference text
         assert evaluation.passed is False
         assert evaluation.metadata["corrections_worse"].value == 1
         assert list(evaluation.metadata["worse_examples"].value) == [victim]
     finally:
-        before = original.transcription.corrected_text
-        store.modify_metadata(victim, lambda m: setattr(m.transcription, "corrected_text", before))
+        for rid, original in originals.items():
+
+            def restore(meta, original=original):
+                meta.extra = original.extra
+                meta.transcription.corrected_text = original.transcription.corrected_text
+
+            store.modify_metadata(rid, restore)
