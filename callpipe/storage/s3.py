@@ -111,7 +111,10 @@ def default_cache_dir() -> Path:
 
 
 _STAGED = re.compile(r"^(\d+)-[A-Za-z0-9_]+\.[a-z0-9]+$")
-_LEGACY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(wav|flac|ogg|mp3|opus|m4a|webm)$")
+_LEGACY = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(wav|flac|ogg|mp3|opus|m4a|webm)$"  # {recording_id}.{ext}
+    r"|^\.[A-Za-z0-9][A-Za-z0-9._-]*\.[0-9a-f]{32}\.tmp$"  # a download a crash left half written
+)
 
 
 def _alive(pid: int) -> bool:

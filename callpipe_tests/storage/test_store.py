@@ -240,9 +240,10 @@ def test_s3_staging_sweeps_dead_processes_and_old_downloads(s3_store: S3Store, s
     s3_store.cache_dir.mkdir(parents=True, exist_ok=True)
     killed = s3_store.cache_dir / f"{int(dead.stdout)}-abc123.wav"  # a stage killed mid-way
     legacy = s3_store.cache_dir / f"{rid}.wav"  # kept for good by versions before staging
+    half = s3_store.cache_dir / f".{rid}.wav.{'0' * 32}.tmp"  # their crash-left temp file
     alive = s3_store.cache_dir / f"{os.getpid()}-xyz789.wav"  # another stage of a live process
-    for path in (killed, legacy, alive):
+    for path in (killed, legacy, half, alive):
         path.write_bytes(speech_wav)
     with s3_store.audio_file(rid):
         pass
-    assert not killed.exists() and not legacy.exists() and alive.exists()
+    assert not killed.exists() and not legacy.exists() and not half.exists() and alive.exists()
