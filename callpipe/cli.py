@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from datetime import UTC, date, datetime, time
@@ -58,25 +59,64 @@ def _read_word_confidences(path: str | None) -> list[dict[str, Any]] | None:
     return data
 
 
-def cmd_record(args: argparse.Namespace) -> int:
-    from callpipe.recorder import Recorder
+MAX_TRANSCRIPT_BYTES = 1_000_000
+"""Cap of a live transcript (UTF-8): about 150,000 words, far more than a day-long call."""
 
+
+def _read_transcript(args: argparse.Namespace) -> str:
+    """``--transcript``, or ``--transcript-file`` (``-`` = stdin, UTF-8), under the size cap."""
+    if args.transcript_file is None:
+        text = args.transcript or ""
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_TRANSCRIPT_BYTES:
+            raise UserError(f"--transcript is over the {MAX_TRANSCRIPT_BYTES:,} byte limit")
+        return text
+    source = args.transcript_file
+    name = "from stdin" if source == "-" else f"file {source}"
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_TRANSCRIPT_BYTES + 1)
+        else:
+            with open(source, "rb") as handle:
+                raw = handle.read(MAX_TRANSCRIPT_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read transcript {name}: {exc.strerror}") from exc
+    if len(raw) > MAX_TRANSCRIPT_BYTES:
+        raise UserError(f"transcript {name} is over the {MAX_TRANSCRIPT_BYTES:,} byte limit")
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff").strip()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"transcript {name} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from callpipe.recorder import InvalidConfidenceError, Recorder
+
+    transcript = _read_transcript(args)
+    confidences = _read_word_confidences(args.word_confidences)
     audio_path = Path(args.audio)
     try:
         audio = audio_path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read audio file {audio_path}: {exc.strerror}") from exc
     extra = {"agent_id": args.agent_id} if args.agent_id else {}
-    result = Recorder().record_sync(
-        audio,
-        args.conversation_id,
-        transcription=args.transcript or "",
-        word_confidences=_read_word_confidences(args.word_confidences),
-        direction=args.direction,
-        audio_format=audio_path.suffix.lstrip(".").lower() or "wav",
-        extra=extra,
-        caller_phone=args.caller_phone,
-    )
+    # The recorder logs a confidence mismatch; the command reports it once, naming the file.
+    logging.getLogger("callpipe.recorder.recorder").setLevel(logging.ERROR)
+    try:
+        result = Recorder().record_sync(
+            audio,
+            args.conversation_id,
+            transcription=transcript,
+            word_confidences=confidences,
+            direction=args.direction,
+            audio_format=audio_path.suffix.lstrip(".").lower() or "wav",
+            extra=extra,
+            caller_phone=args.caller_phone,
+        )
+    except InvalidConfidenceError as exc:
+        raise UserError(f"word confidences file {args.word_confidences}: {exc}") from exc
+    warning = result.online.get("confidence_warning")
+    if warning:
+        sys.stderr.write(f"callpipe: warning: word confidences file {args.word_confidences}: {warning}\n")
     _print_json(result.to_dict())
     return 0
 
@@ -216,7 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     record = sub.add_parser("record", help="save a call: online correction, audio and metadata")
     record.add_argument("audio", help="audio file (wav, flac, ogg, mp3)")
     record.add_argument("--conversation-id", required=True)
-    record.add_argument("--transcript", help="live transcript text")
+    text = record.add_mutually_exclusive_group()
+    text.add_argument("--transcript", help="live transcript text")
+    text.add_argument(
+        "--transcript-file",
+        metavar="PATH",
+        help=f"live transcript from a UTF-8 file, '-' for stdin (at most {MAX_TRANSCRIPT_BYTES:,} bytes)",
+    )
     record.add_argument(
         "--word-confidences",
         metavar="FILE.json",

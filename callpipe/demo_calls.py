@@ -116,7 +116,7 @@ def speak_telephone_wav(text: str, voice: str, speed: int, path: Path) -> None:
     raw = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
     subprocess.run(
-        ["sox", str(raw), "-r", "8000", "-c", "1", str(path), "sinc", "300-3400"],
+        ["sox", "-R", "-D", str(raw), "-r", "8000", "-c", "1", str(path), "sinc", "300-3400"],
         check=True,
         stderr=subprocess.DEVNULL,
     )
@@ -136,7 +136,7 @@ def _speak(text: str, voice: str, speed: int) -> np.ndarray:
             capture_output=True,
         )
         subprocess.run(
-            ["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)],
+            ["sox", "-R", "-D", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)],
             check=True,
             capture_output=True,
         )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from callpipe.demo_calls import load_demo_calls
+from callpipe.pii import DEMO_KEY_FILE, KEY_ENV, KEY_FILE_ENV
 from callpipe.recorder import Recorder
 from callpipe.storage import RecordingNotFoundError, get_audio_storage
 
@@ -21,9 +23,12 @@ DEFAULTS = {
 
 
 def apply_defaults() -> None:
-    """Fill unset configuration with the embedded defaults (local store under ./data/recordings)."""
+    """Fill unset configuration with the embedded defaults (local store under ./data/recordings,
+    PII key file ./data/pii.key as an absolute path, unless a key is configured)."""
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not os.environ.get(KEY_ENV) and not os.environ.get(KEY_FILE_ENV):
+        os.environ[KEY_FILE_ENV] = str(Path(DEMO_KEY_FILE).resolve())
 
 
 def record_demo_calls() -> list[dict[str, Any]]:

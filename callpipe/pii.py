@@ -28,8 +28,12 @@ Phone keys: :func:`phone_key` is the HMAC-SHA256 of the E.164 number under a sec
 caller can be found (and erased) by number without storing it. A plain SHA-256 of a phone number
 is not anonymous: Spain has under 10^9 numbers, a laptop hashes them all in minutes. The key
 comes from ``CALLPIPE_PII_KEY`` (at least 16 characters; set the same value on every machine in
-production), else from the file ``CALLPIPE_PII_KEY_FILE`` (default ``data/pii.key``), created
-with 32 random bytes and mode 0600 on first use.
+production), else from the file named by ``CALLPIPE_PII_KEY_FILE`` (an absolute path, so that
+every process finds the same file wherever it starts), created with 32 random bytes and mode 0600
+on first use. With neither set, making or looking up a phone key is a :class:`PIIConfigError`: a
+key made silently in the working directory would not match the keys stored by a process started
+elsewhere, and ``erase --caller-phone`` would miss calls. ``callpipe demo`` sets the key file to
+``data/pii.key`` beside its store (as an absolute path).
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ from callpipe.schema import CallerInfo, Entities, RecordingMetadata, Transcripti
 MODE_ENV = "PII_REDACTION"
 KEY_ENV = "CALLPIPE_PII_KEY"
 KEY_FILE_ENV = "CALLPIPE_PII_KEY_FILE"
-DEFAULT_KEY_FILE = "data/pii.key"
+DEMO_KEY_FILE = "data/pii.key"
+"""Where ``callpipe demo`` keeps its key (resolved to an absolute path when the demo starts)."""
 MIN_KEY_CHARS = 16
 
 
@@ -111,14 +116,29 @@ _KEY_LOCK = threading.Lock()
 
 
 def pii_key(environ: Mapping[str, str] | None = None) -> bytes:
-    """The secret of :func:`phone_key`: ``CALLPIPE_PII_KEY``, else the key file (made on first use)."""
+    """The secret of :func:`phone_key`: ``CALLPIPE_PII_KEY``, else the key file (made on first use).
+
+    Raises :class:`PIIConfigError` when neither is set or the file's path is relative.
+    """
     env = os.environ if environ is None else environ
     configured = env.get(KEY_ENV)
     if configured:
         if len(configured) < MIN_KEY_CHARS:
             raise PIIConfigError(f"{KEY_ENV} must be at least {MIN_KEY_CHARS} characters")
         return configured.encode("utf-8")
-    path = Path(env.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser().resolve()
+    named = env.get(KEY_FILE_ENV)
+    if not named:
+        raise PIIConfigError(
+            f"{KEY_ENV} is not set: set it to the same secret of {MIN_KEY_CHARS}+ characters on every "
+            f"machine (or {KEY_FILE_ENV} to an absolute path) to store or find callers' phone keys"
+        )
+    path = Path(named).expanduser()
+    if not path.is_absolute():
+        raise PIIConfigError(
+            f"{KEY_FILE_ENV}={named!r} is relative: give an absolute path (a relative one names a "
+            "different file in each working directory)"
+        )
+    path = path.resolve()
     with _KEY_LOCK:
         if str(path) not in _KEYS:
             _KEYS[str(path)] = _load_or_create_key(path)

@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 SCHEMA_VERSION = 2
 """Current metadata layout. Version 1 was the seed's flat layout (see ``_upgrade``)."""
@@ -97,6 +107,36 @@ class Transcription(_Model):
     needs_clarification: bool = False
     clarification_reason: str | None = None
     redacted_text: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_copies(cls, data: Any) -> Any:
+        """Restore the fields a compact document lists in ``same_as_text`` (older files have none)."""
+        if isinstance(data, dict) and "same_as_text" in data:
+            data = dict(data)
+            same = data.pop("same_as_text")
+            for name in same if isinstance(same, list) else []:
+                if name in TEXT_COPIES and data.get(name) is None:
+                    data[name] = data.get("text", "")
+        return data
+
+    @model_serializer(mode="wrap")
+    def _compact_copies(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """With the serialization context ``{"compact": True}`` (the stores' documents), a corrected
+        or redacted text equal to ``text`` is written once: named in ``same_as_text`` instead."""
+        data = handler(self)
+        context = info.context
+        if isinstance(data, dict) and isinstance(context, dict) and context.get("compact"):
+            same = [n for n in TEXT_COPIES if data.get(n) is not None and data[n] == data.get("text")]
+            for name in same:
+                del data[name]
+            if same:
+                data["same_as_text"] = same
+        return data
+
+
+TEXT_COPIES = ("corrected_text", "redacted_text")
+"""Fields of :class:`Transcription` that often repeat ``text`` word for word."""
 
 
 class TurnSentiment(_Model):

@@ -50,7 +50,9 @@ class Settings(BaseModel):
         description="root of the local store (`audio/`, `metadata/`, `transcripts/`, `index/`)",
     )
     storage_cache_dir: str | None = Field(
-        None, description="where the S3 store keeps downloaded audio (default `~/.cache/callpipe/recordings`)"
+        None,
+        description="where a stage stages S3 audio in a private temporary file, deleted when the stage ends "
+        "(default `~/.cache/callpipe/recordings`)",
     )
     s3_bucket: str | None = Field(None, description="S3 bucket (needed by `s3` and `both`)")
     s3_region: str | None = Field(
@@ -117,7 +119,11 @@ class Settings(BaseModel):
 
     # ---- batch and Dagster ------------------------------------------------------------------
     callpipe_timezone: str = Field("UTC", description="time zone of the call-date partitions and schedules")
-    callpipe_start_date: str = Field("2024-01-01", description="first call-date partition (YYYY-MM-DD)")
+    callpipe_start_date: str | None = Field(
+        None,
+        description="first call-date partition (YYYY-MM-DD; unset: first of the month three months back); "
+        "older recordings are counted and reported, never processed",
+    )
     batch_processing_hour: int = Field(
         2, ge=0, le=23, description="hour of the nightly run, in `CALLPIPE_TIMEZONE`"
     )
@@ -170,10 +176,12 @@ class Settings(BaseModel):
         "mask", description="`mask`, `drop` or `off` (see Personal data)"
     )
     callpipe_pii_key: SecretStr | None = Field(
-        None, description="HMAC key for caller-phone keys, 16+ characters (set the same key everywhere)"
+        None,
+        description="HMAC key for caller-phone keys, 16+ characters, the same on every machine "
+        "(unset and no key file: commands that need it stop with one line; `callpipe demo` makes its own)",
     )
-    callpipe_pii_key_file: str = Field(
-        "data/pii.key", description="where a random key is created once when `CALLPIPE_PII_KEY` is unset"
+    callpipe_pii_key_file: str | None = Field(
+        None, description="absolute path of a key file made on first use, instead of `CALLPIPE_PII_KEY`"
     )
     retention_days: int | None = Field(
         None,
@@ -213,7 +221,9 @@ class Settings(BaseModel):
 
     @field_validator("callpipe_start_date")
     @classmethod
-    def _iso_date(cls, value: str) -> str:
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             date.fromisoformat(value)
         except ValueError:

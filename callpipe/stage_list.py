@@ -102,14 +102,15 @@ def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) 
             "correction_method": None,
         }
     )
-    audio_path = store.local_audio_path(meta.recording_id)
-    if not needs_retranscription(live_wer, services.retranscribe_threshold):
-        return {
-            "online_transcription": live,
-            "transcription": kept,
-            "conversation_metrics": vad_metrics(str(audio_path)),
-        }
-    conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
+    # S3 audio is staged in a temporary file for this stage only (no copy outlives it).
+    with store.audio_file(meta.recording_id) as audio_path:
+        if not needs_retranscription(live_wer, services.retranscribe_threshold):
+            return {
+                "online_transcription": live,
+                "transcription": kept,
+                "conversation_metrics": vad_metrics(str(audio_path)),
+            }
+        conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
     segments = [s for channel in conversation.channels for s in channel.segments]
     new_wer = estimate_wer(conversation.word_confidences, segments)
     patch: dict[str, Any] = {

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from callpipe_tests.services import fresh_postgres_database
+
+# Outside the demo a missing CALLPIPE_PII_KEY is an error (callpipe/pii.py); the tests use a fixed,
+# non-secret key unless the caller set one (.ci/run does). Tests of the key itself unset it.
+os.environ.setdefault("CALLPIPE_PII_KEY", "callpipe-tests-only-key-not-secret")
+# The tests' call dates go back to 2024; the default first partition is only three months back.
+os.environ.setdefault("CALLPIPE_START_DATE", "2024-01-01")
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,9 @@ def save(store: RecordingStore, rid: str, conv: str, phone: str | None = None, s
     for side in store_sides(store)[1]:
         side._put(f"transcripts/{conv}/{rid}.redacted.txt", f"[PHONE] {rid}".encode())
     if isinstance(store, S3Store):
-        store.local_audio_path(rid)  # leaves a download in the cache dir
+        # A download that a version before staging kept for good in the cache dir.
+        store.cache_dir.mkdir(parents=True, exist_ok=True)
+        (store.cache_dir / f"{rid}.wav").write_bytes(audio)
     return audio
 
 

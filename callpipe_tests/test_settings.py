@@ -164,17 +164,24 @@ import json, os, sys
 names = set(json.loads(sys.argv[1]))
 read = set()
 real = os.environ
+import callpipe
+PACKAGE = os.path.dirname(callpipe.__file__)
+def note(key):
+    # Only callpipe's own reads count: libraries that copy the whole environment at import
+    # (platform, fsspec: dict(os.environ)) read every variable that happens to be set.
+    if sys._getframe(2).f_code.co_filename.startswith(PACKAGE):
+        read.add(key)
 class Environ:
     def __getattr__(self, attr):
         return getattr(real, attr)
     def get(self, key, default=None):
-        read.add(key)
+        note(key)
         return real.get(key, default)
     def __getitem__(self, key):
-        read.add(key)
+        note(key)
         return real[key]
     def __contains__(self, key):
-        read.add(key)
+        note(key)
         return key in real
     def __iter__(self):
         return iter(real)
@@ -183,7 +190,7 @@ class Environ:
     def __setitem__(self, key, value):
         real[key] = value
 os.environ = Environ()
-import importlib, pkgutil, callpipe
+import importlib, pkgutil
 for info in pkgutil.walk_packages(callpipe.__path__, "callpipe."):
     if info.name.startswith(tuple(sys.argv[2:])):
         continue

@@ -9,7 +9,12 @@ import dagster as dg
 
 from callpipe.defs import partitions
 from callpipe.defs.assets import call_analytics, daily_call_summary, recordings
+from callpipe.defs.partitions import partition_window
+from callpipe.defs.resources import RecordingStoreResource
+from callpipe.schema import RecordingMetadata
 from callpipe.settings import Settings
+from callpipe.storage import RecordingStore, StorageError
+from callpipe.summary import day_refs
 
 
 def max_failure_rate() -> float:
@@ -83,23 +88,83 @@ def failure_rate_under_threshold(call_analytics: dict[str, Any]) -> dg.AssetChec
     )
 
 
+def correction_drift(meta: RecordingMetadata) -> dict[str, Any] | None:
+    """How far the offline correction moved a processed call's transcript, against how many of its
+    words the STT gate estimated wrong; ``None`` when nothing was corrected.
+
+    An independent bound, not the stage's own choice: if ``E`` words of the source were wrong
+    (its estimated WER times its words) and the correction changed ``C`` words (word alignment of
+    the stored corrected text against the text it was corrected from), at least ``C - E`` changes
+    hit right words and are new errors. When ``C - E > E`` (one word of slack) the corrected
+    transcript is worse than its source even if every wrong word was fixed: ``worse``.
+    """
+    from callpipe.stt import estimate_wer
+    from callpipe.stt.wer import align_words, normalize_spanish
+
+    transcription = meta.transcription
+    if not meta.processed or not transcription.corrected_text:
+        return None
+    source = normalize_spanish(transcription.text)
+    if not source:
+        return None
+    changed = align_words(source, normalize_spanish(transcription.corrected_text)).errors
+    estimated = transcription.estimated_wer
+    if estimated is None:
+        estimated = estimate_wer(transcription.word_confidences)
+    wrong = min(1.0, estimated) * len(source)
+    introduced = max(0.0, changed - wrong)
+    return {
+        "words": len(source),
+        "changed": changed,
+        "estimated_wrong": round(wrong, 2),
+        "new_errors_at_least": round(introduced, 2),
+        "worse": introduced > wrong + 1,
+    }
+
+
+def _day_documents(backend: RecordingStore, partition_key: str) -> list[RecordingMetadata]:
+    start, end = partition_window(partition_key)
+    docs = []
+    for ref in day_refs(backend, start, end):
+        try:
+            docs.append(backend.get_metadata(ref.recording_id))
+        except StorageError:
+            continue  # counted by the summary and the valid-metadata check
+    return docs
+
+
 @partitioned_check(
     asset=daily_call_summary,
-    description="WER after offline processing is not above the live transcript's.",
+    description=(
+        "Offline processing did not make transcripts worse: no corrected transcript changed more "
+        "words than the STT gate estimated wrong plus as many again (at least that many changes hit "
+        "right words), and where calls carry a reference text the measured WER did not rise."
+    ),
 )
-def wer_not_worse_after_processing(daily_call_summary: dict[str, Any]) -> dg.AssetCheckResult:
-    pairs = [
-        (daily_call_summary["estimated_wer_before"], daily_call_summary["estimated_wer_after"]),
-        (daily_call_summary["measured_wer_before"], daily_call_summary["measured_wer_after"]),
-    ]
-    compared = [(b, a) for b, a in pairs if b is not None and a is not None]
+def wer_not_worse_after_processing(
+    context: dg.AssetCheckExecutionContext, daily_call_summary: dict[str, Any], store: RecordingStoreResource
+) -> dg.AssetCheckResult:
+    drift = {}
+    for meta in _day_documents(store.get_store(), context.partition_key):
+        signals = correction_drift(meta)
+        if signals is not None:
+            drift[meta.recording_id] = signals
+    worse = sorted(rid for rid, signals in drift.items() if signals["worse"])
+    measured = (daily_call_summary["measured_wer_before"], daily_call_summary["measured_wer_after"])
+    measured_worse = None not in measured and measured[1] > measured[0] + 1e-9
+    changed = sum(s["changed"] for s in drift.values())
+    words = sum(s["words"] for s in drift.values())
     return dg.AssetCheckResult(
-        passed=all(a <= b + 1e-9 for b, a in compared),
+        passed=not worse and not measured_worse,
         metadata={
-            "estimated_before": pairs[0][0],
-            "estimated_after": pairs[0][1],
-            "measured_before": pairs[1][0],
-            "measured_after": pairs[1][1],
+            "corrected_calls": len(drift),
+            "corrections_worse": len(worse),
+            "worse_examples": dg.MetadataValue.json({rid: drift[rid] for rid in worse[:5]}),
+            "changed_word_share": round(changed / words, 4) if words else 0.0,
+            "estimated_before": daily_call_summary["estimated_wer_before"],
+            "estimated_after": daily_call_summary["estimated_wer_after"],
+            "measured_before": measured[0],
+            "measured_after": measured[1],
         },
     )
 

@@ -3,10 +3,11 @@
 Days, not recordings: Dagster advises at most 100,000 partitions per asset and a run launch
 costs seconds, so a run processes every recording of one call date.
 
-The partitions are part of the asset definitions, so ``CALLPIPE_TIMEZONE`` and
-``CALLPIPE_START_DATE`` are read when the definitions are built (the first use of
-``call_date_partitions``, i.e. when Dagster loads the code location), not when this module is
-imported; the helpers below read the time zone on each call.
+The first partition is ``CALLPIPE_START_DATE`` (YYYY-MM-DD). Unset, it is the first day of the
+month three months back, read when the definitions load: a new deployment shows a few months of
+days in the UI, not years of "missing" partitions. Set it to the first call date of older data to
+process that too; recordings dated before it are never processed, and the sensors count and
+report them (see :mod:`callpipe.defs.sensors`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,25 @@ import dagster as dg
 
 from callpipe.settings import Settings
 
+DEFAULT_MONTHS_BACK = 3
+
 
 def call_timezone() -> str:
     """``CALLPIPE_TIMEZONE`` now (default UTC)."""
     return Settings.from_env(only=["CALLPIPE_TIMEZONE"]).callpipe_timezone
+
+
+def default_start_date(today: date | None = None) -> str:
+    """The first day of the month :data:`DEFAULT_MONTHS_BACK` months before ``today`` (UTC)."""
+    today = today or datetime.now(ZoneInfo("UTC")).date()
+    month = today.year * 12 + today.month - 1 - DEFAULT_MONTHS_BACK
+    return date(month // 12, month % 12 + 1, 1).isoformat()
+
+
+def configured_start_date(environ: dict[str, str] | None = None) -> str:
+    """``CALLPIPE_START_DATE``, else :func:`default_start_date`; a one-line error when it is no date."""
+    value = Settings.from_env(environ, only=["CALLPIPE_START_DATE"]).callpipe_start_date
+    return value or default_start_date()
 
 
 def build_call_date_partitions(
@@ -31,10 +47,9 @@ def build_call_date_partitions(
     """Daily partitions in ``timezone`` (default ``CALLPIPE_TIMEZONE``) from ``start_date`` (default
     ``CALLPIPE_START_DATE``); ``end_offset=1`` makes today's partition exist, so calls arriving
     today can be processed today."""
-    settings = Settings.from_env(only=["CALLPIPE_TIMEZONE", "CALLPIPE_START_DATE"])
     return dg.DailyPartitionsDefinition(
-        start_date=start_date or settings.callpipe_start_date,
-        timezone=timezone or settings.callpipe_timezone,
+        start_date=start_date or configured_start_date(),
+        timezone=timezone or call_timezone(),
         end_offset=1,
     )
 

@@ -32,6 +32,7 @@ from callpipe.storage import RecordingStore
 
 MAX_REQUESTS_PER_TICK = 50
 SPLITS = "utc_dates"  # cursor key of the split UTC dates (never a partition key)
+EARLY = "before_start"  # cursor key: pending recordings dated before the first partition
 
 
 def _digest(values: list[str]) -> str:
@@ -131,6 +132,9 @@ def unprocessed_recordings_sensor(
 ) -> dg.SensorResult:
     """A run per call date that has unprocessed recordings not yet requested in this form.
 
+    Pending recordings dated before ``CALLPIPE_START_DATE`` are never requested: their number is
+    kept in the cursor (``before_start``) and logged as a warning whenever it changes.
+
     The cursor maps each call date with pending work to the digest last requested and, outside
     UTC, keeps under ``utc_dates`` how the markers without a time of day (an older store's) of
     each UTC date spanning two call dates split.
@@ -142,6 +146,10 @@ def unprocessed_recordings_sensor(
         store.get_store(), call_timezone(), splits if isinstance(splits, dict) else {}
     )
     seen = {k: v for k, v in state.items() if k != SPLITS and isinstance(v, str)}
+    early = sorted(key for key in pending if key < _first_partition())
+    early_count = sum(pending[key][1] for key in early)
+    if early_count != state.get(EARLY, 0):  # one line per change, not one per tick
+        _report_early(context, "unprocessed", early_count, "recordings", early)
     requests = []
     for key in sorted(pending):
         digest, count = pending[key]
@@ -160,6 +168,8 @@ def unprocessed_recordings_sensor(
     current: dict[str, Any] = {k: v for k, v in seen.items() if k in pending}
     if new_splits:
         current[SPLITS] = new_splits
+    if early_count:
+        current[EARLY] = early_count
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
 
 
@@ -168,21 +178,50 @@ def reprocessing_sensor(
     context: dg.SensorEvaluationContext, store: RecordingStoreResource
 ) -> dg.SensorResult:
     """After a stage's version changes, a run for every call date with recordings (each run
-    skips, cheaply, the recordings already processed by the current versions)."""
-    backend = store.get_store()
+    skips, cheaply, the recordings already processed by the current versions).
+
+    At most :data:`MAX_REQUESTS_PER_TICK` dates per tick, in date order: the cursor keeps the
+    sweep (the versions it is for and the last date requested), so the next tick continues
+    after it; a newer version change restarts the sweep from the first date.
+    """
     state = _load_cursor(context.cursor)
-    versions = json.dumps(stage_versions(), sort_keys=True)
-    versions_digest = _digest([versions])
-    requests: list[dg.RunRequest] = []
+    versions_digest = _digest([json.dumps(stage_versions(), sort_keys=True)])
+    sweep = state.get("sweep")
     if state.get("versions") not in (None, versions_digest):
+        sweep = {"versions": versions_digest, "after": ""}
+    if not (isinstance(sweep, dict) and sweep.get("versions") == versions_digest):
+        sweep = None
+    cursor: dict[str, Any] = {"versions": versions_digest}
+    requests: list[dg.RunRequest] = []
+    if sweep is not None:
+        backend = store.get_store()
         keys = {partition_key_for(edge) for day in backend.list_dates() for edge in _utc_edges(day)}
-        for key in sorted(keys):
-            if _in_range(key):
-                requests.append(
-                    dg.RunRequest(
-                        partition_key=key,
-                        run_key=f"stale:{key}:{versions_digest}",
-                        tags={"callpipe/trigger": "stale-stage-versions"},
-                    )
+        early = sorted(key for key in keys if not _in_range(key) and key < _first_partition())
+        _report_early(context, "reprocessing", len(early), "call dates", early)
+        todo = [key for key in sorted(keys) if _in_range(key) and key > str(sweep.get("after", ""))]
+        for key in todo[:MAX_REQUESTS_PER_TICK]:
+            requests.append(
+                dg.RunRequest(
+                    partition_key=key,
+                    run_key=f"stale:{key}:{versions_digest}",
+                    tags={"callpipe/trigger": "stale-stage-versions"},
                 )
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"versions": versions_digest}))
+            )
+        if len(todo) > MAX_REQUESTS_PER_TICK:
+            cursor["sweep"] = {"versions": versions_digest, "after": requests[-1].partition_key}
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
+
+
+def _first_partition() -> str:
+    return partitions.call_date_partitions.get_first_partition_key() or ""
+
+
+def _report_early(
+    context: dg.SensorEvaluationContext, sensor: str, count: int, what: str, keys: list[str]
+) -> None:
+    """One warning line, in the sensor's log, when there are call dates before the first partition."""
+    if count:
+        context.log.warning(
+            f"{sensor}: {count} {what} before CALLPIPE_START_DATE ({_first_partition()}) are not "
+            f"processed (first {keys[0]}, last {keys[-1]}); set CALLPIPE_START_DATE to include them"
+        )

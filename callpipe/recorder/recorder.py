@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from callpipe.schema import (
     WordConfidence,
 )
 from callpipe.storage import RecordingStore, SaveResult, get_audio_storage, new_recording_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class Recorder:
         word_confidences = confidence_items(word_confidences)  # once: a generator is read only once
         online = await self.pipeline.process_online(transcription, word_confidences, conversation_id)
         words = _words(transcription, word_confidences)
+        warning = confidence_mismatch(transcription, word_confidences, len(words))
+        if warning is not None:
+            online["confidence_warning"] = warning
+            log.warning("conversation %s: %s", conversation_id, warning)
         timestamp = timestamp or datetime.now(UTC)
         metadata = RecordingMetadata(
             recording_id=recording_id or new_recording_id(timestamp),
@@ -138,6 +145,29 @@ class Recorder:
     def record_sync(self, audio_data: bytes, conversation_id: str, **kwargs: Any) -> RecordResult:
         """Blocking form of :meth:`record` for scripts and the CLI."""
         return asyncio.run(self.record(audio_data, conversation_id, **kwargs))
+
+
+def confidence_mismatch(transcription: str, items: Sequence[Any] | None, kept: int) -> str | None:
+    """Why given word confidences were not used, or ``None`` when they line up with the words.
+
+    The recorder never refuses a call for its confidences (the audio matters more): items that
+    cannot be placed (bare numbers of another count than the words) or are left over (more items
+    than words) are stored as unknown and reported here, in the result's
+    ``online["confidence_warning"]`` and in the log.
+    """
+    tokens = tokenize(transcription)
+    given = len(items or [])
+    if given == 0 or given == len(tokens):
+        return None
+    _, mode = align_confidences(tokens, items)
+    if mode == "none":
+        return (
+            f"{given} word confidences for {len(tokens)} words: items without their word only "
+            "match by position, so none was used"
+        )
+    if given > len(tokens):
+        return f"{given} word confidences for {len(tokens)} words: {given - kept} were not used"
+    return None
 
 
 def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[WordConfidence]:

@@ -6,6 +6,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -252,7 +253,17 @@ class RecordingStore(ABC):
 
     @abstractmethod
     def local_audio_path(self, recording_id: str) -> Path:
-        """A local file with the audio (S3 downloads once into a cache dir, checksum verified)."""
+        """The store's own local audio file (a local store; an S3 store has none and raises)."""
+
+    @contextmanager
+    def audio_file(self, recording_id: str) -> Iterator[Path]:
+        """A local file with the audio for the duration of the ``with`` block.
+
+        A local store yields its own file; an S3 store stages a verified download in a private
+        temporary file deleted when the block ends, so no host keeps a copy that an erasure
+        elsewhere could not reach.
+        """
+        yield self.local_audio_path(recording_id)
 
     @abstractmethod
     def delete_recording(self, recording_id: str) -> None:

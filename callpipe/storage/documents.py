@@ -90,7 +90,9 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def dump_document(doc: RecordingMetadata) -> bytes:
-    return doc.model_dump_json(indent=2).encode()
+    """The stored JSON: a transcript's corrected and redacted texts are written only where they
+    differ from its text (``same_as_text`` names the others; see :class:`~callpipe.schema.Transcription`)."""
+    return doc.model_dump_json(indent=2, context={"compact": True}).encode()
 
 
 def parse_document(raw: bytes, recording_id: str, where: str) -> RecordingMetadata:

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -268,7 +268,18 @@ class MirroredStore(RecordingStore):
         return self._read(lambda store: store.get_transcript(recording_id, redacted=redacted))
 
     def local_audio_path(self, recording_id: str) -> Path:
-        return self._read(lambda store: store.local_audio_path(recording_id))
+        return self.local.local_audio_path(recording_id)
+
+    @contextmanager
+    def audio_file(self, recording_id: str) -> Iterator[Path]:
+        """The local copy when there is one, else a staged download from S3."""
+        try:
+            path = self.local.local_audio_path(recording_id)
+        except RecordingNotFoundError:
+            with self.s3.audio_file(recording_id) as staged:
+                yield staged
+            return
+        yield path
 
     def list_recordings(
         self,

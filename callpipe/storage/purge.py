@@ -224,7 +224,7 @@ def _remove_local_leftovers(store: BlobStore, entry: Entry, callers: Iterable[st
 
 
 def _remove_cache(store: BlobStore, entry: Entry) -> list[Removed]:
-    """The S3 store's local download of the audio (``local_audio_path``)."""
+    """A download of the audio that versions before staging (``S3Store.audio_file``) cached for good."""
     if store.backend != "s3":
         return []
     path = store.cache_path(entry)

@@ -17,13 +17,14 @@ ones included. A bucket default encryption setting works as well and covers othe
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
+import re
+import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,7 +106,43 @@ def make_s3_client(
 
 
 def default_cache_dir() -> Path:
+    """Where S3 audio is staged while a stage works on it (``STORAGE_CACHE_DIR`` overrides it)."""
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "callpipe" / "recordings"
+
+
+_STAGED = re.compile(r"^(\d+)-[A-Za-z0-9_]+\.[a-z0-9]+$")
+_LEGACY = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(wav|flac|ogg|mp3|opus|m4a|webm)$"  # {recording_id}.{ext}
+    r"|^\.[A-Za-z0-9][A-Za-z0-9._-]*\.[0-9a-f]{32}\.tmp$"  # a download a crash left half written
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_staging_dir(directory: Path) -> list[Path]:
+    """Remove audio a dead process staged (killed inside a stage) and the downloads older
+    versions cached there for good (``{recording_id}.{ext}``); the removed paths."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        staged = _STAGED.match(name)
+        if (staged and not _alive(int(staged.group(1)))) or (not staged and _LEGACY.match(name)):
+            path = directory / name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 class S3Store(BlobStore):
@@ -145,22 +182,34 @@ class S3Store(BlobStore):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def cache_path(self, entry: Entry) -> Path:
-        """Where :meth:`local_audio_path` keeps the recording's downloaded audio."""
+        """Where versions before staging kept a recording's download for good (erasure and the
+        staging sweep still remove such files)."""
         return self.cache_dir / f"{entry.recording_id}.{entry.format}"
 
     def local_audio_path(self, recording_id: str) -> Path:
+        raise StorageError(
+            f"{self}: S3 audio has no lasting local file; stage it with `with store.audio_file(id)`"
+        )
+
+    @contextmanager
+    def audio_file(self, recording_id: str) -> Iterator[Path]:
+        """The verified audio in a private temporary file under ``cache_dir`` (mode 0600, named by
+        process id, not by recording), deleted when the block ends; files of dead processes and
+        old cached downloads there are swept first. No host keeps audio after its stage."""
         entry = self._entry(recording_id)
         doc, _ = self._read_document(entry)
-        path = self.cache_path(entry)
-        if path.is_file() and doc.audio and _sha256_file(path) == doc.audio.checksum_sha256:
-            return path
         data = self._get(self.audio_key(entry))
         verify_checksum(data, doc, self._uri(self.audio_key(entry)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
+        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sweep_staging_dir(self.cache_dir)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=f".{entry.format}", dir=self.cache_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def _remove_all(self, entry: Entry, caller: str | None = None) -> None:
         super()._remove_all(entry, caller)
@@ -328,11 +377,3 @@ class S3Store(BlobStore):
             pending_sync=False,
             metadata=doc,
         )
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from datetime import date
 
 import pytest
@@ -360,19 +359,13 @@ def test_ten_thousand_words_stay_fast() -> None:
                 "cuarenta y cinco euros con cincuenta el quince de marzo escribame a juan punto perez "
                 "arroba gmail punto com gracias ")
     text = " ".join((sentence * 400).split()[:10_000])
-    start = time.perf_counter()
-    found = extract_entities(text, REF, names=False)
-    elapsed = time.perf_counter() - start
-    print(f"10,000 words without names: {elapsed:.3f} s")
+    found = extract_entities(text, REF, names=False)  # benchmarks/timing_bounds.py times it
     assert len(found.phone_numbers) > 200 and len(found.emails) > 200
-    assert elapsed < 10  # generous bound on a shared machine; benchmarks/entities_eval.py reports the time
 
 
 @pytest.mark.slow
 def test_ten_thousand_words_with_names() -> None:
     sentence = "me llamo maria garcia y vivo en sevilla mi telefono es 612 345 678 "
     text = " ".join((sentence * 700).split()[:10_000])
-    start = time.perf_counter()
     found = extract_entities(text, REF)
-    print(f"10,000 words with names: {time.perf_counter() - start:.3f} s")
     assert len(found.phone_numbers) > 400

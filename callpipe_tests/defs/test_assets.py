@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from callpipe.defs.assets import ALL_ASSETS
+from callpipe.defs.assets import ALL_ASSETS, daily_call_summary
 from callpipe.defs.checks import ALL_CHECKS
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.stage_runner import STAGE_ORDER, stage_versions
@@ -113,3 +113,52 @@ def test_corrupt_recording_is_isolated(store: LocalStore, instance: dg.DagsterIn
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["failure_rate_under_threshold"] is False  # 1 of 3 failed: over 10%
     assert not result.success  # the blocking check stops the day's summary
+
+
+def test_wer_check_fails_when_a_correction_rewrites_right_words(
+    store: LocalStore, first_run: dg.ExecuteInProcessResult, instance: dg.DagsterInstance
+) -> None:
+    evaluations = {e.check_name: e for e in first_run.get_asset_check_evaluations()}
+    assert evaluations["wer_not_worse_after_processing"].passed
+    assert evaluations["wer_not_worse_after_processing"].metadata["corrected_calls"].value == 3
+    # Production calls carry no reference text, so nothing can be measured against one; and a
+    # broken corrector rewrote one call's transcript into other words: the check must see it.
+    ids = [f"{GOOD_DAY}-{c}" for c in ("factura", "saldo", "tarjeta")]
+    originals = {rid: store.get_metadata(rid) for rid in ids}
+    victim = f"{GOOD_DAY}-saldo"
+    garbled = " ".join(f"palabra{i}" for i, _ in enumerate(originals[victim].transcription.text.split()))
+
+    def as_in_production(meta):
+        meta.extra.pop("reference_text", None)
+        if meta.recording_id == victim:
+            meta.transcription.corrected_text = garbled
+
+    for rid in ids:
+        store.modify_metadata(rid, as_in_production)
+    try:
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            selection=[daily_call_summary.key],
+            partition_key=GOOD_DAY,
+            resources={
+                "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+                "models": StageModelsResource(),
+            },
+            instance=instance,
+            raise_on_error=False,
+        )
+        evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}[
+            "wer_not_worse_after_processing"
+        ]
+        assert evaluation.metadata["measured_before"].value is None  # no reference text
+        assert evaluation.passed is False
+        assert evaluation.metadata["corrections_worse"].value == 1
+        assert list(evaluation.metadata["worse_examples"].value) == [victim]
+    finally:
+        for rid, original in originals.items():
+
+            def restore(meta, original=original):
+                meta.extra = original.extra
+                meta.transcription.corrected_text = original.transcription.corrected_text
+
+            store.modify_metadata(rid, restore)

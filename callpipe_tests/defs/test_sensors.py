@@ -301,3 +301,58 @@ def test_reprocessing_sensor_with_a_foreign_versions_digest(
     setup.save("rec-c1", DAY3)
     data = tick(reprocessing_sensor, setup, instance, json.dumps({"versions": "0000000000000000"}))
     assert keys(data) == ["2025-03-01", "2025-03-03"]
+
+
+def test_reprocessing_sensor_caps_requests_per_tick_and_continues(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "MAX_REQUESTS_PER_TICK", 2)
+    setup = local_setup(tmp_path / "recordings")
+    for n, day in enumerate((DAY1, DAY2, DAY3)):
+        setup.save(f"rec-{n}", day)
+    first = tick(reprocessing_sensor, setup, instance)
+    assert first.run_requests == []
+    topics = STAGES["topics"]
+    monkeypatch.setitem(STAGES, "topics", replace(topics, version=f"{topics.version}-next"))
+    changed = tick(reprocessing_sensor, setup, instance, first.cursor)
+    assert keys(changed) == ["2025-03-01", "2025-03-02"]
+    rest = tick(reprocessing_sensor, setup, instance, changed.cursor)
+    assert keys(rest) == ["2025-03-03"]
+    assert tick(reprocessing_sensor, setup, instance, rest.cursor).run_requests == []
+
+    # A newer version during a sweep starts it again from the first date.
+    monkeypatch.setitem(STAGES, "topics", replace(topics, version=f"{topics.version}-again"))
+    again = tick(reprocessing_sensor, setup, instance, changed.cursor)
+    assert keys(again) == ["2025-03-01", "2025-03-02"]
+    assert all(r.run_key.endswith(json.loads(again.cursor or "")["versions"]) for r in again.run_requests)
+
+
+def test_sensors_count_and_report_recordings_before_the_start_date(
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from callpipe.defs.partitions import build_call_date_partitions
+
+    monkeypatch.setattr(sensors, "call_date_partitions", build_call_date_partitions(start_date="2025-03-02"))
+    setup = local_setup(tmp_path / "recordings")
+    setup.save("early-1", DAY1)
+    setup.save("early-2", DAY1.replace(hour=15))
+    setup.save("in-range", DAY2)
+    capfd.readouterr()
+    data = tick(unprocessed_recordings_sensor, setup, instance)
+    assert keys(data) == ["2025-03-02"]
+    assert json.loads(data.cursor or "")["before_start"] == 2
+    assert "unprocessed: 2 recordings before CALLPIPE_START_DATE (2025-03-02)" in capfd.readouterr().err
+    again = tick(unprocessed_recordings_sensor, setup, instance, data.cursor)
+    assert again.run_requests == [] and "CALLPIPE_START_DATE" not in capfd.readouterr().err  # once per change
+
+    setup.mark_processed("in-range")
+    topics = STAGES["topics"]
+    first = tick(reprocessing_sensor, setup, instance)
+    monkeypatch.setitem(STAGES, "topics", replace(topics, version=f"{topics.version}-next"))
+    capfd.readouterr()
+    stale = tick(reprocessing_sensor, setup, instance, first.cursor)
+    assert keys(stale) == ["2025-03-02"]
+    assert "reprocessing: 1 call dates before CALLPIPE_START_DATE" in capfd.readouterr().err

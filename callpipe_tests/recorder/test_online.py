@@ -54,7 +54,7 @@ async def test_required_example_is_corrected(pipeline: OnlineCorrectionPipeline)
     result = await pipeline.process_online(text, conf(text, {3: 0.31, 6: 0.42}), "conv-1")
     assert result["corrected_text"] == "Necesito revisar el saldo de mi cuenta"
     assert result["processing_mode"] == "online"
-    assert 0 < result["processing_time_ms"] < 50
+    assert result["processing_time_ms"] > 0  # its latency: benchmarks/online_latency.py
     assert result["needs_clarification"] is False and result["clarification_reason"] is None
     corrections = [Correction.model_validate(c) for c in result["corrections_made"]]
     assert [(c.original, c.corrected, c.position, c.confidence) for c in corrections] == [

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import shutil
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,9 @@ import pytest
 import soundfile as sf
 
 from callpipe.storage import LocalStore, MirroredStore, RecordingStore, S3Store, make_s3_client
+from callpipe_tests.audio import espeak_wav
+
+SPEECH_TEXT = "Hola, buenos días, llamo por un cargo en mi factura"
 
 
 def make_wav(seconds: float = 0.5, rate: int = 8000, seed: int = 0, channels: int = 1) -> bytes:
@@ -31,15 +32,8 @@ def make_wav(seconds: float = 0.5, rate: int = 8000, seed: int = 0, channels: in
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """Spanish speech from espeak-ng (22.05 kHz mono WAV)."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is required to make Spanish test audio")
     out = tmp_path_factory.mktemp("speech") / "hola.wav"
-    subprocess.run(
-        ["espeak-ng", "-v", "es", "-w", str(out), "Hola, buenos días, llamo por un cargo en mi factura"],
-        check=True,
-        capture_output=True,
-    )
-    return out.read_bytes()
+    return espeak_wav(SPEECH_TEXT, "es", out).read_bytes()
 
 
 @pytest.fixture

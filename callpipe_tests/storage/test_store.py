@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from callpipe.storage import (
     RecordingNotFoundError,
     RecordingStore,
     S3Store,
+    StorageError,
 )
 from callpipe_tests.storage.conftest import make_wav
 
@@ -73,8 +78,8 @@ def test_save_and_read_back(store: RecordingStore, speech_wav: bytes) -> None:
             Path(result.metadata_path) == local.root / "metadata" / "conv-1" / f"{result.recording_id}.json"
         )
 
-    path = store.local_audio_path(result.recording_id)
-    assert path.read_bytes() == speech_wav
+    with store.audio_file(result.recording_id) as path:
+        assert path.read_bytes() == speech_wav
 
 
 def test_stored_format_comes_from_bytes(store: RecordingStore, speech_wav: bytes) -> None:
@@ -87,7 +92,8 @@ def test_stored_format_comes_from_bytes(store: RecordingStore, speech_wav: bytes
     sf.write(buffer, samples, rate, format="FLAC")
     result = store.save_recording(buffer.getvalue(), "conv-flac", format="wav")
     assert result.metadata.audio is not None and result.metadata.audio.format == "flac"
-    assert store.local_audio_path(result.recording_id).suffix == ".flac"
+    with store.audio_file(result.recording_id) as path:
+        assert path.suffix == ".flac"
 
 
 def test_caller_ids_and_typed_metadata(store: RecordingStore) -> None:
@@ -124,9 +130,11 @@ def test_unsafe_ids_rejected(store: RecordingStore, bad: str) -> None:
         store.save_recording(make_wav(), bad)
     with pytest.raises(InvalidIdError):
         store.save_recording(make_wav(), "conv", recording_id=bad)
-    for read in (store.get_metadata, store.get_recording, store.delete_recording, store.local_audio_path):
+    for read in (store.get_metadata, store.get_recording, store.delete_recording):
         with pytest.raises(InvalidIdError):
             read(bad)
+    with pytest.raises(InvalidIdError), store.audio_file(bad):
+        pass
     assert issubclass(InvalidIdError, ValueError)
 
 
@@ -174,7 +182,8 @@ def test_transcript_and_delete(store: RecordingStore) -> None:
     where = store.save_transcript(rid, "buenos días, ¿en qué puedo ayudarle?")
     assert where.endswith(f"transcripts/conv-d/{rid}.txt")
     assert store.get_transcript(rid) == "buenos días, ¿en qué puedo ayudarle?"
-    path = store.local_audio_path(rid)
+    with store.audio_file(rid) as path:
+        assert path.is_file()
     store.delete_recording(rid)
     for read in (store.get_metadata, store.get_recording, store.get_transcript):
         with pytest.raises(RecordingNotFoundError):
@@ -211,20 +220,30 @@ def test_stats(store: RecordingStore) -> None:
         assert stats["root"].endswith("recordings")
 
 
-def test_s3_local_audio_path_downloads_once(s3_store: S3Store, speech_wav: bytes) -> None:
+def test_s3_audio_is_staged_for_the_block_only(s3_store: S3Store, speech_wav: bytes) -> None:
     rid = s3_store.save_recording(speech_wav, "conv").recording_id
-    audio_gets: list[str] = []
+    with s3_store.audio_file(rid) as first, s3_store.audio_file(rid) as second:
+        assert first != second and first.read_bytes() == second.read_bytes() == speech_wav
+        assert first.parent == s3_store.cache_dir and rid not in first.name
+        assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    assert not first.exists() and not second.exists()
+    with pytest.raises(RuntimeError), s3_store.audio_file(rid) as path:
+        raise RuntimeError("the stage failed")
+    assert not path.exists() and list(s3_store.cache_dir.iterdir()) == []
+    with pytest.raises(StorageError, match="audio_file"):
+        s3_store.local_audio_path(rid)
 
-    def count(params: dict, model: object, **_: object) -> None:
-        if getattr(model, "name", "") == "GetObject" and params["Key"].endswith(".wav"):
-            audio_gets.append(params["Key"])
 
-    s3_store.client.meta.events.register("provide-client-params.s3.GetObject", count)
-    try:
-        first = s3_store.local_audio_path(rid)
-        second = s3_store.local_audio_path(rid)
-        assert first == second and first.read_bytes() == speech_wav and len(audio_gets) == 1
-        first.write_bytes(b"damaged cache")  # a damaged cache file is fetched again
-        assert s3_store.local_audio_path(rid).read_bytes() == speech_wav and len(audio_gets) == 2
-    finally:
-        s3_store.client.meta.events.unregister("provide-client-params.s3.GetObject", count)
+def test_s3_staging_sweeps_dead_processes_and_old_downloads(s3_store: S3Store, speech_wav: bytes) -> None:
+    rid = s3_store.save_recording(speech_wav, "conv").recording_id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    s3_store.cache_dir.mkdir(parents=True, exist_ok=True)
+    killed = s3_store.cache_dir / f"{int(dead.stdout)}-abc123.wav"  # a stage killed mid-way
+    legacy = s3_store.cache_dir / f"{rid}.wav"  # kept for good by versions before staging
+    half = s3_store.cache_dir / f".{rid}.wav.{'0' * 32}.tmp"  # their crash-left temp file
+    alive = s3_store.cache_dir / f"{os.getpid()}-xyz789.wav"  # another stage of a live process
+    for path in (killed, legacy, half, alive):
+        path.write_bytes(speech_wav)
+    with s3_store.audio_file(rid):
+        pass
+    assert not killed.exists() and not legacy.exists() and not half.exists() and alive.exists()

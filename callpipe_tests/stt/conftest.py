@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import re
+import unicodedata
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +12,34 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from callpipe_tests.audio import speak_wav
+
 SR = 16000
 AGENT_TEXT = "Buenos días, le atiende Laura, ¿en qué puedo ayudarle?"
 CUSTOMER_TEXT = "Quiero consultar el saldo de mi cuenta"
 
 
+def content_stems(text: str) -> set[str]:
+    """The first four letters of each word of four letters or more, accents folded."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    letters = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return {word[:4] for word in re.findall(r"[a-zñ]{4,}", letters)}
+
+
+def assert_heard(text: str, reference: str, at_least: int = 2) -> None:
+    """``text`` holds at least ``at_least`` content words of ``reference`` (compared by stem).
+
+    The bundled base model mis-hears espeak speech (~40% of words, see shared/README.md) and a
+    borderline word may come out differently ("consultar"/"consuntar", "saldo"/"salvo"): a test
+    that the model heard Spanish speech checks several content words, never one lucky word.
+    """
+    heard = content_stems(reference) & content_stems(text)
+    assert len(heard) >= at_least, f"heard {sorted(heard)} of {sorted(content_stems(reference))} in {text!r}"
+
+
 def speak(text: str, voice: str, directory: Path, speed: int = 150) -> np.ndarray:
-    """espeak-ng speech as float32 mono at 16 kHz."""
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        pytest.fail("espeak-ng and sox are required to make the STT test audio (Debian packages)")
-    raw, out = directory / f"raw-{voice}.wav", directory / f"out-{voice}.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", str(SR), "-c", "1", "-b", "16", str(out)], check=True)
+    """espeak-ng speech as float32 mono at 16 kHz (the same samples in every session)."""
+    out = speak_wav(text, voice, directory / f"out-{voice}.wav", rate=SR, speed=speed)
     samples, rate = sf.read(out, dtype="float32")
     assert rate == SR
     return samples
@@ -45,9 +61,8 @@ class Clips:
     empty_wav: Path
 
 
-@pytest.fixture(scope="session")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
-    directory = tmp_path_factory.mktemp("stt-audio")
+def make_clips(directory: Path) -> Clips:
+    """Render the STT test clips into ``directory`` (byte-identical files on every call)."""
     agent = speak(AGENT_TEXT, "es", directory)
     customer = speak(CUSTOMER_TEXT, "es-419", directory, speed=140)
     agent_wav, customer_wav = directory / "agent.wav", directory / "customer.wav"
@@ -81,6 +96,11 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
         silence_wav=silence_wav,
         empty_wav=empty_wav,
     )
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    return make_clips(tmp_path_factory.mktemp("stt-audio"))
 
 
 @pytest.fixture(scope="session")

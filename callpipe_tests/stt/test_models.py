@@ -4,7 +4,6 @@ import hashlib
 import json
 import multiprocessing
 import socket
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -48,9 +47,17 @@ def test_bundled_model_is_joined_once_and_verified(tmp_path, monkeypatch, no_net
     assert not list(model_dir.glob(".model.bin.*")), "temp file left behind"
 
     mtime = model_bin.stat().st_mtime_ns
-    started = time.perf_counter()
-    assert locate_model("base") == model_dir
-    assert time.perf_counter() - started < 0.05, "second call should only stat"
+    # The second call only stats: it neither joins the parts again nor takes the assembly lock
+    # (benchmarks/timing_bounds.py prints how long it takes).
+    from callpipe.stt import models
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the second call assembled the model again")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(models, "_join_parts", must_not_run)
+        patch.setattr(models, "_locked", must_not_run)
+        assert locate_model("base") == model_dir
     assert model_bin.stat().st_mtime_ns == mtime, "second call rewrote model.bin"
 
 

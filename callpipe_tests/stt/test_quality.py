@@ -11,6 +11,7 @@ from callpipe.stt.quality import (
     needs_retranscription,
 )
 from callpipe.stt.result import TranscriptSegment, TranscriptWord
+from callpipe_tests.stt.conftest import CUSTOMER_TEXT, assert_heard
 
 
 def _segment(text: str, start: float = 0.0, end: float = 3.0, **stats: float) -> TranscriptSegment:
@@ -138,9 +139,9 @@ def test_real_prompt_leak_is_caught(transcriber, clips):
         initial_prompt="Llamada de atención al cliente. Términos: saldo, cuenta corriente, Banco Sol.",
         hotwords="saldo, cuenta corriente, Banco Sol",
     )
-    # Decoding is not deterministic (temperature fallback): the leak shows up in most runs, not all.
     # Whatever the model did, the read-back terms must not reach the transcript.
-    assert "Banco Sol" not in result.text and "cuenta" in result.text.lower()
+    assert "Banco Sol" not in result.text
+    assert_heard(result.text, CUSTOMER_TEXT)
     leaks = [r for d in result.dropped for r in d.reasons if "aligned to no audio" in r or "prompt" in r]
     assert leaks or not result.dropped, [d.reasons for d in result.dropped]
 
@@ -150,7 +151,6 @@ def test_estimate_tracks_measured_wer_on_clean_and_noisy_audio(transcriber, clip
     import numpy as np
 
     from callpipe.stt.wer import word_error_rate
-    from callpipe_tests.stt.conftest import CUSTOMER_TEXT
 
     noise = np.random.default_rng(3).normal(0.0, 0.2, clips.customer.shape).astype(np.float32)
     results = [

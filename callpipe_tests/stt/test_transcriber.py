@@ -5,9 +5,10 @@ import pytest
 import soundfile as sf
 
 from callpipe.schema import Transcription, WordConfidence
+from callpipe.stt.audio_input import decode_channels
 from callpipe.stt.errors import InvalidAudioError
 from callpipe.stt.transcriber import TranscriberSettings, build_prompt, resolve_compute_type
-from callpipe_tests.stt.conftest import SR
+from callpipe_tests.stt.conftest import CUSTOMER_TEXT, SR, assert_heard
 
 
 def _check_words(result, duration: float) -> None:
@@ -18,14 +19,14 @@ def _check_words(result, duration: float) -> None:
     for w in words:
         assert 0.0 <= w.confidence <= 1.0
         assert 0.0 <= w.start <= w.end <= duration + 0.5
+    assert " ".join(w.word.strip() for w in words).split() == result.text.split()
 
 
 @pytest.mark.slow
 def test_greedy_transcribes_spanish_with_word_timestamps(transcriber, clips):
     result = transcriber.transcribe(clips.customer_wav)
-    text = result.text.lower()
-    # espeak audio through Whisper varies between runs (temperature fallback): check word stems.
-    assert "consult" in text and "cuenta" in text, result.text
+    # What the test is for: Spanish speech heard as Spanish words, with timestamps inside the clip.
+    assert_heard(result.text, CUSTOMER_TEXT)
     assert result.language == "es" and result.beam_size == 1 and not result.premium
     assert result.duration == pytest.approx(len(clips.customer) / 16000, abs=0.01)
     assert not result.no_speech and result.segments
@@ -44,7 +45,12 @@ def test_bytes_and_array_inputs_agree_with_path(transcriber, clips):
     samples, rate = sf.read(clips.customer_wav, dtype="float32")
     assert rate == SR
     from_array = transcriber.transcribe(samples)
+    # What the test is for: the three inputs decode to the same samples, so the same transcript
+    # (decoding is seeded, and the clip is the same in every session).
+    decoded = [decode_channels(a) for a in (clips.customer_wav, clips.customer_wav.read_bytes(), samples)]
+    assert all(np.array_equal(decoded[0], d) for d in decoded[1:])
     assert from_path.text == from_bytes.text == from_array.text
+    assert from_path.word_confidences == from_bytes.word_confidences == from_array.word_confidences
 
 
 @pytest.mark.slow
@@ -53,14 +59,14 @@ def test_premium_uses_beam_vad_and_domain_terms(transcriber, clips):
         clips.customer_wav, premium=True, domain_terms=["saldo", "cuenta corriente"]
     )
     assert result.premium and result.beam_size == 5 and result.speech_duration is not None
-    assert "saldo" in result.text.lower() or "cuenta" in result.text.lower(), result.text
+    assert_heard(result.text, CUSTOMER_TEXT)
     _check_words(result, result.duration)
 
 
 @pytest.mark.slow
 def test_channel_selection(transcriber, clips):
     customer_only = transcriber.transcribe(clips.stereo_wav, channel=1)
-    assert "cuenta" in customer_only.text.lower() and customer_only.channel == 1
+    assert_heard(customer_only.text, CUSTOMER_TEXT) and customer_only.channel == 1
     assert all(w.start >= clips.customer_span[0] - 0.7 for w in customer_only.word_confidences)
     with pytest.raises(InvalidAudioError, match="channel 2"):
         transcriber.transcribe(clips.stereo_wav, channel=2)
