@@ -78,6 +78,7 @@ def measured_run(k: int) -> dict[str, Any]:
     """Seconds of one real day run (whole graph, real models) on ``k`` demo calls."""
     import dagster as dg
 
+    from callpipe.batch import QUIET
     from callpipe.defs.assets import ALL_ASSETS
     from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
     from callpipe.demo import load_demo_calls
@@ -94,7 +95,9 @@ def measured_run(k: int) -> dict[str, Any]:
             "models": StageModelsResource(),
         }
         started = time.perf_counter()
-        result = dg.materialize(ALL_ASSETS, partition_key=DAY, resources=resources, instance=instance)
+        result = dg.materialize(
+            ALL_ASSETS, partition_key=DAY, resources=resources, instance=instance, run_config=QUIET
+        )
         seconds = time.perf_counter() - started
         event = instance.get_latest_materialization_event(dg.AssetKey("call_analytics"))
         write = event.asset_materialization.metadata["write_seconds"].value if event else None

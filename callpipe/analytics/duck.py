@@ -107,6 +107,38 @@ class ParquetAnalyticsStore:
             self._write_file(table, day, rows)
         self._bump_version()
 
+    def remove_recording(self, recording_id: str) -> bool:
+        """Rewrite the days holding ``recording_id`` without its rows (erasure); whether any held it."""
+        if self.read_only:
+            raise PermissionError("analytics store opened read-only")
+        found = False
+        for table in TABLES:
+            for day_dir in sorted((self.root / table).glob("call_date=*")):
+                path = day_dir / PART
+                if not path.is_file():
+                    continue
+                conn = _connect()
+                try:
+                    quoted = _quote(path)
+                    sql = f"SELECT count(*) FROM read_parquet('{quoted}') WHERE recording_id = ?"
+                    hits = conn.execute(sql, [recording_id]).fetchone()
+                    if not hits or not hits[0]:
+                        continue
+                    found = True
+                    tmp = path.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
+                    conn.execute(
+                        f"COPY (SELECT * FROM read_parquet('{quoted}') WHERE recording_id <> ?)"
+                        f" TO '{_quote(tmp)}' (FORMAT parquet)",
+                        [recording_id],
+                    )
+                finally:
+                    conn.close()
+                os.replace(tmp, path)
+                _fsync_dir(path.parent)
+        if found:
+            self._bump_version()
+        return found
+
     def _bump_version(self) -> None:
         tmp = self.root / f".{VERSION}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(uuid.uuid4().hex, encoding="ascii")

@@ -87,6 +87,17 @@ class PostgresAnalyticsStore:
                         cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=500
                     )
 
+    def remove_recording(self, recording_id: str) -> bool:
+        """Delete the recording's rows from every table (erasure); whether it had any."""
+        if self.read_only:
+            raise PermissionError("analytics store opened read-only")
+        found = 0
+        with self._lock, self._conn, self._conn.cursor() as cur:
+            for table in TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE recording_id = %s", [recording_id])
+                found += cur.rowcount
+        return found > 0
+
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self._lock, self._conn.cursor() as cur:
             try:

@@ -202,3 +202,13 @@ def test_call_date_follows_the_timezone(tmp_path: Path) -> None:
     assert calls[0]["call_date"] == DAY2
     with pytest.raises(ValueError, match="given to replace_day"):
         ParquetAnalyticsStore(tmp_path).replace_day(DAY1, calls, [], [])
+
+
+def test_erasing_a_recording_removes_its_rows_everywhere(store: AnalyticsStore) -> None:
+    _fill(store, DAY1, 6)
+    gone = f"gen-{DAY1}-000002"
+    assert store.call_turns(gone) and store.call_entities(gone)
+    assert store.remove_recording(gone) is True
+    assert store.get_call(gone) is None and store.call_turns(gone) == [] and store.call_entities(gone) == []
+    assert store.day_summary(DAY1)["recordings"] == 5
+    assert store.remove_recording(gone) is False
