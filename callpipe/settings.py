@@ -124,6 +124,11 @@ class Settings(BaseModel):
         description="first call-date partition (YYYY-MM-DD; unset: first of the month three months back); "
         "older recordings are counted and reported, never processed",
     )
+    callpipe_analytics_db: str | None = Field(
+        None,
+        description="the analytics tables: a directory (or `duckdb:///DIR`) for Parquet read via DuckDB, or "
+        "`postgresql://...` (default: `analytics/` beside `STORAGE_LOCAL_PATH`)",
+    )
     batch_processing_hour: int = Field(
         2, ge=0, le=23, description="hour of the nightly run, in `CALLPIPE_TIMEZONE`"
     )

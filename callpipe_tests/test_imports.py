@@ -63,6 +63,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "callpipe.retention",
         ),
     ),
+    # The calls / turns / entities tables written from the finished documents and read by the
+    # Dagster assets, the API and BI tools.
+    ("analytics tables", ("callpipe.analytics",)),
     ("dagster shell", ("callpipe.defs", "callpipe.deploy")),
     (
         "command line",

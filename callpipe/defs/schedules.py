@@ -9,9 +9,9 @@ import dagster as dg
 
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.partitions import build_call_date_partitions, call_timezone
+from callpipe.defs.pending_days import pending_partitions
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.defs.run_owners import reap_on_tick
-from callpipe.defs.sensors import pending_partitions
 from callpipe.settings import Settings
 
 

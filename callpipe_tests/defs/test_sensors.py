@@ -333,9 +333,11 @@ def test_sensors_count_and_report_recordings_before_the_start_date(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from callpipe.defs.partitions import build_call_date_partitions
+    from callpipe.defs import partitions
 
-    monkeypatch.setattr(sensors, "call_date_partitions", build_call_date_partitions(start_date="2025-03-02"))
+    monkeypatch.setattr(
+        partitions, "call_date_partitions", partitions.build_call_date_partitions(start_date="2025-03-02")
+    )
     setup = local_setup(tmp_path / "recordings")
     setup.save("early-1", DAY1)
     setup.save("early-2", DAY1.replace(hour=15))
