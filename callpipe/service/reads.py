@@ -1,0 +1,158 @@
+"""What the API and the web UI read: store statistics, the analytics tables, metadata views.
+
+The analytics store (:mod:`callpipe.analytics`) is opened read-only for each request and closed
+after it, so a batch that writes a day's rows is never blocked by a reader held open between
+requests. Processing statistics come from the store's index (names only, no document read):
+total and pending over the whole store; ``failed`` from the analytics table (failed calls stay
+pending in the index so that later runs retry them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from callpipe.pii import RedactionMode, apply_redaction
+from callpipe.schema import RecordingMetadata
+from callpipe.storage import RecordingStore
+
+AnalyticsOpener = Callable[[], Any]
+
+
+class AnalyticsUnavailableError(Exception):
+    """The analytics tables cannot be read now (not built yet, or the database is unavailable)."""
+
+
+def default_opener() -> AnalyticsOpener:
+    """Opens the configured analytics store read-only (``callpipe.analytics``)."""
+
+    def open_store() -> Any:
+        try:
+            from callpipe.analytics import open_analytics_store
+        except ImportError as exc:  # pragma: no cover - the package ships with callpipe
+            raise AnalyticsUnavailableError(f"analytics tables are not available: {exc}") from None
+        return open_analytics_store(read_only=True)
+
+    return open_store
+
+
+@contextlib.contextmanager
+def analytics(opener: AnalyticsOpener) -> Iterator[Any]:
+    """The analytics store for one request, closed afterwards."""
+    try:
+        store = opener()
+    except AnalyticsUnavailableError:
+        raise
+    except Exception as exc:  # a missing file, a locked database, PostgreSQL down: one line, 503
+        message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AnalyticsUnavailableError(f"analytics tables unavailable: {message[:200]}") from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class StorageStatsCache:
+    """``get_storage_stats`` (it walks every audio file for sizes) at most every ``ttl`` seconds.
+
+    Counts of recordings, processed and pending are never cached: they come from
+    :func:`queue_counts` on every request.
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._value: dict[str, Any] | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, store: RecordingStore) -> dict[str, Any]:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at > self.ttl:
+                self._value = store.get_storage_stats()
+                self._at = time.monotonic()
+            return dict(self._value)
+
+
+def queue_counts(store: RecordingStore) -> tuple[int, int]:
+    """``(total, pending)`` over the whole store from index names only (no entry or document read)."""
+    from callpipe.storage.blob import BlobStore
+    from callpipe.storage.index import BY_ID, PENDING, marker_ids
+
+    base = getattr(store, "local", store)  # the mirrored store answers from its local side
+    if isinstance(base, BlobStore):
+        total = len(base._list_names(BY_ID))
+        pending = sum(len(marker_ids(base._list_names(f"{PENDING}/{d}"))) for d in base._list_dirs(PENDING))
+        return total, pending
+    stats = store.get_storage_stats()
+    return int(stats["recordings"]), int(stats["pending"])
+
+
+def processing_stats(
+    store: RecordingStore, opener: AnalyticsOpener, cache: StorageStatsCache
+) -> dict[str, Any]:
+    """The seed's ``GET /processing/stats`` shape over the whole store."""
+    total, pending = queue_counts(store)
+    failed, analytics_error = 0, None
+    try:
+        with analytics(opener) as tables:
+            failed = sum(int(day.get("failed") or 0) for day in tables.dashboard()["per_day"])
+    except AnalyticsUnavailableError as exc:
+        analytics_error = str(exc)
+    failed = min(failed, pending)
+    processed = total - pending
+    storage = cache.get(store)
+    storage.update(recordings=total, processed=processed, pending=pending)
+    return {
+        "storage": storage,
+        "pipeline": pipeline_settings(),
+        "processing_queue": {
+            "total_recordings": total,
+            "processed": processed,
+            "pending": pending - failed,
+            "failed": failed,
+            "processing_rate": round(processed / total, 4) if total else 0.0,
+            **({"failed_unknown": analytics_error} if analytics_error else {}),
+        },
+    }
+
+
+def pipeline_settings() -> dict[str, Any]:
+    """The pipeline's settings that explain the numbers (read now, defaults as documented)."""
+    env = os.environ
+    return {
+        "online": {
+            "correction_threshold": float(env.get("ONLINE_CORRECTION_THRESHOLD") or 0.7),
+            "clarification_threshold": float(env.get("ONLINE_CLARIFICATION_THRESHOLD") or 0.5),
+        },
+        "offline": {
+            "orchestrator": "dagster",
+            "executor": env.get("CALLPIPE_EXECUTOR") or "default",
+            "retranscribe_wer_threshold": float(env.get("OFFLINE_RETRANSCRIBE_WER_THRESHOLD") or 0.2),
+            "timezone": env.get("CALLPIPE_TIMEZONE") or "UTC",
+            "max_concurrent": int(env.get("BATCH_MAX_CONCURRENT") or 2),
+        },
+        "pii_redaction": RedactionMode.from_env().value,
+    }
+
+
+def analyst_view(doc: RecordingMetadata) -> dict[str, Any]:
+    """The metadata an analyst may see: redacted as ``PII_REDACTION=drop`` whatever is stored
+    (transcripts, words, turns and corrections redacted; entity values tags; no raw caller number)."""
+    view = apply_redaction(doc.model_copy(deep=True), RedactionMode.DROP)
+    view.caller.phone = None
+    return view.model_dump(mode="json")
+
+
+def corrections_of(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """Live -> corrected word pairs of a (redacted) metadata view: online and offline corrections."""
+    pairs: list[dict[str, str]] = []
+    for part in ("online_transcription", "transcription"):
+        t = doc.get(part) or {}
+        for c in t.get("corrections_made") or []:
+            if c.get("original") and c.get("corrected") and c["original"] != c["corrected"]:
+                pairs.append({"original": c["original"], "corrected": c["corrected"], "method": c["method"]})
+    return pairs
