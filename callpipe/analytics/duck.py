@@ -1,0 +1,254 @@
+"""Embedded analytics store: one Parquet file per table and call date, queried through DuckDB.
+
+Layout (``ROOT`` defaults to ``./data/analytics``)::
+
+    ROOT/calls/call_date=YYYY-MM-DD/part.parquet
+    ROOT/turns/call_date=YYYY-MM-DD/part.parquet
+    ROOT/entities/call_date=YYYY-MM-DD/part.parquet
+
+Why files and not one ``.duckdb`` database: DuckDB lets one process open a database file for
+writing *or* many processes open it read-only, never both at once. Dagster runs (writers), the
+HTTP API and an analyst's ``duckdb`` shell or BI tool (readers) are separate processes, so a
+shared database file would make a reader block the day's write or the reverse. Here a writer
+never opens anything a reader holds: it writes the day's table to a temporary file beside the
+target and renames it over ``part.parquet`` (atomic on POSIX), so a reader sees the old day or
+the new day, never half of one; a reader with the old file open keeps reading the old inode.
+Re-running a day replaces its files, so rows are never duplicated. A day's three tables are
+renamed one after the other (calls last), so for an instant a reader may see new turns with the
+previous calls row of the same day.
+
+Readers query an in-memory DuckDB whose tables mirror the files: before each query the store
+compares each day file's (inode, size, mtime) with what it loaded and reloads only the days that
+changed, so a query over 100,000 calls does not re-read Parquet. Anyone can also read the files
+directly, e.g. ``duckdb -c "SELECT * FROM read_parquet('data/analytics/calls/*/*.parquet',
+hive_partitioning=true)"``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from callpipe.analytics.columns import TABLES
+from callpipe.analytics.queries import (
+    DAY_PARTS,
+    create_table_sql,
+    dashboard_sql,
+    day_totals_sql,
+    decode_json_columns,
+    list_calls_sql,
+    page,
+    round_floats,
+)
+
+PART = "part.parquet"
+_Signature = tuple[int, int, int]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(":memory:", config={"threads": 2})
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+class ParquetAnalyticsStore:
+    """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files under ``root``."""
+
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
+        self.root = Path(root)
+        self.read_only = read_only
+        if not read_only:
+            for table in TABLES:
+                (self.root / table).mkdir(parents=True, exist_ok=True)
+        self._conn = _connect()
+        for table, columns in TABLES.items():
+            self._conn.execute(create_table_sql(table, columns, "duckdb"))
+        self._loaded: dict[str, dict[str, _Signature]] = {table: {} for table in TABLES}
+        self._lock = threading.Lock()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def day_path(self, table: str, call_date: str) -> Path:
+        """The Parquet file of ``table`` for ``call_date``."""
+        return self.root / table / f"call_date={date.fromisoformat(call_date).isoformat()}" / PART
+
+    def replace_day(
+        self,
+        call_date: str,
+        calls: list[dict[str, Any]],
+        turns: list[dict[str, Any]],
+        entities: list[dict[str, Any]],
+    ) -> None:
+        """Write the day's three files (temporary file, then rename); calls last."""
+        if self.read_only:
+            raise PermissionError("analytics store opened read-only")
+        day = date.fromisoformat(call_date).isoformat()
+        for table, rows in (("turns", turns), ("entities", entities), ("calls", calls)):
+            wrong = {str(r.get("call_date")) for r in rows} - {day}
+            if wrong:
+                raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
+            self._write_file(table, day, rows)
+
+    def _write_file(self, table: str, day: str, rows: list[dict[str, Any]]) -> None:
+        target = self.day_path(table, day)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
+        columns = TABLES[table]
+        conn = _connect()
+        try:
+            conn.execute(create_table_sql("day", columns, "duckdb"))
+            if rows:
+                values = [[row.get(name) for row in rows] for name, _, _ in columns]
+                selects = ", ".join(
+                    f"unnest(${i + 1}::{_array_type(kind)})" for i, (_, kind, _) in enumerate(columns)
+                )
+                conn.execute(f"INSERT INTO day SELECT {selects}", values)
+            order = "call_start_utc DESC, recording_id" if table == "calls" else "recording_id"
+            conn.execute(f"COPY (SELECT * FROM day ORDER BY {order}) TO '{_quote(tmp)}' (FORMAT parquet)")
+        finally:
+            conn.close()
+        try:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _scan(self, table: str) -> dict[str, _Signature]:
+        found: dict[str, _Signature] = {}
+        base = self.root / table
+        try:
+            entries = list(os.scandir(base))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if not entry.name.startswith("call_date="):
+                continue
+            try:
+                st = os.stat(os.path.join(entry.path, PART))
+            except FileNotFoundError:
+                continue
+            found[entry.name.removeprefix("call_date=")] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        return found
+
+    def refresh(self) -> None:
+        """Reload the days whose files changed since the last query (and drop removed days)."""
+        with self._lock:
+            for table in TABLES:
+                current = self._scan(table)
+                loaded = self._loaded[table]
+                changed = [d for d, sig in current.items() if loaded.get(d) != sig]
+                gone = [d for d in loaded if d not in current]
+                if not changed and not gone:
+                    continue
+                self._conn.execute("BEGIN")
+                try:
+                    for day in changed + gone:
+                        self._conn.execute(
+                            f"DELETE FROM {table} WHERE call_date = ?", [date.fromisoformat(day)]
+                        )
+                    for day in changed:
+                        path = _quote(self.day_path(table, day))
+                        self._conn.execute(
+                            f"INSERT INTO {table} BY NAME"
+                            f" SELECT * FROM read_parquet('{path}', hive_partitioning=false)"
+                        )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                for day in gone:
+                    loaded.pop(day, None)
+                loaded.update({d: current[d] for d in changed})
+
+    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        self.refresh()
+        cursor = self._conn.cursor()
+        try:
+            return _rows(cursor.execute(sql, params))
+        finally:
+            cursor.close()
+
+    def list_calls(self, *, limit: int = 50, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """See :meth:`AnalyticsStore.list_calls`."""
+        sql, params = list_calls_sql(limit=limit, **filters)
+        return page([decode_json_columns(r) for r in self._query(sql, params)], limit)
+
+    def get_call(self, recording_id: str) -> dict[str, Any] | None:
+        """See :meth:`AnalyticsStore.get_call`."""
+        rows = self._query("SELECT * FROM calls WHERE recording_id = ? LIMIT 1", [recording_id])
+        return decode_json_columns(rows[0]) if rows else None
+
+    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_turns`."""
+        rows = self._query(
+            'SELECT *, start_seconds AS "start", end_seconds AS "end" FROM turns'
+            " WHERE recording_id = ? ORDER BY start_seconds, turn_index",
+            [recording_id],
+        )
+        return rows
+
+    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_entities`."""
+        return self._query(
+            "SELECT * FROM entities WHERE recording_id = ? ORDER BY turn_index NULLS LAST, category, kind",
+            [recording_id],
+        )
+
+    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.dashboard`."""
+        return {
+            part: [round_floats(r) for r in self._query(sql, params)]
+            for part, (sql, params) in dashboard_sql(date_from, date_to).items()
+        }
+
+    def day_summary(self, call_date: str) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.day_summary`."""
+        day = date.fromisoformat(call_date)
+        sql, _ = day_totals_sql()
+        summary = round_floats(self._query(sql, [day])[0])
+        for part, part_sql in DAY_PARTS.items():
+            summary[part] = [round_floats(r) for r in self._query(part_sql, [day])]
+        return summary
+
+    def close(self) -> None:
+        """Close the in-memory database."""
+        self._conn.close()
+
+
+def _array_type(portable: str) -> str:
+    from callpipe.analytics.queries import sql_type
+
+    return sql_type(portable, "duckdb") + "[]"
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

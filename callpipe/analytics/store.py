@@ -1,0 +1,128 @@
+"""The analytics store interface and :func:`open_analytics_store`, which picks the backend.
+
+``CALLPIPE_ANALYTICS_DB`` (read when a store is opened, never at import):
+
+- unset or empty: embedded, Parquet files per day under ``analytics/`` beside the recording
+  store's local root (``STORAGE_LOCAL_PATH``, default ``./data/recordings`` -> ``./data/analytics``),
+  queried through DuckDB (:mod:`callpipe.analytics.duck`);
+- a directory path, or ``duckdb:///path/to/dir``: the same, in that directory;
+- ``postgresql://...`` or ``postgresql+psycopg2://...``: PostgreSQL (:mod:`callpipe.analytics.postgres`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+ANALYTICS_ENV = "CALLPIPE_ANALYTICS_DB"
+DEFAULT_DIRNAME = "analytics"
+
+
+@runtime_checkable
+class AnalyticsStore(Protocol):
+    """The ``calls``, ``turns`` and ``entities`` tables: written a day at a time, read by anyone."""
+
+    def replace_day(
+        self,
+        call_date: str,
+        calls: list[dict[str, Any]],
+        turns: list[dict[str, Any]],
+        entities: list[dict[str, Any]],
+    ) -> None:
+        """Make the day's rows exactly these (idempotent; readers see the old or the new day)."""
+        ...
+
+    def list_calls(
+        self,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        status: str | None = None,
+        intent: str | None = None,
+        sentiment: str | None = None,
+        agent_id: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of calls, newest first, and the next page's cursor (``None`` at the end).
+
+        ``q``: every word must appear in the redacted transcript (case and accents ignored).
+        """
+        ...
+
+    def get_call(self, recording_id: str) -> dict[str, Any] | None:
+        """The ``calls`` row of a recording (with its redacted transcript), or ``None``."""
+        ...
+
+    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
+        """The call's turns in order (keys ``start``/``end`` mirror ``start_seconds``/``end_seconds``)."""
+        ...
+
+    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
+        """The call's entities (masked values)."""
+        ...
+
+    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
+        """Per-day counts and means, sentiment and intent by day, top topics, agents, slowest calls."""
+        ...
+
+    def day_summary(self, call_date: str) -> dict[str, Any]:
+        """Counts, WER before/after, distributions and slowest calls of one call date."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class AnalyticsConfigError(ValueError):
+    """``CALLPIPE_ANALYTICS_DB`` names something that is not a usable store (one-line message)."""
+
+
+def default_root(environ: Mapping[str, str] | None = None, local_root: str | Path | None = None) -> Path:
+    """``analytics/`` beside the local recording store: ``local_root`` when given (a store's
+    root), else ``STORAGE_LOCAL_PATH`` (default ``./data/recordings``)."""
+    env = os.environ if environ is None else environ
+    local = local_root or env.get("STORAGE_LOCAL_PATH") or "./data/recordings"
+    return Path(local).expanduser().absolute().parent / DEFAULT_DIRNAME
+
+
+def store_local_root(store: object) -> Path | None:
+    """The local root of a recording store (local or mirrored), ``None`` for S3 only."""
+    for candidate in (store, getattr(store, "local", None)):
+        root = getattr(candidate, "root", None)
+        if isinstance(root, Path):
+            return root
+    return None
+
+
+def open_analytics_store(
+    url: str | None = None,
+    *,
+    read_only: bool = False,
+    environ: Mapping[str, str] | None = None,
+    local_root: str | Path | None = None,
+) -> AnalyticsStore:
+    """The analytics store ``url`` names (default ``CALLPIPE_ANALYTICS_DB``, then embedded Parquet
+    beside ``local_root`` or ``STORAGE_LOCAL_PATH``, see :func:`default_root`)."""
+    env = os.environ if environ is None else environ
+    raw = (url if url is not None else env.get(ANALYTICS_ENV, "")).strip()
+    if raw.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+        from callpipe.analytics.postgres import PostgresAnalyticsStore
+
+        dsn = raw.replace("postgresql+psycopg2://", "postgresql://", 1)
+        return PostgresAnalyticsStore(dsn, read_only=read_only)
+    if "://" in raw and not raw.startswith("duckdb://"):
+        scheme = raw.split("://", 1)[0]
+        raise AnalyticsConfigError(
+            f"{ANALYTICS_ENV}: unsupported scheme {scheme!r}; use a directory, duckdb:///DIR or postgresql://"
+        )
+    from callpipe.analytics.duck import ParquetAnalyticsStore
+
+    path = raw.removeprefix("duckdb://") if raw else ""
+    root = Path(path).expanduser() if path else default_root(env, local_root)
+    return ParquetAnalyticsStore(root, read_only=read_only)
