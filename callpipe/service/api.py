@@ -4,7 +4,9 @@ its audio, reprocessing and erasure. Roles: see :mod:`callpipe.service.settings`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -15,10 +17,12 @@ from starlette.websockets import WebSocketDisconnect
 from callpipe.service.auth import identify, require
 from callpipe.service.ingest import IngestError, ingest, parse_fields
 from callpipe.service.media import audio_response
-from callpipe.service.reads import analyst_view, analytics, processing_stats
+from callpipe.service.reads import AnalyticsUnavailableError, analyst_view, processing_stats
 from callpipe.service.settings import Principal
+from callpipe.service.tables import rebuild_day
 from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
 
+log = logging.getLogger("callpipe.service")
 router = APIRouter()
 Analyst = Annotated[Principal, Depends(require("analyst"))]
 Ingest = Annotated[Principal, Depends(require("ingest"))]
@@ -147,8 +151,8 @@ def list_recordings(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Calls from the analytics table, newest first; pass ``next_cursor`` back for the next page."""
-    with analytics(request.app.state.analytics) as tables:
-        try:
+    try:
+        with request.app.state.analytics.use() as tables:
             items, next_cursor = tables.list_calls(
                 date_from=date_from,
                 date_to=date_to,
@@ -160,13 +164,15 @@ def list_recordings(
                 limit=limit,
                 cursor=cursor or None,
             )
-        except ValueError as exc:  # a cursor that is not one of ours
-            raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None
+    except ValueError as exc:  # a cursor that is not one of ours, an unknown status
+        raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None
     return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/recordings/{recording_id}", tags=["recordings"])
-def get_recording(request: Request, recording_id: str, principal: Analyst, raw: bool = False) -> dict[str, Any]:
+def get_recording(
+    request: Request, recording_id: str, principal: Analyst, raw: bool = False
+) -> dict[str, Any]:
     """The metadata document, redacted for analysts; ``raw=true`` (admin only, audited) as stored."""
     recording_id = _id(recording_id)
     if raw and "admin" not in principal.roles:
@@ -194,7 +200,9 @@ async def get_audio(request: Request, recording_id: str, principal: Analyst) -> 
     except (StorageError, OSError) as exc:
         raise HTTPException(status_code=404, detail=f"audio of {recording_id} is not available") from exc
     range_header = request.headers.get("range")
-    if "admin" in principal.roles and (not range_header or range_header.replace(" ", "").startswith("bytes=0-")):
+    if "admin" in principal.roles and (
+        not range_header or range_header.replace(" ", "").startswith("bytes=0-")
+    ):
         request.app.state.audit.record(principal, "read_audio", recording_id=recording_id)
     fmt = meta.audio.format if meta.audio else path.suffix.lstrip(".")
     return audio_response(path, fmt, range_header)
@@ -231,6 +239,9 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
 
     recording_id = _id(recording_id)
     state = request.app.state
+    row = None
+    with contextlib.suppress(AnalyticsUnavailableError), state.analytics.use() as tables:
+        row = tables.get_call(recording_id)
     try:
         receipt = erase(state.store, recording_id=recording_id)
     except RecordingNotFoundError as exc:
@@ -245,7 +256,11 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
         outcome="complete" if receipt.complete else "incomplete",
         objects_removed=removed,
     )
-    forget = getattr(state, "forget_analytics", None)
-    if forget is not None:
-        forget(recording_id)
+    if row is not None:  # the call leaves the analytics tables now, not at its day's next run
+        try:
+            rebuild_day(state.store, state.analytics_url, str(row["call_date"]))
+            body["analytics"] = {"call_date": str(row["call_date"]), "rows_removed": True}
+        except Exception as exc:  # the erasure itself succeeded: say what is left
+            log.warning("erasure of %s: analytics day not rebuilt: %s", recording_id, type(exc).__name__)
+            body["analytics"] = {"call_date": str(row["call_date"]), "rows_removed": False}
     return JSONResponse(body, status_code=200 if receipt.complete else 502)

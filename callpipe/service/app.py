@@ -3,10 +3,11 @@ import) and :func:`serve` runs it on uvicorn (``callpipe serve``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -14,7 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from callpipe.service.audit import AuditLog
-from callpipe.service.reads import AnalyticsOpener, AnalyticsUnavailableError, StorageStatsCache, default_opener
+from callpipe.service.reads import (
+    AnalyticsHandle,
+    AnalyticsUnavailableError,
+    StorageStatsCache,
+    default_opener,
+)
 from callpipe.service.settings import ServiceSettings
 from callpipe.storage import RecordingStore, StorageUnavailableError, get_audio_storage
 
@@ -31,13 +37,20 @@ SECURITY_HEADERS = {
 def create_app(
     settings: ServiceSettings,
     store: RecordingStore | None = None,
-    analytics: AnalyticsOpener | None = None,
+    analytics_url: str | None = None,
 ) -> FastAPI:
-    """The API and web UI over ``store`` (default: the configured one) and the analytics tables."""
+    """The API and web UI over ``store`` (default: the configured one) and the analytics tables
+    at ``analytics_url`` (default ``CALLPIPE_ANALYTICS_DB``, else the embedded tables beside the store)."""
     from callpipe.recorder import Recorder
     from callpipe.service import api, ui
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.analytics.reset()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="callpipe",
         summary="Call recordings into analytics: ingest, search, one call, audio, reprocess, erase.",
         version="1.0",
@@ -46,7 +59,8 @@ def create_app(
     app.state.store = store if store is not None else get_audio_storage()
     app.state.recorder = Recorder(app.state.store)
     app.state.audit = AuditLog(settings.audit_log)
-    app.state.analytics = analytics or default_opener()
+    app.state.analytics_url = analytics_url
+    app.state.analytics = AnalyticsHandle(default_opener(app.state.store, analytics_url))
     app.state.stats_cache = StorageStatsCache()
     app.include_router(api.router)
     ui.mount(app)
@@ -67,7 +81,9 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.middleware("http")
-    async def headers_and_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def headers_and_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():

@@ -68,7 +68,7 @@ def parse_fields(fields: dict[str, Any], filename: str | None = None) -> IngestR
             except json.JSONDecodeError as exc:
                 raise IngestError(422, f"word_confidences is not valid JSON: {exc.msg}") from None
     if isinstance(words, dict):
-        words = words.get("word_confidences")
+        words = words.get("word_confidences", "missing")
     if words is not None and (not isinstance(words, list) or not all(isinstance(w, dict) for w in words)):
         raise IngestError(422, "word_confidences must be a JSON list of {word, confidence} objects")
     fmt = fields.get("format") or (filename.rsplit(".", 1)[-1] if filename and "." in filename else "wav")

@@ -57,7 +57,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 def _unsatisfiable(size: int) -> None:
     raise HTTPException(
-        status_code=416, detail="requested range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
+        status_code=416,
+        detail="requested range not satisfiable",
+        headers={"Content-Range": f"bytes */{size}"},
     )
 
 
@@ -85,4 +87,6 @@ def audio_response(path: Path, audio_format: str, range_header: str | None) -> S
     first, last = wanted
     headers["Content-Length"] = str(last - first + 1)
     headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return StreamingResponse(_read(path, first, last), status_code=206, media_type=media_type, headers=headers)
+    return StreamingResponse(
+        _read(path, first, last), status_code=206, media_type=media_type, headers=headers
+    )

@@ -1,10 +1,10 @@
 """What the API and the web UI read: store statistics, the analytics tables, metadata views.
 
-The analytics store (:mod:`callpipe.analytics`) is opened read-only for each request and closed
-after it, so a batch that writes a day's rows is never blocked by a reader held open between
-requests. Processing statistics come from the store's index (names only, no document read):
-total and pending over the whole store; ``failed`` from the analytics table (failed calls stay
-pending in the index so that later runs retry them).
+The analytics store (:mod:`callpipe.analytics`) is opened read-only once per app
+(:class:`AnalyticsHandle`); its readers never block the batch that writes a day. Processing
+statistics come from the store's index (names only, no document read): total and pending over
+the whole store; ``failed`` from the analytics table (failed calls stay pending in the index so
+that later runs retry them).
 """
 
 from __future__ import annotations
@@ -27,33 +27,59 @@ class AnalyticsUnavailableError(Exception):
     """The analytics tables cannot be read now (not built yet, or the database is unavailable)."""
 
 
-def default_opener() -> AnalyticsOpener:
-    """Opens the configured analytics store read-only (``callpipe.analytics``)."""
+def default_opener(store: RecordingStore, url: str | None = None) -> AnalyticsOpener:
+    """Opens the analytics store at ``url`` read-only (default ``CALLPIPE_ANALYTICS_DB``, else the
+    embedded tables beside ``store``'s local root)."""
 
     def open_store() -> Any:
-        try:
-            from callpipe.analytics import open_analytics_store
-        except ImportError as exc:  # pragma: no cover - the package ships with callpipe
-            raise AnalyticsUnavailableError(f"analytics tables are not available: {exc}") from None
-        return open_analytics_store(read_only=True)
+        from callpipe.analytics import open_analytics_store, store_local_root
+
+        return open_analytics_store(url, read_only=True, local_root=store_local_root(store))
 
     return open_store
 
 
-@contextlib.contextmanager
-def analytics(opener: AnalyticsOpener) -> Iterator[Any]:
-    """The analytics store for one request, closed afterwards."""
-    try:
-        store = opener()
-    except AnalyticsUnavailableError:
-        raise
-    except Exception as exc:  # a missing file, a locked database, PostgreSQL down: one line, 503
-        message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AnalyticsUnavailableError(f"analytics tables unavailable: {message[:200]}") from None
-    try:
-        yield store
-    finally:
-        store.close()
+class AnalyticsHandle:
+    """One read-only analytics store for the app, opened at first use and kept: the embedded
+    store keeps an in-memory copy of the tables and reloads only the days whose files changed,
+    so a query does not re-read 100,000 calls. Reading never blocks a writer (see
+    :mod:`callpipe.analytics.duck`). After a failed query the store is reopened next time."""
+
+    def __init__(self, opener: AnalyticsOpener) -> None:
+        self.opener = opener
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Any]:
+        """The store, for one request; errors become :class:`AnalyticsUnavailableError` (503)."""
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = self.opener()
+                except Exception as exc:  # a bad URL, PostgreSQL down: one line, 503
+                    raise AnalyticsUnavailableError(f"analytics tables unavailable: {_line(exc)}") from None
+            store = self._store
+        try:
+            yield store
+        except (ValueError, LookupError):
+            raise  # the request's own mistake (a bad cursor): the store is fine
+        except Exception as exc:
+            self.reset(store)
+            raise AnalyticsUnavailableError(f"analytics query failed: {_line(exc)}") from None
+
+    def reset(self, store: Any = None) -> None:
+        """Close the store (when it is still ``store``) so that the next use reopens it."""
+        with self._lock:
+            if self._store is not None and (store is None or store is self._store):
+                with contextlib.suppress(Exception):
+                    self._store.close()
+                self._store = None
+
+
+def _line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 class StorageStatsCache:
@@ -92,14 +118,14 @@ def queue_counts(store: RecordingStore) -> tuple[int, int]:
 
 
 def processing_stats(
-    store: RecordingStore, opener: AnalyticsOpener, cache: StorageStatsCache
+    store: RecordingStore, tables: AnalyticsHandle, cache: StorageStatsCache
 ) -> dict[str, Any]:
     """The seed's ``GET /processing/stats`` shape over the whole store."""
     total, pending = queue_counts(store)
     failed, analytics_error = 0, None
     try:
-        with analytics(opener) as tables:
-            failed = sum(int(day.get("failed") or 0) for day in tables.dashboard()["per_day"])
+        with tables.use() as analytics:
+            failed = sum(int(day.get("failed") or 0) for day in analytics.dashboard()["per_day"])
     except AnalyticsUnavailableError as exc:
         analytics_error = str(exc)
     failed = min(failed, pending)

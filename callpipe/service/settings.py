@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("ingest", "analyst", "admin")
-IMPLIED = {"admin": frozenset({"admin", "analyst"}), "analyst": frozenset({"analyst"}),
-           "ingest": frozenset({"ingest"})}
+IMPLIED = {
+    "admin": frozenset({"admin", "analyst"}),
+    "analyst": frozenset({"analyst"}),
+    "ingest": frozenset({"ingest"}),
+}
 KEYS_ENV = "CALLPIPE_API_KEYS"
 SESSION_SECRET_ENV = "CALLPIPE_SESSION_SECRET"
 DAGSTER_URL_ENV = "DAGSTER_WEBSERVER_URL"

@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from callpipe.service.auth import SESSION_COOKIE, identify, make_session
-from callpipe.service.reads import analyst_view, analytics, corrections_of
+from callpipe.service.reads import analyst_view, corrections_of
 from callpipe.service.settings import Principal
 from callpipe.storage import RecordingNotFoundError, validate_id
 
@@ -40,6 +40,7 @@ def mount(app: FastAPI) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["sentiments"] = SENTIMENTS
     templates.env.globals["statuses"] = STATUSES
+    templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def page(request: Request, name: str, principal: Principal | None, **context: Any) -> HTMLResponse:
@@ -52,7 +53,9 @@ def mount(app: FastAPI) -> None:
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
         path = resources.files("plotly") / "package_data" / "plotly.min.js"
-        return FileResponse(str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+        return FileResponse(
+            str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+        )
 
     @app.get("/ui/login", include_in_schema=False)
     def login_form(request: Request) -> HTMLResponse:
@@ -90,7 +93,7 @@ def mount(app: FastAPI) -> None:
         if principal is None:
             return RedirectResponse("/ui/login", status_code=303)
         start, end = _date(date_from), _date(date_to)
-        with analytics(request.app.state.analytics) as tables:
+        with request.app.state.analytics.use() as tables:
             data = tables.dashboard(date_from=start, date_to=end)
         totals = {k: sum(int(d.get(k) or 0) for d in data["per_day"]) for k in ("calls", *STATUSES)}
         return page(
@@ -105,7 +108,7 @@ def mount(app: FastAPI) -> None:
         params = request.query_params
         filters = {name: (params.get(name) or "").strip() for name in FILTERS}
         query = {k: v for k, v in filters.items() if v}
-        with analytics(request.app.state.analytics) as tables:
+        with request.app.state.analytics.use() as tables:
             try:
                 items, next_cursor = tables.list_calls(
                     date_from=_date(filters["date_from"]),
@@ -123,8 +126,14 @@ def mount(app: FastAPI) -> None:
         next_url = f"/ui/calls?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
         first_url = f"/ui/calls?{urlencode(query)}" if cursor else None
         return page(
-            request, "calls.html", principal, items=items, filters=filters, intents=intent_names(),
-            next_url=next_url, first_url=first_url,
+            request,
+            "calls.html",
+            principal,
+            items=items,
+            filters=filters,
+            intents=intent_names(),
+            next_url=next_url,
+            first_url=first_url,
         )
 
     @app.get("/ui/calls/{recording_id}", include_in_schema=False)
@@ -137,18 +146,28 @@ def mount(app: FastAPI) -> None:
             meta = analyst_view(request.app.state.store.get_metadata(recording_id))
         except (ValueError, RecordingNotFoundError):
             return page(request, "missing.html", principal, recording_id=recording_id[:80])
-        with analytics(request.app.state.analytics) as tables:
+        with request.app.state.analytics.use() as tables:
             call = tables.get_call(recording_id) or {}
             turns = tables.call_turns(recording_id)
             entities = tables.call_entities(recording_id)
         fixes = corrections_of(meta)
-        shown = [_render_turn(t, fixes, [e for e in entities if e.get("turn_index") == t["turn_index"]])
-                 for t in turns]
+        shown = [
+            _render_turn(t, fixes, [e for e in entities if e.get("turn_index") == t["turn_index"]])
+            for t in turns
+        ]
         run_id = call.get("run_id") or (meta.get("provenance") or {}).get("run_id")
         run_url = f"{request.app.state.settings.dagster_url}/runs/{run_id}" if run_id else None
         return page(
-            request, "call.html", principal, call=call, meta=meta, turns=shown, entities=entities,
-            fixes=fixes, run_url=run_url, recording_id=recording_id,
+            request,
+            "call.html",
+            principal,
+            call=call,
+            meta=meta,
+            turns=shown,
+            entities=entities,
+            fixes=fixes,
+            run_url=run_url,
+            recording_id=recording_id,
         )
 
 
@@ -159,7 +178,9 @@ def intent_names() -> list[str]:
         if custom:
             data = json.loads(Path(custom).read_text(encoding="utf-8"))
         else:
-            data = json.loads((resources.files("callpipe") / "data" / "intent_taxonomy.json").read_text("utf-8"))
+            data = json.loads(
+                (resources.files("callpipe") / "data" / "intent_taxonomy.json").read_text("utf-8")
+            )
         return sorted({*data.get("intents", {}), data.get("other_label", "other")})
     except (OSError, ValueError, AttributeError):
         return []
@@ -177,7 +198,9 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def _render_turn(turn: dict[str, Any], fixes: list[dict[str, str]], entities: list[dict[str, Any]]) -> dict[str, Any]:
+def _render_turn(
+    turn: dict[str, Any], fixes: list[dict[str, str]], entities: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The turn with its text as safe HTML: corrected words and entities highlighted."""
     return {**turn, "html": highlight(turn.get("text") or "", fixes, entities)}
 

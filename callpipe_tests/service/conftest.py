@@ -46,18 +46,12 @@ def local_store(tmp_path: Path) -> LocalStore:
 
 @pytest.fixture
 def analytics_url(tmp_path: Path) -> str:
-    """A fresh embedded analytics database for one test."""
-    return str(tmp_path / "analytics" / "callpipe.duckdb")
-
-
-def opener_for(url: str) -> Any:
-    from callpipe.analytics import open_analytics_store
-
-    return lambda: open_analytics_store(url, read_only=True)
+    """A fresh directory of embedded analytics tables for one test."""
+    return str(tmp_path / "analytics")
 
 
 def client_for(settings: ServiceSettings, store: RecordingStore, analytics_url: str) -> TestClient:
-    return TestClient(create_app(settings, store, analytics=opener_for(analytics_url)))
+    return TestClient(create_app(settings, store, analytics_url=analytics_url))
 
 
 @pytest.fixture

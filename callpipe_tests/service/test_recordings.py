@@ -42,8 +42,12 @@ def test_audio_range_requests(
         whole = client.get(url, headers=headers)
         assert whole.status_code == 200 and whole.content == wav
         assert whole.headers["accept-ranges"] == "bytes" and whole.headers["content-type"] == "audio/wav"
-        cases = {"bytes=0-99": (0, 99), "bytes=100-": (100, size - 1), "bytes=-64": (size - 64, size - 1),
-                 f"bytes=10-{size + 500}": (10, size - 1)}
+        cases = {
+            "bytes=0-99": (0, 99),
+            "bytes=100-": (100, size - 1),
+            "bytes=-64": (size - 64, size - 1),
+            f"bytes=10-{size + 500}": (10, size - 1),
+        }
         for header, (first, last) in cases.items():
             part = client.get(url, headers={**headers, "Range": header})
             assert part.status_code == 206, header
@@ -77,7 +81,9 @@ def test_metadata_is_redacted_for_analysts_and_raw_for_audited_admins(
     assert client.get("/recordings/..%2Fetc", headers=auth("analyst")).status_code in (404, 422)
 
 
-def test_reprocess_flags_the_call_like_the_cli(client: TestClient, local_store: LocalStore, wav: bytes) -> None:
+def test_reprocess_flags_the_call_like_the_cli(
+    client: TestClient, local_store: LocalStore, wav: bytes
+) -> None:
     rid = post_call(client, wav).json()["recording_id"]
 
     def done(meta: Any) -> None:
@@ -119,7 +125,9 @@ def test_delete_erases_returns_the_receipt_and_audits(
     assert oct(settings.audit_log.stat().st_mode & 0o777) == "0o600"
 
 
-def test_processing_stats_count_the_whole_store(client: TestClient, local_store: LocalStore, wav: bytes) -> None:
+def test_processing_stats_count_the_whole_store(
+    client: TestClient, local_store: LocalStore, wav: bytes
+) -> None:
     ids = [post_call(client, wav, conversation_id=f"c-{n}").json()["recording_id"] for n in range(3)]
 
     def done(meta: Any) -> None:
@@ -133,7 +141,10 @@ def test_processing_stats_count_the_whole_store(client: TestClient, local_store:
     assert set(body) == {"storage", "pipeline", "processing_queue"}
     queue = body["processing_queue"]
     assert {k: queue[k] for k in ("total_recordings", "processed", "pending", "failed")} == {
-        "total_recordings": 3, "processed": 1, "pending": 2, "failed": 0,
+        "total_recordings": 3,
+        "processed": 1,
+        "pending": 2,
+        "failed": 0,
     }
     assert queue["processing_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert body["storage"]["backend"] == "local" and body["storage"]["recordings"] == 3
