@@ -1,17 +1,17 @@
-"""What a day of recordings looks like: the work manifest before a run, the summary after it."""
+"""What a day of recordings looks like: the work manifest before a run and the documents after it
+(the day's summary is computed from the analytics tables, :mod:`callpipe.analytics`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from statistics import mean
 from typing import Any
 
 from callpipe.failures import one_line
 from callpipe.leases import OwnerCheck
 from callpipe.pipeline import PipelineSettings, work_reason
-from callpipe.schema import ProcessingStatus, RecordingMetadata
+from callpipe.schema import RecordingMetadata
 from callpipe.storage import RecordingRef, RecordingStore, StorageError
 
 
@@ -61,84 +61,15 @@ def day_manifest(
     return {"all": seen, "work": work, "skipped": skipped, "errors": errors, "reasons": dict(reasons)}
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A small markdown table for Dagster's UI (``_none_`` when empty)."""
-    if not rows:
-        return "_none_"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _distribution(values: list[str]) -> list[tuple[str, int, str]]:
-    counts = Counter(values)
-    total = sum(counts.values()) or 1
-    return [(k, n, f"{100 * n / total:.0f}%") for k, n in counts.most_common()]
-
-
-def measured_wer(meta: RecordingMetadata) -> tuple[float | None, float | None]:
-    """(live, final) WER against ``extra["reference_text"]`` when the call carries one (demo calls)."""
-    reference = meta.extra.get("reference_text")
-    if not reference:
-        return None, None
-    from callpipe.stt.wer import word_error_rate
-
-    live = meta.online_transcription or meta.transcription
-    final = meta.transcription.corrected_text or meta.transcription.text
-    return word_error_rate(reference, live.text), word_error_rate(reference, final)
-
-
-def day_summary(store: RecordingStore, start: datetime, end: datetime) -> dict[str, Any]:
-    """Counts, WER before/after, sentiment and intent distributions and the slowest calls."""
+def day_documents(
+    store: RecordingStore, start: datetime, end: datetime
+) -> tuple[list[RecordingMetadata], dict[str, str]]:
+    """Every readable metadata document of the window, and ``{recording_id: error}`` of the others."""
     docs: list[RecordingMetadata] = []
-    unreadable = 0
+    unreadable: dict[str, str] = {}
     for ref in day_refs(store, start, end):
         try:
             docs.append(store.get_metadata(ref.recording_id))
-        except StorageError:
-            unreadable += 1
-    processed = [d for d in docs if d.processed]
-    statuses = Counter(d.status.status.value for d in docs)
-    est_before = [d.online_transcription.estimated_wer for d in processed if d.online_transcription]
-    est_after = [d.transcription.estimated_wer for d in processed]
-    measured = [measured_wer(d) for d in processed]
-    measured = [(b, a) for b, a in measured if b is not None and a is not None]
-    slowest = sorted(processed, key=lambda d: d.processing_metrics.total_seconds or 0.0, reverse=True)[:5]
-    summary: dict[str, Any] = {
-        "recordings": len(docs),
-        "processed": len(processed),
-        "failed": statuses.get(ProcessingStatus.FAILED.value, 0),
-        "pending": len(docs) - len(processed) - statuses.get(ProcessingStatus.FAILED.value, 0),
-        "unreadable": unreadable,
-        "retranscribed": sum(d.transcription.retranscribed for d in processed),
-        "estimated_wer_before": _mean(est_before),
-        "estimated_wer_after": _mean(est_after),
-        "measured_wer_before": _mean([b for b, _ in measured]),
-        "measured_wer_after": _mean([a for _, a in measured]),
-        "measured_calls": len(measured),
-        "sentiment": dict(Counter(d.sentiment.label for d in processed if d.sentiment)),
-        "intents": dict(Counter(d.intent.primary_intent for d in processed if d.intent)),
-    }
-    summary["ui_metadata"] = {
-        **{k: v for k, v in summary.items() if not isinstance(v, dict) and v is not None},
-        "sentiment_distribution": markdown_table(
-            ["label", "calls", "share"], _distribution([d.sentiment.label for d in processed if d.sentiment])
-        ),
-        "intent_distribution": markdown_table(
-            ["intent", "calls", "share"],
-            _distribution([d.intent.primary_intent for d in processed if d.intent]),
-        ),
-        "slowest_recordings": markdown_table(
-            ["recording", "seconds", "retranscribed"],
-            [
-                (d.recording_id, d.processing_metrics.total_seconds, d.transcription.retranscribed)
-                for d in slowest
-            ],
-        ),
-    }
-    return summary
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(mean(present), 4) if present else None
+        except StorageError as exc:
+            unreadable[ref.recording_id] = one_line(exc)
+    return docs, unreadable

@@ -11,6 +11,7 @@ from callpipe.analytics.columns import (
     LIST_COLUMNS,
     TABLES,
     TURNS_COLUMNS,
+    Column,
     normalize_text,
     rows_for_day,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "AnalyticsConfigError",
     "AnalyticsQueryError",
     "AnalyticsStore",
+    "Column",
     "default_root",
     "normalize_text",
     "open_analytics_store",

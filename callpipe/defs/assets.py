@@ -9,19 +9,29 @@ users still see one partition per day.
 
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
+from callpipe.analytics import (
+    CALLS_COLUMNS,
+    ENTITIES_COLUMNS,
+    TURNS_COLUMNS,
+    Column,
+    open_analytics_store,
+    rows_for_day,
+    store_local_root,
+)
 from callpipe.batch import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.leases import run_owner_check
-from callpipe.defs.partitions import call_date_partitions, partition_window
+from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
-from callpipe.summary import day_manifest, day_summary, markdown_table
+from callpipe.summary import day_documents, day_manifest
 
 STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"
 DEFAULT_STT_CHUNK_SIZE = 8
@@ -56,9 +66,9 @@ def _stage_output(
             "cached": len(report.cached),
             "failed": len(report.failed),
             "seconds": round(sum(report.seconds.values()), 3),
-            "slowest": dg.MetadataValue.md(markdown_table(["recording", "seconds"], slowest)),
-            "failures": dg.MetadataValue.md(
-                markdown_table(["recording", "error"], sorted(report.failed.items()))
+            "slowest": metadata_table([{"recording_id": r, "seconds": s} for r, s in slowest]),
+            "failures": metadata_table(
+                [{"recording_id": r, "error": e} for r, e in sorted(report.failed.items())]
             ),
         }
     )
@@ -236,11 +246,62 @@ call_entities = _analysis_asset(
 call_topics = _analysis_asset("call_topics", "topics", "Topics, keywords and coherence per call.")
 
 
+_DAGSTER_TYPES = {
+    "TEXT": "string",
+    "DOUBLE": "float",
+    "BIGINT": "int",
+    "BOOLEAN": "bool",
+    "TIMESTAMPTZ": "datetime",
+    "DATE": "date",
+    "TEXT[]": "list[string]",
+    "JSON": "json",
+}
+
+
+def table_schema(columns: list[Column]) -> dg.TableSchema:
+    """Dagster's column schema of an analytics table (:mod:`callpipe.analytics.columns`)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, _DAGSTER_TYPES.get(kind, kind), description)
+            for name, kind, description in columns
+        ]
+    )
+
+
+def metadata_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
+    """Rows as a table the Dagster UI renders (values the UI cannot show become text)."""
+    if not rows:
+        return dg.MetadataValue.table([], schema=dg.TableSchema(columns=[dg.TableColumn("none")]))
+    names = list(rows[0])
+    records = [
+        dg.TableRecord(
+            {k: v if v is None or isinstance(v, str | int | float | bool) else str(v) for k, v in row.items()}
+        )
+        for row in rows
+    ]
+    types = {
+        k: "float"
+        if isinstance(v, float)
+        else "int"
+        if isinstance(v, int) and not isinstance(v, bool)
+        else "string"
+        for k, v in rows[0].items()
+    }
+    return dg.MetadataValue.table(
+        records, schema=dg.TableSchema(columns=[dg.TableColumn(n, types[n]) for n in names])
+    )
+
+
 @dg.asset(
     partitions_def=call_date_partitions,
     group_name="analysis",
     code_version=_versions(*stage_versions()),
-    kinds={"python"},
+    kinds={"python", "duckdb", "parquet"},
+    metadata={
+        "dagster/column_schema": table_schema(CALLS_COLUMNS),
+        "turns_schema": dg.MetadataValue.table_schema(table_schema(TURNS_COLUMNS)),
+        "entities_schema": dg.MetadataValue.table_schema(table_schema(ENTITIES_COLUMNS)),
+    },
 )
 def call_analytics(
     context: dg.AssetExecutionContext,
@@ -251,34 +312,80 @@ def call_analytics(
     store: RecordingStoreResource,
     models: StageModelsResource,
 ) -> dict[str, Any]:
-    """Writes each enriched metadata JSON back: processed=true, status and provenance with run id."""
+    """Marks each finished recording processed (status, provenance, run id), then writes the day's
+    rows of the ``calls``, ``turns`` and ``entities`` tables (every recording of the day, whatever
+    its status), replacing the day's previous rows; the metadata describes the whole day."""
     parts = (call_sentiment, call_intents, call_entities, call_topics)
     failed: dict[str, str] = {}
     for part in parts:
         failed.update(part["failed"])
     ready = sorted(set.intersection(*(set(p["ok"]) for p in parts)) - set(failed))
-    failed.update(finalize(store.get_store(), ready, run_id=context.run.run_id, services=models.services))
+    backend = store.get_store()
+    if ready:
+        failed.update(finalize(backend, ready, run_id=context.run.run_id, services=models.services))
     processed = [rid for rid in ready if rid not in failed]
+    day = context.partition_key
+    started = time.perf_counter()
+    docs, unreadable = day_documents(backend, *partition_window(day))
+    calls, turns, entities = rows_for_day(docs, timezone=TIMEZONE)
+    analytics = open_analytics_store(local_root=store_local_root(backend))
+    try:
+        analytics.replace_day(day, calls, turns, entities)
+        summary = analytics.day_summary(day)
+    finally:
+        analytics.close()
     context.add_output_metadata(
         {
-            "processed": len(processed),
-            "failed": len(failed),
-            "failures": dg.MetadataValue.md(markdown_table(["recording", "error"], sorted(failed.items()))),
+            "dagster/row_count": len(calls),
+            "dagster/column_schema": table_schema(CALLS_COLUMNS),
+            "processed": summary["processed"],
+            "pending": summary["pending"],
+            "failed": summary["failed"],
+            "unreadable": len(unreadable),
+            "turns_rows": len(turns),
+            "entities_rows": len(entities),
+            "processed_this_run": len(processed),
+            "failed_this_run": len(failed),
+            "failures": metadata_table(summary["failures"]),
+            "write_seconds": round(time.perf_counter() - started, 3),
+            "analytics_store": type(analytics).__name__,
             "models": dg.MetadataValue.json(models.services.model_names()),
         }
     )
     return {"processed": processed, "failed": failed}
 
 
-@dg.asset(partitions_def=call_date_partitions, group_name="reporting", code_version="1", kinds={"python"})
+@dg.asset(partitions_def=call_date_partitions, group_name="reporting", code_version="2", kinds={"python"})
 def daily_call_summary(
     context: dg.AssetExecutionContext, call_analytics: dict[str, Any], store: RecordingStoreResource
 ) -> dict[str, Any]:
-    """Counts, WER before/after, sentiment and intent distributions and slowest calls of the day."""
-    start, end = partition_window(context.partition_key)
-    summary = day_summary(store.get_store(), start, end)
-    context.add_output_metadata(summary.pop("ui_metadata"))
-    return summary
+    """Counts, WER before/after, sentiment and intent distributions and slowest calls of the day,
+    computed with SQL from the analytics tables."""
+    analytics = open_analytics_store(read_only=True, local_root=store_local_root(store.get_store()))
+    try:
+        summary = analytics.day_summary(context.partition_key)
+    finally:
+        analytics.close()
+    scalars = {k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    context.add_output_metadata(
+        {
+            **scalars,
+            "sentiment_distribution": metadata_table(_shares(summary["sentiment"])),
+            "intent_distribution": metadata_table(_shares(summary["intents"])),
+            "slowest_recordings": metadata_table(summary["slowest"]),
+            "failures": metadata_table(summary["failures"]),
+        }
+    )
+    return {
+        **summary,
+        "sentiment": {r["label"]: r["calls"] for r in summary["sentiment"]},
+        "intents": {r["intent"]: r["calls"] for r in summary["intents"]},
+    }
+
+
+def _shares(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    total = sum(r["calls"] for r in rows) or 1
+    return [{**r, "share": f"{100 * r['calls'] / total:.0f}%"} for r in rows]
 
 
 ALL_ASSETS = [
