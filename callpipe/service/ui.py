@@ -131,7 +131,7 @@ def mount(app: FastAPI) -> None:
             principal,
             items=items,
             filters=filters,
-            intents=intent_names(),
+            intents=sorted({*intent_names(), *([filters["intent"]] if filters["intent"] else [])}),
             next_url=next_url,
             first_url=first_url,
         )
