@@ -18,7 +18,7 @@ from callpipe.service.audit import AuditLog
 from callpipe.service.reads import (
     AnalyticsHandle,
     AnalyticsUnavailableError,
-    StorageStatsCache,
+    StatsCaches,
     default_opener,
 )
 from callpipe.service.settings import ServiceSettings
@@ -61,7 +61,7 @@ def create_app(
     app.state.audit = AuditLog(settings.audit_log)
     app.state.analytics_url = analytics_url
     app.state.analytics = AnalyticsHandle(default_opener(app.state.store, analytics_url))
-    app.state.stats_cache = StorageStatsCache()
+    app.state.stats_cache = StatsCaches.from_env()
     app.include_router(api.router)
     ui.mount(app)
 

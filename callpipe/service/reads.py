@@ -4,7 +4,7 @@ The analytics store (:mod:`callpipe.analytics`) is opened read-only once per app
 (:class:`AnalyticsHandle`); its readers never block the batch that writes a day. Processing
 statistics come from the store's index (names only, no document read): total and pending over
 the whole store; ``failed`` from the analytics table (failed calls stay pending in the index so
-that later runs retry them).
+that later runs retry them); cached for a few seconds (:class:`StatsCaches`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from callpipe.schema import RecordingMetadata
 from callpipe.storage import RecordingStore
 
 AnalyticsOpener = Callable[[], Any]
+STATS_CACHE_ENV = "CALLPIPE_STATS_CACHE_SECONDS"
 
 
 class AnalyticsUnavailableError(Exception):
@@ -82,33 +83,64 @@ def _line(exc: Exception) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-class StorageStatsCache:
-    """``get_storage_stats`` (it walks every audio file for sizes) at most every ``ttl`` seconds.
+class TTLCache:
+    """One value recomputed at most every ``ttl`` seconds (0: every time), shared by threads."""
 
-    Counts of recordings, processed and pending are never cached: they come from
-    :func:`queue_counts` on every request.
-    """
-
-    def __init__(self, ttl: float = 30.0) -> None:
+    def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._value: dict[str, Any] | None = None
+        self._value: Any = None
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def get(self, store: RecordingStore) -> dict[str, Any]:
+    def get(self, compute: Callable[[], Any]) -> Any:
         with self._lock:
-            if self._value is None or time.monotonic() - self._at > self.ttl:
-                self._value = store.get_storage_stats()
+            if self._value is None or self.ttl <= 0 or time.monotonic() - self._at > self.ttl:
+                self._value = compute()
                 self._at = time.monotonic()
-            return dict(self._value)
+            return self._value
+
+
+class StatsCaches:
+    """``GET /processing/stats`` caches: the queue counts for ``CALLPIPE_STATS_CACHE_SECONDS``
+    (default 5; 0 recomputes on every request) and the storage sizes, which walk every audio file,
+    for 60 seconds (or the same when it is longer)."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.queue = TTLCache(ttl)
+        self.storage = TTLCache(max(ttl, 60.0))
+
+    @classmethod
+    def from_env(cls) -> StatsCaches:
+        try:
+            return cls(float(os.environ.get(STATS_CACHE_ENV) or 5.0))
+        except ValueError:
+            raise ValueError(f"{STATS_CACHE_ENV} must be a number of seconds") from None
+
+
+def _count(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [e.name for e in entries if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
 
 
 def queue_counts(store: RecordingStore) -> tuple[int, int]:
-    """``(total, pending)`` over the whole store from index names only (no entry or document read)."""
+    """``(total, pending)`` over the whole store from index names only (no entry or document read).
+
+    A local store (or a mirrored store's local side, the authority) is counted with one
+    directory scan per index directory; S3 with key listings.
+    """
     from callpipe.storage.blob import BlobStore
     from callpipe.storage.index import BY_ID, PENDING, marker_ids
+    from callpipe.storage.local import LocalStore
 
-    base = getattr(store, "local", store)  # the mirrored store answers from its local side
+    base = getattr(store, "local", store)
+    if isinstance(base, LocalStore):
+        total = len(_count(str(base.path(BY_ID))))
+        root = base.path(PENDING)
+        pending = sum(len(marker_ids(_count(os.path.join(root, day)))) for day in _count(str(root)))
+        return total, pending
     if isinstance(base, BlobStore):
         total = len(base._list_names(BY_ID))
         pending = sum(len(marker_ids(base._list_names(f"{PENDING}/{d}"))) for d in base._list_dirs(PENDING))
@@ -117,10 +149,8 @@ def queue_counts(store: RecordingStore) -> tuple[int, int]:
     return int(stats["recordings"]), int(stats["pending"])
 
 
-def processing_stats(
-    store: RecordingStore, tables: AnalyticsHandle, cache: StorageStatsCache
-) -> dict[str, Any]:
-    """The seed's ``GET /processing/stats`` shape over the whole store."""
+def queue_stats(store: RecordingStore, tables: AnalyticsHandle) -> dict[str, Any]:
+    """The ``processing_queue`` part: index counts, failed calls from the analytics table."""
     total, pending = queue_counts(store)
     failed, analytics_error = 0, None
     try:
@@ -130,20 +160,26 @@ def processing_stats(
         analytics_error = str(exc)
     failed = min(failed, pending)
     processed = total - pending
-    storage = cache.get(store)
-    storage.update(recordings=total, processed=processed, pending=pending)
     return {
-        "storage": storage,
-        "pipeline": pipeline_settings(),
-        "processing_queue": {
-            "total_recordings": total,
-            "processed": processed,
-            "pending": pending - failed,
-            "failed": failed,
-            "processing_rate": round(processed / total, 4) if total else 0.0,
-            **({"failed_unknown": analytics_error} if analytics_error else {}),
-        },
+        "total_recordings": total,
+        "processed": processed,
+        "pending": pending - failed,
+        "failed": failed,
+        "processing_rate": round(processed / total, 4) if total else 0.0,
+        **({"failed_unknown": analytics_error} if analytics_error else {}),
     }
+
+
+def processing_stats(store: RecordingStore, tables: AnalyticsHandle, caches: StatsCaches) -> dict[str, Any]:
+    """The seed's ``GET /processing/stats`` shape over the whole store."""
+    queue = caches.queue.get(lambda: queue_stats(store, tables))
+    storage = dict(caches.storage.get(store.get_storage_stats))
+    storage.update(
+        recordings=queue["total_recordings"],
+        processed=queue["processed"],
+        pending=queue["pending"] + queue["failed"],
+    )
+    return {"storage": storage, "pipeline": pipeline_settings(), "processing_queue": dict(queue)}
 
 
 def pipeline_settings() -> dict[str, Any]:
