@@ -100,14 +100,44 @@ class TTLCache:
             return self._value
 
 
+class BackgroundValue:
+    """A value recomputed in a background thread when older than ``ttl``; readers never wait:
+    they get the last value (None before the first computation ends)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._value: Any = None
+        self._at = 0.0
+        self._running = False
+        self._lock = threading.Lock()
+
+    def get(self, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            stale = self._value is None or time.monotonic() - self._at > self.ttl
+            if stale and not self._running:
+                self._running = True
+                threading.Thread(target=self._run, args=(compute,), daemon=True).start()
+            return self._value
+
+    def _run(self, compute: Callable[[], Any]) -> None:
+        try:
+            value = compute()
+        except Exception:  # the store is unreachable now: keep the old value, try again next time
+            value = None
+        with self._lock:
+            if value is not None:
+                self._value, self._at = value, time.monotonic()
+            self._running = False
+
+
 class StatsCaches:
     """``GET /processing/stats`` caches: the queue counts for ``CALLPIPE_STATS_CACHE_SECONDS``
-    (default 5; 0 recomputes on every request) and the storage sizes, which walk every audio file,
-    for 60 seconds (or the same when it is longer)."""
+    (default 5; 0 recomputes on every request) and the storage sizes, which walk every audio file
+    (seconds at 100,000 recordings), refreshed in the background every 60 seconds."""
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.queue = TTLCache(ttl)
-        self.storage = TTLCache(max(ttl, 60.0))
+        self.storage = BackgroundValue(max(ttl, 60.0))
 
     @classmethod
     def from_env(cls) -> StatsCaches:
@@ -118,9 +148,9 @@ class StatsCaches:
 
 
 def _count(path: str) -> list[str]:
+    """Visible names in a directory (``os.listdir``: about twice as fast as ``scandir`` here)."""
     try:
-        with os.scandir(path) as entries:
-            return [e.name for e in entries if not e.name.startswith(".")]
+        return [name for name in os.listdir(path) if not name.startswith(".")]
     except FileNotFoundError:
         return []
 
@@ -173,13 +203,20 @@ def queue_stats(store: RecordingStore, tables: AnalyticsHandle) -> dict[str, Any
 def processing_stats(store: RecordingStore, tables: AnalyticsHandle, caches: StatsCaches) -> dict[str, Any]:
     """The seed's ``GET /processing/stats`` shape over the whole store."""
     queue = caches.queue.get(lambda: queue_stats(store, tables))
-    storage = dict(caches.storage.get(store.get_storage_stats))
+    sizes = caches.storage.get(lambda: {**store.get_storage_stats(), "sizes_as_of": _now()})
+    storage = dict(sizes) if sizes else {"backend": store.backend, "total_bytes": None, "sizes_as_of": None}
     storage.update(
         recordings=queue["total_recordings"],
         processed=queue["processed"],
         pending=queue["pending"] + queue["failed"],
     )
     return {"storage": storage, "pipeline": pipeline_settings(), "processing_queue": dict(queue)}
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def pipeline_settings() -> dict[str, Any]:
