@@ -51,6 +51,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served by ui.mount from the bundled Swagger UI: no CDN
+        redoc_url=None,
         title="callpipe",
         summary="Call recordings into analytics: ingest, search, one call, audio, reprocess, erase.",
         version="1.0",

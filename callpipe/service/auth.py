@@ -15,13 +15,17 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import HTTPException, Request, WebSocket
+from fastapi import HTTPException, Request, Security, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from callpipe.service.settings import Principal, ServiceSettings
 
 SESSION_COOKIE = "callpipe_session"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+BEARER = HTTPBearer(auto_error=False, description="an API key from CALLPIPE_API_KEYS")
+"""Declares the scheme in the OpenAPI document (the docs' Authorize button); checking is ours."""
 
 
 def _settings(conn: Request | WebSocket) -> ServiceSettings:
@@ -50,7 +54,9 @@ def identify(conn: Request | WebSocket, *, allow_cookie: bool) -> Principal | No
 def require(role: str) -> Callable[[Request], Principal]:
     """A FastAPI dependency: 401 without a valid key, 403 when the key lacks ``role``."""
 
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+    ) -> Principal:
         principal = identify(request, allow_cookie=request.method in SAFE_METHODS)
         if principal is None:
             raise HTTPException(

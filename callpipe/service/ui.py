@@ -33,6 +33,14 @@ FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", 
 SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
 STATUSES = ("processed", "pending", "failed")
 _TAG = r"\[[A-Z_]+\]"
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>callpipe API</title>
+<link rel="stylesheet" href="/vendor/swagger/swagger-ui.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>
+<body><div id="swagger-ui"></div>
+<script src="/vendor/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
 
 
 def mount(app: FastAPI) -> None:
@@ -56,6 +64,15 @@ def mount(app: FastAPI) -> None:
         return FileResponse(
             str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
         )
+
+    import fastapi_offline  # only for its bundled Swagger UI 5 files (OpenAPI 3.1)
+
+    swagger = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/vendor/swagger", StaticFiles(directory=str(swagger)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
 
     @app.get("/ui/login", include_in_schema=False)
     def login_form(request: Request) -> HTMLResponse:

@@ -136,6 +136,9 @@ def test_analyst_ui_in_chromium(served: str) -> None:
         )
         page.evaluate("document.getElementById('player').pause()")
         page.screenshot(path=str(SCREENSHOTS / "call.png"), full_page=True)
+        page.goto(f"{served}/docs")  # OpenAPI docs from the bundled Swagger UI, no CDN
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("callpipe")
+        assert page.locator(".swagger-ui .authorize").count() == 1
         assert not errors, errors
         browser.close()
 
