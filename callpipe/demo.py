@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import shutil
 import subprocess
 import tempfile
@@ -40,6 +41,8 @@ class DemoCall:
     audio: bytes = b""
     live_text: str = ""
     live_word_confidences: list[dict[str, Any]] = field(default_factory=list)
+    demo_live: dict[str, Any] | None = None
+    """The scripted live transcript ``callpipe demo`` records instead (:data:`LIVE_CONFUSIONS`)."""
 
     @property
     def reference_text(self) -> str:
@@ -101,6 +104,46 @@ DIALOGUES: dict[str, list[tuple[str, str]]] = {
         ("customer", "No, eso es todo, gracias."),
     ],
 }
+
+LIVE_CONFUSIONS: dict[str, list[tuple[int, str, str]]] = {
+    "saldo": [(1, "saldo", "salgo"), (1, "cuenta", "cuesta"), (4, "saldo", "salgo")],
+    "tarjeta": [(1, "tarjeta", "tarjeda"), (4, "reclamación", "retramación")],
+    "transferencia": [(1, "transferencia", "tranferencia"), (2, "cuenta", "cuesta")],
+    "correo": [(1, "correo", "coveo"), (1, "electrónico", "electronico")],
+}
+"""Live-transcript errors of the scripted live transcripts ``callpipe demo`` records: ``(turn, right
+word, what the recogniser heard)``, each a known confusion of ``callpipe/data/confusions_es.jsonl``
+that the online correction fixes. The demo's other calls (``factura``, ``baja``) are recorded with
+their real Whisper greedy live transcript, whose low confidences get them re-transcribed. Tests and
+benchmarks use the real live transcripts of every call (:attr:`DemoCall.live_text`)."""
+
+
+def scripted_live_transcript(
+    call_id: str, turns: list[tuple[str, str]], confusions: list[tuple[int, str, str]]
+) -> dict[str, Any]:
+    """The live transcript a streaming recogniser could give for ``turns``: the words said, with
+    each ``(turn, right, heard)`` confusion heard wrong at low confidence (0.35-0.5) and the other
+    words at 0.86-0.98 (seeded by ``call_id``), no timings."""
+    rng = random.Random(call_id)
+    pending = list(confusions)
+    words: list[dict[str, Any]] = []
+    for index, (_, text) in enumerate(turns):
+        for word in text.split():
+            core = word.strip(".,;:¿?¡!")
+            hit = next((c for c in pending if c[0] == index and c[1] == core.lower()), None)
+            if hit is not None:
+                pending.remove(hit)
+                heard = word.replace(core, hit[2] if core.islower() else hit[2].capitalize())
+                words.append({"word": heard, "confidence": round(rng.uniform(0.35, 0.5), 3)})
+            else:
+                words.append({"word": word, "confidence": round(rng.uniform(0.86, 0.98), 3)})
+    if pending:
+        raise ValueError(f"{call_id}: confusions not found in the dialogue: {pending}")
+    return {
+        "source": "scripted: the words said, with known confusions heard at low confidence",
+        "text": " ".join(w["word"] for w in words),
+        "word_confidences": words,
+    }
 
 
 class SynthesisError(RuntimeError):
@@ -177,16 +220,22 @@ def load_demo_calls() -> list[DemoCall]:
     calls = []
     for meta_path in sorted(demo_calls_dir().glob("*.json")):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        turns = [(t["speaker"], t["text"]) for t in meta["turns"]]
         calls.append(
             DemoCall(
                 call_id=meta["call_id"],
                 conversation_id=meta["conversation_id"],
-                turns=[(t["speaker"], t["text"]) for t in meta["turns"]],
+                turns=turns,
                 direction=meta.get("direction", "inbound"),
                 agent_id=meta.get("agent_id", "agent-001"),
                 audio=meta_path.with_suffix(".flac").read_bytes(),
                 live_text=meta["live_transcript"]["text"],
                 live_word_confidences=meta["live_transcript"]["word_confidences"],
+                demo_live=(
+                    scripted_live_transcript(meta["call_id"], turns, LIVE_CONFUSIONS[meta["call_id"]])
+                    if meta["call_id"] in LIVE_CONFUSIONS
+                    else None
+                ),
             )
         )
     return calls

@@ -42,11 +42,12 @@ def record_demo_calls() -> list[dict[str, Any]]:
             continue
         except RecordingNotFoundError:
             pass
+        live = call.demo_live or {"text": call.live_text, "word_confidences": call.live_word_confidences}
         result = recorder.record_sync(
             call.audio,
             call.conversation_id,
-            transcription=call.live_text,
-            word_confidences=call.live_word_confidences,
+            transcription=live["text"],
+            word_confidences=live["word_confidences"],
             direction=call.direction,
             timestamp=day + timedelta(minutes=7 * index),
             audio_format="flac",
@@ -80,28 +81,44 @@ def run_demo() -> dict[str, Any]:
     store = get_audio_storage()
     days = sorted({partition_key_for(store.get_metadata(r["recording_id"]).timestamp) for r in rows})
     offline = run_partitions(dict.fromkeys(days), trigger="demo")
-    calls = []
-    for row in rows:
-        meta = store.get_metadata(row["recording_id"])
-        calls.append(
-            {
-                **row,
-                "processed": meta.processed,
-                "retranscribed": meta.transcription.retranscribed,
-                "sentiment": meta.sentiment.label if meta.sentiment else None,
-                "intent": meta.intent.primary_intent if meta.intent else None,
-                "amounts": [a.value for a in meta.entities.amounts] if meta.entities else [],
-                "error": meta.status.error,
-            }
-        )
+    from callpipe.analytics import default_root, open_analytics_store
+
+    tables = open_analytics_store(read_only=True)
+    try:
+        calls = [{**row, **_call_summary(tables.get_call(row["recording_id"]))} for row in rows]
+    finally:
+        tables.close()
     return {
         "store": os.environ["STORAGE_LOCAL_PATH"],
+        "analytics": os.environ.get("CALLPIPE_ANALYTICS_DB") or str(default_root()),
         "dagster_home": str(home),
         "calls": calls,
         "offline": {k: v for k, v in offline.items() if k != "runs"} | {"runs": offline["runs"]},
         "stats": store.get_storage_stats(),
         "next": [
             "callpipe show RECORDING_ID   # a call's full metadata, e.g. callpipe show demo-saldo",
+            "data/analytics/{calls,turns,entities}/call_date=*/part.parquet   # the analytics tables:"
+            " query them with DuckDB or any Parquet reader (README, 'Analytics tables')",
             f"DAGSTER_HOME={home} .venv/bin/dagster dev   # from the repo root, then open http://127.0.0.1:3000",
         ],
+    }
+
+
+def _call_summary(row: dict[str, Any] | None) -> dict[str, Any]:
+    """What the demo prints of a call, from its row of the ``calls`` table."""
+    if row is None:
+        return {"in_analytics_table": False}
+    entities = {k.removeprefix("entities_"): v for k, v in row.items() if k.startswith("entities_") and v}
+    return {
+        "status": row["status"],
+        "online_corrections": row["online_corrections"],
+        "offline_corrections": row["offline_corrections"],
+        "retranscribed": row["retranscribed"],
+        "live_wer": row["live_wer_measured"],
+        "final_wer": row["offline_wer_measured"],
+        "sentiment": row["sentiment_label"],
+        "intent": row["primary_intent"],
+        "entities": entities,
+        "topics": row["topics"],
+        "error": row["error"],
     }

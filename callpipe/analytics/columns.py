@@ -68,7 +68,7 @@ CALLS_COLUMNS: list[Column] = [
     ("online_ms", "DOUBLE", "Online (live correction) time in milliseconds"),
     ("audio_deleted", "BOOLEAN", "Audio removed by the retention policy"),
     ("redacted_text", "TEXT", "Transcript as the PII policy allows it (redacted unless PII_REDACTION=off)"),
-    ("search_text", "TEXT", "redacted_text in lower case without accents or punctuation, for search"),
+    ("search_text", "TEXT", "The words of redacted_text, each once, lower case, no accents, for search"),
 ]
 
 TURNS_COLUMNS: list[Column] = [
@@ -114,6 +114,12 @@ def normalize_text(text: str | None) -> str:
     folded = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return " ".join(_WORD.findall(plain))
+
+
+def search_words(text: str | None) -> str:
+    """The distinct words of ``text``, normalised (:func:`normalize_text`), in order of first use:
+    what a call's text search scans (repeats make it longer, not more findable)."""
+    return " ".join(dict.fromkeys(normalize_text(text).split()))
 
 
 def _status(meta: RecordingMetadata) -> str:
@@ -211,7 +217,7 @@ def call_row(meta: RecordingMetadata, call_date: str, mode: RedactionMode) -> di
         "online_ms": _round(meta.processing_metrics.online_ms, 3),
         "audio_deleted": meta.retention is not None,
         "redacted_text": text,
-        "search_text": normalize_text(text),
+        "search_text": search_words(text),
     }
     return row
 

@@ -55,6 +55,7 @@ class PostgresAnalyticsStore:
                     cur.execute(create_table_sql(table, columns, "postgres"))
                 for statement in _INDEXES:
                     cur.execute(statement)
+                _trigram_index(cur)
 
     def replace_day(
         self,
@@ -85,6 +86,17 @@ class PostgresAnalyticsStore:
                     execute_values(
                         cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=500
                     )
+
+    def remove_recording(self, recording_id: str) -> bool:
+        """Delete the recording's rows from every table (erasure); whether it had any."""
+        if self.read_only:
+            raise PermissionError("analytics store opened read-only")
+        found = 0
+        with self._lock, self._conn, self._conn.cursor() as cur:
+            for table in TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE recording_id = %s", [recording_id])
+                found += cur.rowcount
+        return found > 0
 
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self._lock, self._conn.cursor() as cur:
@@ -146,3 +158,18 @@ def _json(value: Any) -> Any:
     import json
 
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _trigram_index(cur: Any) -> None:
+    """A trigram index for the text search (``LIKE '%term%'``) when ``pg_trgm`` can be enabled;
+    without it the search scans the table, which is correct, only slower."""
+    import psycopg2
+
+    cur.execute("SAVEPOINT trigram")
+    try:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        cur.execute("CREATE INDEX IF NOT EXISTS calls_search ON calls USING gin (search_text gin_trgm_ops)")
+    except psycopg2.Error:
+        cur.execute("ROLLBACK TO SAVEPOINT trigram")
+    else:
+        cur.execute("RELEASE SAVEPOINT trigram")

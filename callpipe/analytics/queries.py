@@ -59,6 +59,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 STATUSES = ("processed", "pending", "failed")
+LIST_ORDER = "ORDER BY call_start_utc DESC, recording_id DESC"
 
 
 def list_calls_sql(
@@ -72,8 +73,10 @@ def list_calls_sql(
     q: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    select: str | None = None,
 ) -> tuple[str, list[Any]]:
-    """SQL and parameters of one page of the call list (``limit + 1`` rows, to know if more follow)."""
+    """SQL and parameters of one page of the call list (``limit + 1`` rows, to know if more follow);
+    ``select`` replaces the list columns (DuckDB selects ``rowid`` first, then the rows)."""
     if not 1 <= limit <= 1000:
         raise AnalyticsQueryError(f"limit must be 1..1000, got {limit}")
     if status is not None and status not in STATUSES:
@@ -88,17 +91,17 @@ def list_calls_sql(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    for term in normalize_text(q).split():
-        where.append("strpos(search_text, ?) > 0")
-        params.append(term)
+    for term in dict.fromkeys(normalize_text(q).split()):
+        where.append("search_text LIKE ?")  # a normalised term holds no LIKE wildcard
+        params.append(f"%{term}%")
     if cursor:
         start, recording_id = decode_cursor(cursor)
         where.append("(call_start_utc < ? OR (call_start_utc = ? AND recording_id < ?))")
         params += [start, start, recording_id]
     sql = (
-        f"SELECT {', '.join(LIST_COLUMNS)} FROM calls"
+        f"SELECT {select or ', '.join(LIST_COLUMNS)} FROM calls"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + " ORDER BY call_start_utc DESC, recording_id DESC LIMIT ?"
+        + f" {LIST_ORDER} LIMIT ?"
     )
     return sql, [*params, limit + 1]
 

@@ -74,6 +74,10 @@ class AnalyticsStore(Protocol):
         """Counts, WER before/after, distributions and slowest calls of one call date."""
         ...
 
+    def remove_recording(self, recording_id: str) -> bool:
+        """Remove every row of one recording (erasure); whether there were any."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

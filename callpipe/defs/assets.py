@@ -19,7 +19,6 @@ from callpipe.analytics import (
     CALLS_COLUMNS,
     ENTITIES_COLUMNS,
     TURNS_COLUMNS,
-    Column,
     open_analytics_store,
     rows_for_day,
     store_local_root,
@@ -29,6 +28,7 @@ from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.leases import run_owner_check
 from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+from callpipe.defs.tables import metadata_table, table_schema
 from callpipe.finalize import finalize
 from callpipe.pipeline import PipelineSettings, StageReport, claim, run_stage, stage_versions
 from callpipe.summary import day_documents, day_manifest
@@ -244,52 +244,6 @@ call_entities = _analysis_asset(
     "call_entities", "entities", "Accounts, amounts, emails, phones, ids, dates and names per call."
 )
 call_topics = _analysis_asset("call_topics", "topics", "Topics, keywords and coherence per call.")
-
-
-_DAGSTER_TYPES = {
-    "TEXT": "string",
-    "DOUBLE": "float",
-    "BIGINT": "int",
-    "BOOLEAN": "bool",
-    "TIMESTAMPTZ": "datetime",
-    "DATE": "date",
-    "TEXT[]": "list[string]",
-    "JSON": "json",
-}
-
-
-def table_schema(columns: list[Column]) -> dg.TableSchema:
-    """Dagster's column schema of an analytics table (:mod:`callpipe.analytics.columns`)."""
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name, _DAGSTER_TYPES.get(kind, kind), description)
-            for name, kind, description in columns
-        ]
-    )
-
-
-def metadata_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
-    """Rows as a table the Dagster UI renders (values the UI cannot show become text)."""
-    if not rows:
-        return dg.MetadataValue.table([], schema=dg.TableSchema(columns=[dg.TableColumn("none")]))
-    names = list(rows[0])
-    records = [
-        dg.TableRecord(
-            {k: v if v is None or isinstance(v, str | int | float | bool) else str(v) for k, v in row.items()}
-        )
-        for row in rows
-    ]
-    types = {
-        k: "float"
-        if isinstance(v, float)
-        else "int"
-        if isinstance(v, int) and not isinstance(v, bool)
-        else "string"
-        for k, v in rows[0].items()
-    }
-    return dg.MetadataValue.table(
-        records, schema=dg.TableSchema(columns=[dg.TableColumn(n, types[n]) for n in names])
-    )
 
 
 @dg.asset(

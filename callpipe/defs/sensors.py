@@ -12,6 +12,13 @@ holds names without the time (written before it was added), for a UTC date that 
 dates and whose such markers changed since the last tick. The reprocessing sensor lists dates.
 Run keys carry a digest of what makes a request new, so repeats are deduplicated and new
 arrivals for an already processed day still get a run.
+
+No-op runs: a call date whose run is still queued or in progress gets no second run (its pending
+set shrinks as that run works, which used to look like new work and launched runs for work
+already being done; two runs of one day also shared the filesystem IO manager's files); it is
+looked at again once that run ends. With the default executor the sensors' runs execute in one
+process (as ``callpipe batch`` does): the stage models load once per run instead of once per
+step, and a run with nothing to do takes seconds instead of one process start per step.
 """
 
 import hashlib
@@ -25,6 +32,7 @@ import dagster as dg
 from callpipe.defs.jobs import process_call_date
 from callpipe.defs.partitions import TIMEZONE, call_date_partitions, partition_key_for
 from callpipe.defs.resources import RecordingStoreResource
+from callpipe.deploy import executor_mode
 from callpipe.pipeline import stage_versions
 from callpipe.storage import RecordingStore
 
@@ -48,6 +56,29 @@ def _utc_edges(day: str) -> tuple[datetime, datetime]:
     """First and last instant of a UTC call date (the store's index groups by UTC date)."""
     start = datetime.combine(date.fromisoformat(day), time(0), tzinfo=UTC)
     return start, start + timedelta(days=1) - timedelta(microseconds=1)
+
+
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def busy_partitions(instance: dg.DagsterInstance) -> set[str]:
+    """Call dates with a ``process_call_date`` run queued or in progress (one query)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=process_call_date.name, statuses=ACTIVE_STATUSES))
+    return {key for run in runs if (key := run.tags.get("dagster/partition"))}
+
+
+def run_config() -> dict[str, Any]:
+    """In-process execution for the sensors' runs under the default executor (see module doc);
+    Celery and Kubernetes executors keep their own configuration."""
+    if executor_mode() == "default":
+        return {"execution": {"config": {"in_process": {}}}}
+    return {}
 
 
 def _in_range(partition_key: str) -> bool:
@@ -140,10 +171,16 @@ def unprocessed_recordings_sensor(
     )
     seen = {k: v for k, v in state.items() if k != SPLITS and isinstance(v, str)}
     requests = []
+    busy: set[str] | None = None
+    config = run_config()
     for key in sorted(pending):
         digest, count = pending[key]
         if seen.get(key) == digest or not _in_range(key):
             continue
+        if busy is None:
+            busy = busy_partitions(context.instance)
+        if key in busy:
+            continue  # its run is still working on these; the next tick after it ends decides
         if len(requests) == MAX_REQUESTS_PER_TICK:
             break  # the rest keep their old digest and come on the next tick
         requests.append(
@@ -151,6 +188,7 @@ def unprocessed_recordings_sensor(
                 partition_key=key,
                 run_key=f"unprocessed:{key}:{digest}",
                 tags={"callpipe/trigger": "unprocessed-sensor", "callpipe/pending": str(count)},
+                run_config=config,
             )
         )
         seen[key] = digest
@@ -180,6 +218,7 @@ def reprocessing_sensor(
                         partition_key=key,
                         run_key=f"stale:{key}:{versions_digest}",
                         tags={"callpipe/trigger": "stale-stage-versions"},
+                        run_config=run_config(),
                     )
                 )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps({"versions": versions_digest}))

@@ -4,7 +4,6 @@ its audio, reprocessing and erasure. Roles: see :mod:`callpipe.service.settings`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import date
@@ -17,9 +16,9 @@ from starlette.websockets import WebSocketDisconnect
 from callpipe.service.auth import identify, require
 from callpipe.service.ingest import IngestError, ingest, parse_fields
 from callpipe.service.media import audio_response
-from callpipe.service.reads import AnalyticsUnavailableError, analyst_view, processing_stats
+from callpipe.service.reads import analyst_view, processing_stats
 from callpipe.service.settings import Principal
-from callpipe.service.tables import rebuild_day
+from callpipe.service.tables import remove_rows
 from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
 
 log = logging.getLogger("callpipe.service")
@@ -239,9 +238,6 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
 
     recording_id = _id(recording_id)
     state = request.app.state
-    row = None
-    with contextlib.suppress(AnalyticsUnavailableError), state.analytics.use() as tables:
-        row = tables.get_call(recording_id)
     try:
         receipt = erase(state.store, recording_id=recording_id)
     except RecordingNotFoundError as exc:
@@ -256,11 +252,9 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
         outcome="complete" if receipt.complete else "incomplete",
         objects_removed=removed,
     )
-    if row is not None:  # the call leaves the analytics tables now, not at its day's next run
-        try:
-            rebuild_day(state.store, state.analytics_url, str(row["call_date"]))
-            body["analytics"] = {"call_date": str(row["call_date"]), "rows_removed": True}
-        except Exception as exc:  # the erasure itself succeeded: say what is left
-            log.warning("erasure of %s: analytics day not rebuilt: %s", recording_id, type(exc).__name__)
-            body["analytics"] = {"call_date": str(row["call_date"]), "rows_removed": False}
+    try:  # the call leaves the analytics tables now, not at its day's next run
+        body["analytics"] = {"rows_removed": remove_rows(state.store, state.analytics_url, recording_id)}
+    except Exception as exc:  # the erasure itself succeeded: say what is left
+        log.warning("erasure of %s: analytics rows not removed: %s", recording_id, type(exc).__name__)
+        body["analytics"] = {"rows_removed": False, "error": "analytics tables unavailable; rows remain"}
     return JSONResponse(body, status_code=200 if receipt.complete else 502)
