@@ -168,6 +168,9 @@ def mount(app: FastAPI) -> None:
             turns = tables.call_turns(recording_id)
             entities = tables.call_entities(recording_id)
         fixes = corrections_of(meta)
+        whole = None
+        if not turns and call.get("redacted_text"):  # no speaker turns (e.g. the live transcript was kept)
+            whole = highlight(call["redacted_text"], fixes, entities)
         shown = [
             _render_turn(t, fixes, [e for e in entities if e.get("turn_index") == t["turn_index"]])
             for t in turns
@@ -183,6 +186,7 @@ def mount(app: FastAPI) -> None:
             turns=shown,
             entities=entities,
             fixes=fixes,
+            whole=whole,
             run_url=run_url,
             recording_id=recording_id,
         )

@@ -87,8 +87,17 @@ def test_analyst_ui_in_chromium(served: str) -> None:
     headers = {"Authorization": f"Bearer {KEY}"}
     calls = httpx.get(f"{served}/recordings?limit=100", headers=headers).json()["items"]
     assert calls and all(c["status"] == "processed" for c in calls), [c["status"] for c in calls]
-    target = max(calls, key=lambda c: sum(v for k, v in c.items() if k.startswith("entities_") and v))
-    assert sum(v for k, v in target.items() if k.startswith("entities_") and v) > 0
+
+    def entity_count(call: dict) -> int:
+        return sum(v for k, v in call.items() if k.startswith("entities_") and v)
+
+    # A call with live corrections and the most entities shows the most.
+    target = max(
+        calls,
+        key=lambda c: ((c.get("turn_count") or 0) >= 2, bool(c.get("online_corrections")), entity_count(c)),
+    )
+    assert (target.get("turn_count") or 0) >= 2, "no demo call has speaker turns"
+    assert entity_count(target) > 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -125,6 +134,8 @@ def test_analyst_ui_in_chromium(served: str) -> None:
         assert page.locator("#transcript .turn .text").first.inner_text().strip()
         assert page.locator("#entities tbody mark.ent").count() > 0
         assert page.locator("#transcript mark.ent").count() > 0  # entities highlighted in the turns
+        if target.get("online_corrections"):
+            assert page.locator(".fixes li:not(.muted)").count() >= target["online_corrections"]
         expect(page.locator("#intent")).to_have_text(target["primary_intent"].replace("_", " "))
         assert page.locator("#run-link").get_attribute("href").startswith("http://127.0.0.1:3000/runs/")
         page.wait_for_function("document.getElementById('player').duration > 1", timeout=20000)

@@ -34,6 +34,9 @@ def fill(store: LocalStore, analytics_url: str, count: int = 12) -> list[str]:
                     original="fractura", corrected="factura", method="fast_exact", position=3, confidence=0.9
                 )
             ]
+        if index == 1:  # processed without speaker turns (the live transcript was kept)
+            doc.turns = []
+            doc.sentiment.per_turn = []
         store.save_recording(
             make_wav(seconds=1.0, seed=index), doc.conversation_id, doc, "wav", doc.recording_id
         )
@@ -140,6 +143,8 @@ def test_dashboard_list_and_call_page(client: TestClient, filled: list[str]) -> 
     assert "juan@example.com" not in text
     assert 'href="http://127.0.0.1:3000/runs/generated"' in text
     assert "<script>" not in text  # no inline scripts: the CSP allows only the app's own files
+    no_turns = client.get(f"/ui/calls/{filled[1]}").text
+    assert 'id="whole-transcript"' in no_turns and 'class="turn agent"' not in no_turns
     missing = client.get("/ui/calls/not-a-call")
     assert missing.status_code == 200 and "No call not-a-call" in missing.text
 
