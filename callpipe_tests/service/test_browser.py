@@ -147,6 +147,13 @@ def test_analyst_ui_in_chromium(served: str) -> None:
         )
         page.evaluate("document.getElementById('player').pause()")
         page.screenshot(path=str(SCREENSHOTS / "call.png"), full_page=True)
+        corrected = [c for c in calls if c.get("online_corrections")]
+        if corrected:  # live -> corrected words highlighted in the transcript
+            call = corrected[0]
+            page.goto(f"{served}/ui/calls/{call['recording_id']}")
+            assert page.locator(".fixes li:not(.muted)").count() >= call["online_corrections"]
+            assert page.locator("#transcript mark.fix").count() >= 1
+            page.screenshot(path=str(SCREENSHOTS / "call_corrections.png"), full_page=True)
         page.goto(f"{served}/docs")  # OpenAPI docs from the bundled Swagger UI, no CDN
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("callpipe")
         assert page.locator(".swagger-ui .authorize").count() == 1
