@@ -247,11 +247,21 @@ def analyst_view(doc: RecordingMetadata) -> dict[str, Any]:
 
 
 def corrections_of(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """Live -> corrected word pairs of a (redacted) metadata view: online and offline corrections."""
-    pairs: list[dict[str, str]] = []
-    for part in ("online_transcription", "transcription"):
+    """Live -> corrected word pairs of a (redacted) metadata view, each once: ``stage`` says
+    whether the online recorder (``live``) or the offline correction (``offline``) made it."""
+    pairs: dict[tuple[str, str], dict[str, str]] = {}
+    for part, stage in (("online_transcription", "live"), ("transcription", "offline")):
         t = doc.get(part) or {}
         for c in t.get("corrections_made") or []:
             if c.get("original") and c.get("corrected") and c["original"] != c["corrected"]:
-                pairs.append({"original": c["original"], "corrected": c["corrected"], "method": c["method"]})
-    return pairs
+                key = (c["original"].lower(), c["corrected"].lower())
+                pairs.setdefault(
+                    key,
+                    {
+                        "original": c["original"],
+                        "corrected": c["corrected"],
+                        "method": c["method"],
+                        "stage": stage,
+                    },
+                )
+    return list(pairs.values())
