@@ -78,7 +78,7 @@ class ParquetAnalyticsStore:
         self._conn = _connect()
         for table, columns in TABLES.items():
             self._conn.execute(create_table_sql(table, columns, "duckdb"))
-            self._conn.execute(f"CREATE INDEX {table}_by_id ON {table} (recording_id)")
+        self._indexed = False
         self._loaded: dict[str, dict[str, _Signature]] = {table: {} for table in TABLES}
         self._version: _Signature | None = None
         self._lock = threading.Lock()
@@ -230,6 +230,10 @@ class ParquetAnalyticsStore:
                 for day in gone:
                     loaded.pop(day, None)
                 loaded.update({d: current[d] for d in changed})
+            if not self._indexed:  # after the first load: building it once beats updating it per row
+                for table in TABLES:
+                    self._conn.execute(f"CREATE INDEX {table}_by_id ON {table} (recording_id)")
+                self._indexed = True
             self._version = version
 
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:

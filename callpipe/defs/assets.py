@@ -306,6 +306,10 @@ def call_analytics(
             "models": dg.MetadataValue.json(models.services.model_names()),
         }
     )
+    if not context.run.tags.get(ONLY_TAG):  # a whole-day run: what it leaves pending is settled
+        from callpipe.defs.sensors import record_left_pending
+
+        record_left_pending(context.instance, context.run.run_id, backend, day)
     return {"processed": processed, "failed": failed}
 
 

@@ -16,7 +16,11 @@ arrivals for an already processed day still get a run.
 No-op runs: a call date whose run is still queued or in progress gets no second run (its pending
 set shrinks as that run works, which used to look like new work and launched runs for work
 already being done; two runs of one day also shared the filesystem IO manager's files); it is
-looked at again once that run ends. With the default executor the sensors' runs execute in one
+looked at again once that run ends. A whole-day run tags itself with the pending set it leaves
+(failed recordings keep their pending marker): that exact set gets no new run, e.g. on the first
+tick of a fresh sensor cursor; their retries come with the nightly schedule's sweep of days still
+pending, or with the day's next run.
+With the default executor the sensors' runs execute in one
 process (as ``callpipe batch`` does): the stage models load once per run instead of once per
 step, and a run with nothing to do takes seconds instead of one process start per step.
 """
@@ -37,6 +41,9 @@ from callpipe.pipeline import stage_versions
 from callpipe.storage import RecordingStore
 
 MAX_REQUESTS_PER_TICK = 50
+LEFT_PENDING_TAG = "callpipe/left_pending"
+"""Run tag set by ``call_analytics`` at the end of a whole-day run: the digest of the day's pending
+recordings it left (e.g. failed for good), as :func:`pending_partitions` computes it, or ``none``."""
 SPLITS = "utc_dates"  # cursor key of the split UTC dates (never a partition key)
 
 
@@ -71,6 +78,31 @@ def busy_partitions(instance: dg.DagsterInstance) -> set[str]:
     """Call dates with a ``process_call_date`` run queued or in progress (one query)."""
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=process_call_date.name, statuses=ACTIVE_STATUSES))
     return {key for run in runs if (key := run.tags.get("dagster/partition"))}
+
+
+def record_left_pending(instance: dg.DagsterInstance, run_id: str, backend: RecordingStore, key: str) -> None:
+    """Tag the run with what it left pending on its call date (see :data:`LEFT_PENDING_TAG`)."""
+    left = pending_partitions(backend, TIMEZONE, {})[0].get(key)
+    instance.add_run_tags(run_id, {LEFT_PENDING_TAG: left[0] if left else "none"})
+
+
+def left_by_last_run(instance: dg.DagsterInstance, key: str) -> str | None:
+    """The pending digest the call date's latest day run left, ``None`` when unknown (no run, or
+    the latest one stopped before writing the day's analytics)."""
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": key}), limit=10):
+        if LEFT_PENDING_TAG in run.tags:
+            return run.tags[LEFT_PENDING_TAG]
+        if run.job_name == process_call_date.name:
+            return None
+    return None
+
+
+def _instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
+    """The context's instance; ``None`` when evaluated without one (then no run is known)."""
+    try:
+        return context.instance
+    except dg.DagsterInvariantViolationError:
+        return None
 
 
 def run_config() -> dict[str, Any]:
@@ -173,14 +205,18 @@ def unprocessed_recordings_sensor(
     requests = []
     busy: set[str] | None = None
     config = run_config()
+    instance = _instance(context)
     for key in sorted(pending):
         digest, count = pending[key]
         if seen.get(key) == digest or not _in_range(key):
             continue
         if busy is None:
-            busy = busy_partitions(context.instance)
+            busy = busy_partitions(instance) if instance else set()
         if key in busy:
             continue  # its run is still working on these; the next tick after it ends decides
+        if instance and left_by_last_run(instance, key) == digest:
+            seen[key] = digest  # exactly what the day's last run left (failed ones): nothing new
+            continue
         if len(requests) == MAX_REQUESTS_PER_TICK:
             break  # the rest keep their old digest and come on the next tick
         requests.append(

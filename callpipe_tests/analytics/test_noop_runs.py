@@ -78,6 +78,12 @@ def _finish(meta: RecordingMetadata) -> None:
     meta.provenance.run_id = "earlier-run"
 
 
+def _fail_for_good(meta: RecordingMetadata) -> None:
+    meta.status.status = ProcessingStatus.FAILED
+    meta.status.error = "stt: audio could not be decoded"
+    meta.status.attempts = 3
+
+
 def test_a_run_with_nothing_to_do_loads_no_model_and_reports_the_day(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
@@ -86,6 +92,8 @@ def test_a_run_with_nothing_to_do_loads_no_model_and_reports_the_day(
     for n in range(4):
         setup.save(f"done-{n}", DAY.replace(minute=n))
         setup.store.modify_metadata(f"done-{n}", _finish)
+    setup.save("broken", DAY.replace(minute=8))  # failed for good: its pending marker stays
+    setup.store.modify_metadata("broken", _fail_for_good)
     models = StageModelsResource(retranscribe_wer_threshold=0.987)  # its own Services in this process
     result = dg.materialize(
         ALL_ASSETS,
@@ -106,7 +114,13 @@ def test_a_run_with_nothing_to_do_loads_no_model_and_reports_the_day(
     assert event is not None
     meta = event.asset_materialization.metadata
     assert meta["processed"].value == 4 and meta["processed_this_run"].value == 0
-    assert meta["dagster/row_count"].value == 4
+    assert meta["dagster/row_count"].value == 5 and meta["failed"].value == 1
     tables = open_analytics_store(read_only=True, local_root=root)
-    assert {r["run_id"] for r in tables.list_calls()[0]} == {"earlier-run"}
+    assert {r["run_id"] for r in tables.list_calls(status="processed")[0]} == {"earlier-run"}
     tables.close()
+    # a fresh sensor cursor (e.g. `dagster dev` after `make demo`) asks for no run for what the
+    # day's last run left pending; a new arrival on that day does get one
+    fresh = _tick(setup, instance)
+    assert fresh.run_requests == []
+    setup.save("late", DAY.replace(minute=30))
+    assert [r.partition_key for r in _tick(setup, instance, fresh.cursor).run_requests] == [KEY]
