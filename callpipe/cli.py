@@ -232,6 +232,20 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from callpipe.service import ServiceConfigError, serve
+
+    if args.demo:  # the demo's store, instance and PII key file, as `callpipe demo` uses them
+        from callpipe.demo_command import apply_defaults
+
+        apply_defaults()
+    try:
+        serve(args.host, args.port, demo=args.demo)
+    except ServiceConfigError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -322,6 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="main job on the bundled demo calls (local store, SQLite)").set_defaults(
         func=cmd_demo
     )
+
+    serve = sub.add_parser("serve", help="HTTP API and analyst web UI (FastAPI on uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    serve.add_argument("--port", type=_positive_int, default=8000)
+    serve.add_argument(
+        "--demo", action="store_true", help="without CALLPIPE_API_KEYS: a random key, printed once"
+    )
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -188,6 +188,26 @@ class Settings(BaseModel):
     callpipe_pii_key_file: str | None = Field(
         None, description="absolute path of a key file made on first use, instead of `CALLPIPE_PII_KEY`"
     )
+    callpipe_api_keys: SecretStr | None = Field(
+        None,
+        description="`role:key,...` for `callpipe serve` (roles `ingest`, `analyst`, `admin`; keys 16+ "
+        "characters); unset: the server refuses to start unless `--demo`",
+    )
+    callpipe_session_secret: SecretStr | None = Field(
+        None, description="signs the web UI's session cookies, 16+ characters (default: random per start)"
+    )
+    callpipe_audit_log: str | None = Field(
+        None, description="the API's audit log, JSON Lines (default: `audit/api.jsonl` beside the store)"
+    )
+    callpipe_stats_cache_seconds: float = Field(
+        5.0, description="how long `GET /processing/stats` reuses its counts (0: count on every request)"
+    )
+    callpipe_max_upload_mb: int = Field(
+        100, description="largest audio accepted by `POST /recordings` and the WebSocket, in MB"
+    )
+    dagster_webserver_url: str = Field(
+        "http://127.0.0.1:3000", description="where the web UI's links to Dagster runs point"
+    )
     retention_days: int | None = Field(
         None,
         ge=1,

@@ -26,7 +26,7 @@ from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.partitions import call_date_partitions, call_timezone, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.defs.run_owners import run_owner_check
-from callpipe.defs.tables import metadata_table, table_schema
+from callpipe.defs.table_metadata import metadata_table, table_schema
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.finalizer import finalize
 from callpipe.settings import Settings

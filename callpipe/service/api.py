@@ -1,0 +1,270 @@
+"""The JSON API: health, processing statistics, ingest (HTTP and WebSocket), search, one call,
+its audio, reprocessing and erasure. Roles: see :mod:`callpipe.service.api_config`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from callpipe.service.analytics_rows import remove_rows
+from callpipe.service.api_config import Principal
+from callpipe.service.auth import identify, require
+from callpipe.service.ingest import IngestError, ingest, parse_fields
+from callpipe.service.media import audio_response
+from callpipe.service.reads import analyst_view, processing_stats
+from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
+
+log = logging.getLogger("callpipe.service")
+router = APIRouter()
+Analyst = Annotated[Principal, Depends(require("analyst"))]
+Ingest = Annotated[Principal, Depends(require("ingest"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def _id(recording_id: str) -> str:
+    try:
+        return validate_id(recording_id)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None
+
+
+def _not_found(exc: RecordingNotFoundError) -> HTTPException:
+    return HTTPException(status_code=404, detail=str(exc.args[0]) if exc.args else "recording not found")
+
+
+@router.get("/health", tags=["service"])
+def health() -> dict[str, str]:
+    """Liveness (no key needed)."""
+    return {"status": "ok"}
+
+
+@router.get("/processing/stats", tags=["service"])
+def stats(request: Request, _: Analyst) -> dict[str, Any]:
+    """Store and queue statistics over the whole store, from the index (the seed's shape)."""
+    state = request.app.state
+    return processing_stats(state.store, state.analytics, state.stats_cache)
+
+
+@router.post("/recordings", status_code=201, tags=["recordings"])
+async def create_recording(
+    request: Request,
+    _: Ingest,
+    audio: Annotated[UploadFile, File(description="the call's audio (wav, flac, ogg, mp3)")],
+    conversation_id: Annotated[str, Form()],
+    agent_id: Annotated[str | None, Form()] = None,
+    direction: Annotated[Literal["inbound", "outbound"], Form()] = "inbound",
+    transcript: Annotated[str | None, Form()] = None,
+    word_confidences: Annotated[str | None, Form(description="JSON list of {word, confidence}")] = None,
+    caller_phone: Annotated[str | None, Form()] = None,
+) -> JSONResponse:
+    """Save a finished call through the online recorder; answers what ``callpipe record`` prints."""
+    limit = request.app.state.settings.max_upload_bytes
+    data = await audio.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(status_code=413, detail=f"audio larger than {limit // (1024 * 1024)} MB")
+    fields = {
+        "conversation_id": conversation_id,
+        "agent_id": agent_id,
+        "direction": direction,
+        "transcript": transcript,
+        "word_confidences": word_confidences,
+        "caller_phone": caller_phone,
+    }
+    try:
+        result = await ingest(request.app.state.recorder, data, parse_fields(fields, audio.filename))
+    except IngestError as exc:
+        raise HTTPException(status_code=exc.status, detail=exc.message) from None
+    return JSONResponse(result, status_code=201)
+
+
+@router.websocket("/recordings/stream")
+async def stream_recording(websocket: WebSocket) -> None:
+    """Binary audio frames, then one JSON text message with ``conversation_id``, ``transcript``,
+    ``word_confidences`` (and optionally ``agent_id``, ``direction``, ``caller_phone``, ``format``).
+    The call is saved on that message and the reply is the same JSON as ``POST /recordings``;
+    a mistake is answered ``{"error": ...}`` and the socket closed (1008 policy, 1009 too big)."""
+    principal = identify(websocket, allow_cookie=False)
+    if principal is None or "ingest" not in principal.roles:
+        await websocket.close(code=1008, reason="an ingest key is required (Authorization: Bearer KEY)")
+        return
+    await websocket.accept()
+    state = websocket.app.state
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return  # the call was abandoned: nothing stored
+            if message.get("bytes") is not None:
+                size += len(message["bytes"])
+                if size > state.settings.max_upload_bytes:
+                    await _ws_error(websocket, 1009, "audio larger than the upload limit")
+                    return
+                chunks.append(message["bytes"])
+                continue
+            try:
+                fields = json.loads(message.get("text") or "")
+            except json.JSONDecodeError:
+                await _ws_error(websocket, 1008, "the final message must be a JSON object")
+                return
+            if not isinstance(fields, dict):
+                await _ws_error(websocket, 1008, "the final message must be a JSON object")
+                return
+            try:
+                result = await ingest(state.recorder, b"".join(chunks), parse_fields(fields))
+            except IngestError as exc:
+                await _ws_error(websocket, 1008 if exc.status < 500 else 1011, exc.message)
+                return
+            await websocket.send_json(result)
+            await websocket.close(code=1000)
+            return
+    except WebSocketDisconnect:
+        return
+
+
+async def _ws_error(websocket: WebSocket, code: int, message: str) -> None:
+    await websocket.send_json({"error": message})
+    await websocket.close(code=code, reason=message[:120])
+
+
+@router.get("/recordings", tags=["recordings"])
+def list_recordings(
+    request: Request,
+    _: Analyst,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    status: str | None = None,
+    intent: str | None = None,
+    sentiment: str | None = None,
+    agent_id: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="words in the redacted transcripts")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Calls from the analytics table, newest first; pass ``next_cursor`` back for the next page."""
+    try:
+        with request.app.state.analytics.use() as tables:
+            items, next_cursor = tables.list_calls(
+                date_from=date_from,
+                date_to=date_to,
+                status=status or None,
+                intent=intent or None,
+                sentiment=sentiment or None,
+                agent_id=agent_id or None,
+                q=q.strip() if q and q.strip() else None,
+                limit=limit,
+                cursor=cursor or None,
+            )
+    except ValueError as exc:  # a cursor that is not one of ours, an unknown status
+        raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/recordings/{recording_id}", tags=["recordings"])
+def get_recording(
+    request: Request, recording_id: str, principal: Analyst, raw: bool = False
+) -> dict[str, Any]:
+    """The metadata document, redacted for analysts; ``raw=true`` (admin only, audited) as stored."""
+    recording_id = _id(recording_id)
+    if raw and "admin" not in principal.roles:
+        raise HTTPException(status_code=403, detail="raw metadata needs the admin role")
+    try:
+        doc = request.app.state.store.get_metadata(recording_id)
+    except RecordingNotFoundError as exc:
+        raise _not_found(exc) from None
+    if raw:
+        request.app.state.audit.record(principal, "read_raw_metadata", recording_id=recording_id)
+        return doc.model_dump(mode="json")
+    return analyst_view(doc)
+
+
+@router.get("/recordings/{recording_id}/audio", tags=["recordings"])
+async def get_audio(request: Request, recording_id: str, principal: Analyst) -> Any:
+    """The call's audio; honours ``Range`` (206, ``Content-Range``) so players can seek."""
+    recording_id = _id(recording_id)
+    store = request.app.state.store
+    try:
+        meta = await asyncio.to_thread(store.get_metadata, recording_id)
+        source: Path | bytes = await asyncio.to_thread(_audio_source, store, recording_id)
+    except RecordingNotFoundError as exc:
+        raise _not_found(exc) from None
+    except (StorageError, OSError) as exc:
+        raise HTTPException(status_code=404, detail=f"audio of {recording_id} is not available") from exc
+    range_header = request.headers.get("range")
+    if "admin" in principal.roles and (
+        not range_header or range_header.replace(" ", "").startswith("bytes=0-")
+    ):
+        request.app.state.audit.record(principal, "read_audio", recording_id=recording_id)
+    fmt = meta.audio.format if meta.audio else (source.suffix.lstrip(".") if isinstance(source, Path) else "")
+    return audio_response(source, fmt, range_header)
+
+
+def _audio_source(store: Any, recording_id: str) -> Path | bytes:
+    """The store's own local audio file, else (S3) the verified bytes, kept for this response only:
+    no host keeps a copy that erasure could miss."""
+    try:
+        return store.local_audio_path(recording_id)
+    except StorageError:
+        return store.get_recording(recording_id)
+
+
+@router.post("/recordings/{recording_id}/reprocess", tags=["recordings"])
+def reprocess(
+    request: Request,
+    recording_id: str,
+    _: Analyst,
+    stage: Annotated[list[str] | None, Query(description="only these stages; default all")] = None,
+) -> dict[str, Any]:
+    """Queue the call for offline work again (what ``callpipe reprocess ID`` does)."""
+    from callpipe.stage_runner import STAGE_ORDER
+
+    recording_id = _id(recording_id)
+    unknown = sorted(set(stage or []) - set(STAGE_ORDER))
+    if unknown:
+        raise HTTPException(
+            status_code=422, detail=f"unknown stage {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}"
+        )
+    try:
+        request.app.state.store.request_reprocess(recording_id, stage)
+    except RecordingNotFoundError as exc:
+        raise _not_found(exc) from None
+    return {"flagged": 1, "stages": stage or "all", "recording_ids": [recording_id]}
+
+
+@router.delete("/recordings/{recording_id}", tags=["recordings"])
+def delete_recording(request: Request, recording_id: str, principal: Admin) -> JSONResponse:
+    """Erase the call everywhere (``callpipe erase --recording-id``); answers the receipt, audited.
+    200 when complete, 502 when a backend still holds part of it (``callpipe erase --resume``)."""
+    from callpipe.erasure import erase
+
+    recording_id = _id(recording_id)
+    state = request.app.state
+    try:
+        receipt = erase(state.store, recording_id=recording_id)
+    except RecordingNotFoundError as exc:
+        state.audit.record(principal, "erase", recording_id=recording_id, outcome="not_found")
+        raise _not_found(exc) from None
+    body = receipt.to_dict()
+    removed = sum(len(r.removed) for r in receipt.recordings)
+    state.audit.record(
+        principal,
+        "erase",
+        recording_id=recording_id,
+        outcome="complete" if receipt.complete else "incomplete",
+        objects_removed=removed,
+    )
+    try:  # the call leaves the analytics tables now, not at its day's next run
+        body["analytics"] = {"rows_removed": remove_rows(state.store, state.analytics_url, recording_id)}
+    except Exception as exc:  # the erasure itself succeeded: say what is left
+        log.warning("erasure of %s: analytics rows not removed: %s", recording_id, type(exc).__name__)
+        body["analytics"] = {"rows_removed": False, "error": "analytics tables unavailable; rows remain"}
+    return JSONResponse(body, status_code=200 if receipt.complete else 502)

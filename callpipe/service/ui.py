@@ -1,0 +1,250 @@
+"""The analyst web UI (server-rendered Jinja2): login, dashboard, call list, call page.
+
+Login takes an analyst (or admin) key once and sets a signed session cookie; pages never carry
+the key. Every script and style is served by the app (Plotly's bundled ``plotly.min.js``
+included), so the UI works with no network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from callpipe.service.api_config import Principal
+from callpipe.service.auth import SESSION_COOKIE, identify, make_session
+from callpipe.service.reads import analyst_view, corrections_of
+from callpipe.storage import RecordingNotFoundError, validate_id
+
+HERE = Path(__file__).parent
+FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q")
+SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
+STATUSES = ("processed", "pending", "failed")
+_TAG = r"\[[A-Z_]+\]"
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>callpipe API</title>
+<link rel="stylesheet" href="/vendor/swagger/swagger-ui.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>
+<body><div id="swagger-ui"></div>
+<script src="/vendor/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
+
+
+def mount(app: FastAPI) -> None:
+    """Add the UI's routes and static files to ``app``."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["sentiments"] = SENTIMENTS
+    templates.env.globals["statuses"] = STATUSES
+    templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    def page(request: Request, name: str, principal: Principal | None, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"principal": principal, **context})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui", status_code=303)
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        path = resources.files("plotly") / "package_data" / "plotly.min.js"
+        return FileResponse(
+            str(path), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    import fastapi_offline  # only for its bundled Swagger UI 5 files (OpenAPI 3.1)
+
+    swagger = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/vendor/swagger", StaticFiles(directory=str(swagger)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE)
+
+    @app.get("/ui/login", include_in_schema=False)
+    def login_form(request: Request) -> HTMLResponse:
+        return page(request, "login.html", None, error=None)
+
+    @app.post("/ui/login", include_in_schema=False)
+    def login(request: Request, key: Annotated[str, Form()]) -> Response:
+        principal = request.app.state.settings.authenticate(key.strip())
+        if principal is None or "analyst" not in principal.roles:
+            error = "Unknown key." if principal is None else "This key has no analyst role."
+            return templates.TemplateResponse(
+                request, "login.html", {"principal": None, "error": error}, status_code=401
+            )
+        response = RedirectResponse("/ui", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            make_session(request.app.state.settings, principal),
+            max_age=request.app.state.settings.session_seconds,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @app.post("/ui/logout", include_in_schema=False)
+    def logout() -> RedirectResponse:
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @app.get("/ui", include_in_schema=False)
+    def dashboard(request: Request, date_from: str | None = None, date_to: str | None = None) -> Response:
+        principal = _session(request)
+        if principal is None:
+            return RedirectResponse("/ui/login", status_code=303)
+        start, end = _date(date_from), _date(date_to)
+        with request.app.state.analytics.use() as tables:
+            data = tables.dashboard(date_from=start, date_to=end)
+        totals = {k: sum(int(d.get(k) or 0) for d in data["per_day"]) for k in ("calls", *STATUSES)}
+        return page(
+            request, "dashboard.html", principal, data=data, totals=totals, date_from=start, date_to=end
+        )
+
+    @app.get("/ui/calls", include_in_schema=False)
+    def calls(request: Request, cursor: str | None = None) -> Response:
+        principal = _session(request)
+        if principal is None:
+            return RedirectResponse("/ui/login", status_code=303)
+        params = request.query_params
+        filters = {name: (params.get(name) or "").strip() for name in FILTERS}
+        query = {k: v for k, v in filters.items() if v}
+        with request.app.state.analytics.use() as tables:
+            try:
+                items, next_cursor = tables.list_calls(
+                    date_from=_date(filters["date_from"]),
+                    date_to=_date(filters["date_to"]),
+                    status=filters["status"] or None,
+                    intent=filters["intent"] or None,
+                    sentiment=filters["sentiment"] or None,
+                    agent_id=filters["agent_id"] or None,
+                    q=filters["q"][:200] or None,
+                    limit=25,
+                    cursor=cursor or None,
+                )
+            except ValueError:
+                items, next_cursor = [], None
+        next_url = f"/ui/calls?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None
+        first_url = f"/ui/calls?{urlencode(query)}" if cursor else None
+        return page(
+            request,
+            "calls.html",
+            principal,
+            items=items,
+            filters=filters,
+            intents=sorted({*intent_names(), *([filters["intent"]] if filters["intent"] else [])}),
+            next_url=next_url,
+            first_url=first_url,
+        )
+
+    @app.get("/ui/calls/{recording_id}", include_in_schema=False)
+    def call_page(request: Request, recording_id: str) -> Response:
+        principal = _session(request)
+        if principal is None:
+            return RedirectResponse("/ui/login", status_code=303)
+        try:
+            recording_id = validate_id(recording_id)
+            meta = analyst_view(request.app.state.store.get_metadata(recording_id))
+        except (ValueError, RecordingNotFoundError):
+            return page(request, "missing.html", principal, recording_id=recording_id[:80])
+        with request.app.state.analytics.use() as tables:
+            call = tables.get_call(recording_id) or {}
+            turns = tables.call_turns(recording_id)
+            entities = tables.call_entities(recording_id)
+        fixes = corrections_of(meta)
+        whole = None
+        if not turns and call.get("redacted_text"):  # no speaker turns (e.g. the live transcript was kept)
+            whole = highlight(call["redacted_text"], fixes, entities)
+        shown = [
+            _render_turn(t, fixes, [e for e in entities if e.get("turn_index") == t["turn_index"]])
+            for t in turns
+        ]
+        run_id = call.get("run_id") or (meta.get("provenance") or {}).get("run_id")
+        run_url = f"{request.app.state.settings.dagster_url}/runs/{run_id}" if run_id else None
+        return page(
+            request,
+            "call.html",
+            principal,
+            call=call,
+            meta=meta,
+            turns=shown,
+            entities=entities,
+            fixes=fixes,
+            whole=whole,
+            run_url=run_url,
+            recording_id=recording_id,
+        )
+
+
+def intent_names() -> list[str]:
+    """Intent labels of the taxonomy in use (``CALLPIPE_INTENT_TAXONOMY`` or the shipped one)."""
+    custom = os.environ.get("CALLPIPE_INTENT_TAXONOMY")
+    try:
+        if custom:
+            data = json.loads(Path(custom).read_text(encoding="utf-8"))
+        else:
+            data = json.loads(
+                (resources.files("callpipe") / "data" / "intent_taxonomy.json").read_text("utf-8")
+            )
+        return sorted({*data.get("intents", {}), data.get("other_label", "other")})
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def _session(request: Request) -> Principal | None:
+    principal = identify(request, allow_cookie=True)
+    return principal if principal is not None and "analyst" in principal.roles else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _render_turn(
+    turn: dict[str, Any], fixes: list[dict[str, str]], entities: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The turn with its text as safe HTML: corrected words and entities highlighted."""
+    return {**turn, "html": highlight(turn.get("text") or "", fixes, entities)}
+
+
+def highlight(text: str, fixes: list[dict[str, str]], entities: list[dict[str, Any]]) -> Markup:
+    """``text`` escaped, with redaction tags and entity values in ``<mark class="ent">`` and words a
+    correction produced in ``<mark class="fix">`` (its live word in the title)."""
+    live_of = {f["corrected"].lower(): f["original"] for f in fixes}
+    values = {str(e.get("value_masked") or ""): e.get("kind") or "" for e in entities}
+    parts = [_TAG]
+    parts += [re.escape(v) for v in sorted(values, key=len, reverse=True) if len(v) >= 2]
+    parts += [rf"\b{re.escape(w)}\b" for w in sorted(live_of, key=len, reverse=True) if w]
+    pattern = re.compile("|".join(parts), re.IGNORECASE)
+    out, pos = [], 0
+    for match in pattern.finditer(text):
+        out.append(html.escape(text[pos : match.start()]))
+        found = match.group(0)
+        if found.lower() in live_of:
+            live = html.escape(live_of[found.lower()])
+            out.append(f'<mark class="fix" title="live: {live}">{html.escape(found)}</mark>')
+        else:
+            kind = html.escape(values.get(found, found.strip("[]").lower()))
+            out.append(f'<mark class="ent" title="{kind}">{html.escape(found)}</mark>')
+        pos = match.end()
+    out.append(html.escape(text[pos:]))
+    return Markup("".join(out))
