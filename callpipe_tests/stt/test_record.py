@@ -139,3 +139,20 @@ def test_kept_live_transcript_is_corrected_split_and_analysed(
     for text, turns in seen:
         assert text == corrected
         assert [t.text for t in turns] == [t.text for t in meta.turns]
+
+
+def test_live_turns_without_timings_and_on_mono(clips):
+    from callpipe.stt.turns import transcript_turns
+
+    text = "Buenos días, le atiende Laura"
+    turns, metrics = transcript_turns(str(clips.agent_wav), text, [])
+    assert [(t.speaker, t.text, t.token_start, t.token_end) for t in turns] == [("unknown", text, 0, 5)]
+    assert metrics.turn_count is None and metrics.talk_time_seconds > 0
+    words = [
+        WordConfidence(word=w, confidence=0.8, start=0.5 + i * 0.3, end=0.7 + i * 0.3)
+        for i, w in enumerate(text.split())
+    ]
+    turns, metrics = transcript_turns(str(clips.stereo_wav), text, words)
+    assert {t.speaker for t in turns} <= {"agent", "customer"} and turns_match_text(turns, text)
+    assert turns[0].speaker == "agent" and metrics.turn_count == len(turns)
+    assert transcript_turns(str(clips.agent_wav), "", [])[0] == []
