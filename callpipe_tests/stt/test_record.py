@@ -156,3 +156,33 @@ def test_live_turns_without_timings_and_on_mono(clips):
     assert {t.speaker for t in turns} <= {"agent", "customer"} and turns_match_text(turns, text)
     assert turns[0].speaker == "agent" and metrics.turn_count == len(turns)
     assert transcript_turns(str(clips.agent_wav), "", [])[0] == []
+
+
+@pytest.mark.slow
+def test_always_policy_keeps_the_retranscription_as_transcript_of_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from callpipe.demo import load_demo_calls
+    from callpipe.recorder import Recorder
+    from callpipe.stages import STAGES, Services
+    from callpipe.storage import LocalStore
+
+    monkeypatch.setenv("CALLPIPE_RETRANSCRIBE_POLICY", "always")
+    store = LocalStore(tmp_path / "store")
+    call = next(c for c in load_demo_calls() if c.call_id == "tarjeta")
+    confident = [{**w, "confidence": 0.99} for w in call.live_word_confidences]  # the gate would keep it
+    Recorder(store).record_sync(
+        call.audio,
+        call.conversation_id,
+        transcription=call.live_text,
+        word_confidences=confident,
+        audio_format="flac",
+        recording_id="t-1",
+    )
+    services = Services()
+    meta = store.get_metadata("t-1")
+    for stage in ("stt", "correction"):
+        meta = meta.model_copy(update=STAGES[stage].run(meta, services, store))
+    assert meta.transcription.retranscribed and meta.online_transcription.text == call.live_text
+    assert " ".join(t.text for t in meta.turns).split() == meta.transcription.corrected_text.split()
+    assert {t.speaker for t in meta.turns} == {"agent", "customer"}
