@@ -31,9 +31,10 @@ gate 0.163 (3/8 re-transcribed, 120 s), gate@0 0.170 (250 s), always 0.168 (191 
 process on the same calls: premium (beam 5 + VAD + filter) 0.172; without VAD 0.183; without the
 hallucination filter 0.172; + hybrid correction 0.168 (phonetic fixes below confidence 0.9; below
 0.7: 0.168, below 0.5: 0.170, exact fixes only: 0.172); + lexicon hotwords 0.206; + lexicon in the
-initial prompt 0.178; BatchedInferencePipeline beam 5 batch 8: 0.170 (150 s vs 184 s). What lost
-words on main was the choice: the seed kept the live text whenever its estimate was lower
-(gate@0), and turns ignored the corrections.
+initial prompt 0.178; BatchedInferencePipeline beam 5 batch 8: 0.170 (150 s vs 184 s). On this
+call set the seed's gate@0 was not worse than faster-whisper alone (the issue's 11% loss, on
+another selection of prompts, did not reproduce); what it costs is the per-call choice by
+estimate, which kept the live text of one call (0.170 vs always 0.168).
 """
 
 from __future__ import annotations
