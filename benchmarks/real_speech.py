@@ -25,7 +25,7 @@ words), with ñ folded to n since the prompt texts are written without it.
     .venv/bin/python benchmarks/real_speech.py [--policies never,gate,gate@0,always] [--parts]
 
 Measured 2026-12-05 (2 shared cores, int8, load average 11-14, so seconds are inflated and only
-comparable within the run; 8 calls, 459 s, about 1,000 reference words, so 0.005 is ~5 words):
+comparable within the run; 8 calls, 459 s, 796 reference words, so 0.005 is 4 words):
 live 0.181 (137 s); faster-whisper beam 5 alone 0.173 (132 s); callpipe never 0.176 (batch 61 s),
 gate 0.163 (3/8 re-transcribed, 120 s), gate@0 0.170 (250 s), always 0.168 (191 s). The parts, in
 process on the same calls: premium (beam 5 + VAD + filter) 0.172; without VAD 0.183; without the
