@@ -199,11 +199,21 @@ class Topics(_Model):
 
 
 class Turn(_Model):
+    """One speaker turn of the transcript of record (``transcription``).
+
+    ``text`` holds the corrected words once the correction stage ran. ``token_start``/``token_end``
+    give the turn's whitespace tokens in ``transcription.text`` (before correction), so that the
+    correction stage can re-text the turns from the corrected words; None on turns written
+    before they existed.
+    """
+
     speaker: Speaker = "unknown"
     start: float = Field(ge=0)
     end: float = Field(ge=0)
     text: str
     channel: int | None = None
+    token_start: int | None = Field(default=None, ge=0)
+    token_end: int | None = Field(default=None, ge=0)
 
 
 class ConversationMetrics(_Model):

@@ -109,6 +109,15 @@ class Settings(BaseModel):
     offline_retranscribe_wer_threshold: float = Field(
         0.2, ge=0, description="re-transcribe when the live transcript's estimated WER is above this"
     )
+    callpipe_retranscribe_policy: Literal["gate", "always", "never"] | None = Field(
+        None,
+        description="`gate`: re-transcribe (beam 5 + VAD) above the threshold and keep whichever transcript "
+        "is estimated better; `always`: re-transcribe every call and keep it; `never`: keep the live "
+        "transcript (default: `always` on CUDA, else `gate`; see `benchmarks/real_speech.py`)",
+    )
+    callpipe_whisper_batch_size: int = Field(
+        0, ge=0, description="premium re-transcription through `BatchedInferencePipeline` (0: sequential)"
+    )
     callpipe_intent_taxonomy: str | None = Field(None, description="a custom intent taxonomy (JSON file)")
     callpipe_sentiment_model_dir: str | None = Field(
         None, description="a local transformers sentiment model directory (nothing is downloaded)"
@@ -306,6 +315,8 @@ def _type(name: str) -> str:
         return " / ".join(f"`{value}`" for value in args)
     if args and get_origin(annotation) is not Literal:
         annotation = args[0]
+        if get_origin(annotation) is Literal:  # an optional choice
+            return " / ".join(f"`{value}`" for value in get_args(annotation))
     return {str: "text", int: "integer", float: "number", SecretStr: "secret"}[annotation]
 
 

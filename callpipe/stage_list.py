@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from callpipe.schema import ProcessingMode, RecordingMetadata, Transcription
+from callpipe.schema import ProcessingMode, RecordingMetadata, Transcription, Turn
 from callpipe.storage import RecordingStore
 
 StageFn = Callable[[RecordingMetadata, "StageModels", RecordingStore], dict[str, Any]]
@@ -26,13 +26,27 @@ class StageModels:
     recordings need no re-transcription never loads Whisper.
     """
 
-    def __init__(self, transcriber_settings: Any = None, retranscribe_threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        transcriber_settings: Any = None,
+        retranscribe_threshold: float | None = None,
+        retranscribe_policy: str | None = None,
+    ) -> None:
+        """``retranscribe_policy``: gate, always or never; None reads ``CALLPIPE_RETRANSCRIBE_POLICY``
+        at each call (:func:`callpipe.stt.quality.retranscribe_policy`)."""
         self._lock = threading.Lock()
         self._transcriber: Any = None
         self._corrector: Any = None
         self._analyzer: Any = None
         self.transcriber_settings = transcriber_settings
         self.retranscribe_threshold = retranscribe_threshold
+        self.retranscribe_policy = retranscribe_policy
+
+    def policy(self) -> str:
+        """The re-transcription policy in force (see :func:`callpipe.stt.quality.retranscribe_policy`)."""
+        from callpipe.stt.quality import retranscribe_policy
+
+        return retranscribe_policy(self.retranscribe_policy)
 
     @property
     def transcriber(self) -> Any:
@@ -81,15 +95,18 @@ def _stt_inputs(meta: RecordingMetadata) -> Any:
     return [
         meta.audio.checksum_sha256 if meta.audio else None,
         live.text,
-        [(w.word, w.confidence) for w in live.word_confidences],
+        [(w.word, w.confidence, w.start, w.end) for w in live.word_confidences],
     ]
 
 
 def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
-    """Keep the live transcript when its estimated WER is low, else re-transcribe (premium) and
-    keep whichever transcript is estimated better; turns come from the re-transcription."""
-    from callpipe.stt import estimate_wer, needs_retranscription, transcribe_conversation
-    from callpipe.stt.turns import vad_metrics
+    """Keep the live transcript or re-transcribe (premium), as the re-transcription policy says
+    (:func:`callpipe.stt.quality.retranscribe_policy`); with the ``gate`` policy a re-transcription
+    is kept only when estimated better. Whichever transcript is kept is the transcript of record:
+    the turns are that text split by speaker (:mod:`callpipe.stt.record`)."""
+    from callpipe.stt import estimate_wer, transcribe_conversation
+    from callpipe.stt.quality import should_retranscribe
+    from callpipe.stt.turns import transcript_turns
 
     live = _live(meta)
     live_wer = round(estimate_wer(live.word_confidences) if live.text.strip() else 1.0, 4)
@@ -102,45 +119,64 @@ def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) 
             "correction_method": None,
         }
     )
+    policy = services.policy()
     # S3 audio is staged in a temporary file for this stage only (no copy outlives it).
-    with store.audio_file(meta.recording_id) as audio_path:
-        if not needs_retranscription(live_wer, services.retranscribe_threshold):
-            return {
-                "online_transcription": live,
-                "transcription": kept,
-                "conversation_metrics": vad_metrics(str(audio_path)),
-            }
-        conversation = transcribe_conversation(services.transcriber, str(audio_path), premium=True)
-    segments = [s for channel in conversation.channels for s in channel.segments]
-    new_wer = estimate_wer(conversation.word_confidences, segments)
-    patch: dict[str, Any] = {
+    with store.audio_file(meta.recording_id) as staged:
+        audio_path = str(staged)
+        if should_retranscribe(live_wer, policy, services.retranscribe_threshold):
+            conversation = transcribe_conversation(services.transcriber, audio_path, premium=True)
+            segments = [s for channel in conversation.channels for s in channel.segments]
+            new_wer = estimate_wer(conversation.word_confidences, segments)
+            better = new_wer <= live_wer or policy == "always"
+            if conversation.text.strip() and better:
+                words = conversation.word_confidences
+                transcription = Transcription(
+                    text=conversation.text,
+                    language=conversation.channels[0].language if conversation.channels else "es",
+                    confidence=round(sum(w.confidence for w in words) / len(words), 4) if words else None,
+                    word_confidences=words,
+                    estimated_wer=round(new_wer, 4),
+                    retranscribed=True,
+                )
+                return {
+                    "online_transcription": live,
+                    "transcription": transcription,
+                    "turns": conversation.turns,
+                    "conversation_metrics": conversation.metrics,
+                }
+        turns, metrics = transcript_turns(audio_path, kept.text, kept.word_confidences)
+    return {
         "online_transcription": live,
-        "turns": conversation.turns,
-        "conversation_metrics": conversation.metrics,
         "transcription": kept,
+        "turns": turns,
+        "conversation_metrics": metrics,
     }
-    if conversation.text.strip() and new_wer <= live_wer:
-        words = conversation.word_confidences
-        patch["transcription"] = Transcription(
-            text=conversation.text,
-            language=conversation.channels[0].language if conversation.channels else "es",
-            confidence=round(sum(w.confidence for w in words) / len(words), 4) if words else None,
-            word_confidences=words,
-            estimated_wer=round(new_wer, 4),
-            retranscribed=True,
-        )
-    return patch
 
 
 def _text(meta: RecordingMetadata) -> str:
     return meta.transcription.corrected_text or meta.transcription.text
 
 
+def _turns(meta: RecordingMetadata) -> list[Turn]:
+    """The turns, when they are the transcript of record split by speaker (else none: turns of an
+    older version may hold other words than the text, and analysis must read one transcript)."""
+    from callpipe.stt.record import turns_match_text
+
+    return list(meta.turns) if turns_match_text(meta.turns, _text(meta)) else []
+
+
 def _correction_inputs(meta: RecordingMetadata) -> Any:
-    return [meta.transcription.text, [(w.word, w.confidence) for w in meta.transcription.word_confidences]]
+    return [
+        meta.transcription.text,
+        [(w.word, w.confidence) for w in meta.transcription.word_confidences],
+        [(t.speaker, t.token_start, t.token_end) for t in meta.turns],
+    ]
 
 
 def _correction(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
+    """Correct the transcript of record and give the turns its corrected words."""
+    from callpipe.stt.record import retext_turns
+
     result = services.corrector.process(meta.transcription.text, meta.transcription.word_confidences)
     transcription = meta.transcription.model_copy(
         update={
@@ -149,19 +185,20 @@ def _correction(meta: RecordingMetadata, services: StageModels, store: Recording
             "correction_method": ProcessingMode.OFFLINE,
         }
     )
-    return {"transcription": transcription}
+    turns = retext_turns(meta.turns, result.corrected_text, result.token_sources)
+    return {"transcription": transcription, "turns": turns}
 
 
 def _analysis_inputs(meta: RecordingMetadata) -> Any:
-    return [_text(meta), [(t.speaker, t.text) for t in meta.turns]]
+    return [_text(meta), [(t.speaker, t.text) for t in _turns(meta)]]
 
 
 def _sentiment(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
-    return {"sentiment": services.analyzer.sentiment.analyze(_text(meta), meta.turns)}
+    return {"sentiment": services.analyzer.sentiment.analyze(_text(meta), _turns(meta))}
 
 
 def _intent(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
-    return {"intent": services.analyzer.intent.analyze(_text(meta), meta.turns)}
+    return {"intent": services.analyzer.intent.analyze(_text(meta), _turns(meta))}
 
 
 def _entities(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
@@ -171,7 +208,7 @@ def _entities(meta: RecordingMetadata, services: StageModels, store: RecordingSt
 
 
 def _topics(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
-    return {"topics": services.analyzer.topics.analyze(_text(meta), meta.turns)}
+    return {"topics": services.analyzer.topics.analyze(_text(meta), _turns(meta))}
 
 
 @dataclass(frozen=True)
@@ -184,10 +221,10 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {
-    "stt": StageSpec("1", _stt_inputs, _stt),
-    "correction": StageSpec("1", _correction_inputs, _correction),
-    "sentiment": StageSpec("1", _analysis_inputs, _sentiment),
-    "intent": StageSpec("1", _analysis_inputs, _intent),
+    "stt": StageSpec("2", _stt_inputs, _stt),
+    "correction": StageSpec("2", _correction_inputs, _correction),
+    "sentiment": StageSpec("2", _analysis_inputs, _sentiment),
+    "intent": StageSpec("2", _analysis_inputs, _intent),
     "entities": StageSpec("1", _analysis_inputs, _entities),
-    "topics": StageSpec("1", _analysis_inputs, _topics),
+    "topics": StageSpec("2", _analysis_inputs, _topics),
 }

@@ -63,6 +63,9 @@ class OfflineCorrectionResult:
     clarification_reason: str | None = None
     confidence_alignment: str = "missing"
     conversation_id: str | None = field(default=None, compare=False)
+    token_sources: tuple[int, ...] = field(default=(), compare=False)
+    """For each whitespace token of ``corrected_text``, the index of the input token it came from
+    (every word of a replacement points at the first token it replaced)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Same keys as ``OnlineCorrectionPipeline.correct``, ``processing_mode`` ``"offline"``."""
@@ -137,7 +140,7 @@ class HybridCorrector:
         if any(c is not None and c < self.scorer.weights.max_confidence for c in confidences):
             edits += self.finder().find(tokens, confidences, locked)
         edits.sort(key=lambda e: e.start)
-        corrected, out_confidences = _apply(tokens, confidences, edits, text)
+        corrected, out_confidences, sources = _apply(tokens, confidences, edits, text)
         clarification = self._clarifier.correct(corrected, out_confidences)
         corrections = [
             Correction(
@@ -158,6 +161,7 @@ class HybridCorrector:
             clarification_reason=clarification["clarification_reason"],
             confidence_alignment=alignment,
             conversation_id=conversation_id,
+            token_sources=tuple(sources),
         )
 
     def _exact(self, tokens: Sequence[Token], confidences: Sequence[float | None]) -> list[Edit]:
@@ -193,17 +197,20 @@ class HybridCorrector:
 
 def _apply(
     tokens: Sequence[Token], confidences: Sequence[float | None], edits: Sequence[Edit], text: str
-) -> tuple[str, list[float | None]]:
-    """The corrected text (the input itself when nothing changed) and one confidence per output token."""
+) -> tuple[str, list[float | None], list[int]]:
+    """The corrected text (the input itself when nothing changed), one confidence per output token
+    and the input token each output token came from."""
     if not edits:
-        return text, list(confidences)
+        return text, list(confidences), list(range(len(tokens)))
     pieces: list[str] = []
     out_conf: list[float | None] = []
+    sources: list[int] = []
     i = 0
     for edit in edits:
         for k in range(i, edit.start):
             pieces.append(tokens[k].text)
             out_conf.append(confidences[k])
+            sources.append(k)
         span = tokens[edit.start : edit.end]
         replacement = apply_case(span, edit.replacement)
         edit.replacement = replacement
@@ -212,11 +219,13 @@ def _apply(
         words[-1] = words[-1] + span[-1].trail
         pieces.extend(words)
         out_conf.extend([edit.confidence] * len(words))
+        sources.extend([edit.start] * len(words))
         i = edit.end
     for k in range(i, len(tokens)):
         pieces.append(tokens[k].text)
         out_conf.append(confidences[k])
-    return " ".join(pieces), out_conf
+        sources.append(k)
+    return " ".join(pieces), out_conf, sources
 
 
 @cache

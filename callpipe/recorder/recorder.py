@@ -7,12 +7,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from difflib import SequenceMatcher
 from typing import Any
 
 from pydantic import ValidationError
 
 from callpipe.pii import RedactionMode, apply_redaction, caller_info, redact
-from callpipe.recorder.dictionary import tokenize
+from callpipe.recorder.dictionary import make_token, tokenize
 from callpipe.recorder.online import (
     InvalidConfidenceError,
     align_confidences,
@@ -176,11 +177,12 @@ def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[W
     tokens = tokenize(transcription)
     values, mode = align_confidences(tokens, word_confidences)
     items = list(word_confidences or [])
+    matched = _matched_items(tokens, items) if mode == "words" else {}
     words = []
     for i, (token, value) in enumerate(zip(tokens, values, strict=True)):
         if value is None:
             continue
-        item = items[i] if mode == "index" else None
+        item = items[i] if mode == "index" else matched.get(i)
         start = item.get("start") if isinstance(item, dict) else getattr(item, "start", None)
         end = item.get("end") if isinstance(item, dict) else getattr(item, "end", None)
         try:
@@ -190,6 +192,20 @@ def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[W
             where = ".".join(str(part) for part in first["loc"])
             raise InvalidConfidenceError(f"word confidence item {i}: {where}: {first['msg']}") from None
     return words
+
+
+def _matched_items(tokens: Sequence[Any], items: Sequence[Any]) -> dict[int, Any]:
+    """Token index -> the word item matched to it, as ``align_confidences`` matches in "words" mode
+    (so that the items' timings survive when the live engine split words differently)."""
+    folds = [make_token(str(_item_word(item) or "").strip()).fold for item in items]
+    matcher = SequenceMatcher(None, [t.fold for t in tokens], folds, autojunk=False)
+    return {
+        block.a + k: items[block.b + k] for block in matcher.get_matching_blocks() for k in range(block.size)
+    }
+
+
+def _item_word(item: Any) -> Any:
+    return item.get("word") if isinstance(item, dict) else getattr(item, "word", None)
 
 
 def _mean_confidence(words: list[WordConfidence]) -> float | None:

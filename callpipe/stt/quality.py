@@ -109,6 +109,49 @@ def needs_retranscription(estimated_wer: float, threshold: float | None = None) 
     return estimated_wer > threshold
 
 
+RETRANSCRIBE_POLICIES = ("gate", "always", "never")
+RETRANSCRIBE_POLICY_ENV = "CALLPIPE_RETRANSCRIBE_POLICY"
+CPU_DEFAULT_POLICY = "gate"
+"""Policy without ``CALLPIPE_RETRANSCRIBE_POLICY`` when the stage runs on CPU (``always`` on CUDA)."""
+
+
+def retranscribe_policy(explicit: str | None = None) -> str:
+    """``explicit``, else ``CALLPIPE_RETRANSCRIBE_POLICY``, else the default for the device.
+
+    ``gate``: re-transcribe when the live transcript's estimated WER is above the threshold and keep
+    the re-transcription only when it is estimated better; ``always``: re-transcribe every call and
+    keep the re-transcription (unless it is empty); ``never``: keep the live transcript. The default
+    is ``always`` when the Whisper device resolves to CUDA, else :data:`CPU_DEFAULT_POLICY`.
+    Raises ValueError for another value.
+    """
+    value = (explicit or os.environ.get(RETRANSCRIBE_POLICY_ENV, "")).strip().lower()
+    if not value:
+        return "always" if _stage_on_cuda() else CPU_DEFAULT_POLICY
+    if value not in RETRANSCRIBE_POLICIES:
+        raise ValueError(
+            f"{RETRANSCRIBE_POLICY_ENV} must be one of {', '.join(RETRANSCRIBE_POLICIES)}, got {value!r}"
+        )
+    return value
+
+
+def should_retranscribe(estimated_wer: float, policy: str, threshold: float | None = None) -> bool:
+    """Whether a live transcript with ``estimated_wer`` is re-transcribed under ``policy``."""
+    if policy == "always":
+        return True
+    if policy == "never":
+        return False
+    return needs_retranscription(estimated_wer, threshold)
+
+
+def _stage_on_cuda() -> bool:
+    device = os.environ.get("CALLPIPE_WHISPER_DEVICE", "auto").strip().lower() or "auto"
+    if device != "auto":
+        return device == "cuda"
+    import ctranslate2
+
+    return ctranslate2.get_cuda_device_count() > 0
+
+
 @lru_cache(maxsize=1)
 def load_calibration() -> dict[str, Any]:
     """The fitted estimator coefficients shipped in ``callpipe/data/wer_calibration.json``."""

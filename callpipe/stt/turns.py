@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from callpipe.schema import ConversationMetrics, Speaker, Turn, WordConfidence
 from callpipe.stt.audio_input import SAMPLE_RATE, AudioSource, decode_channels, duplicated_channels
+from callpipe.stt.record import group_tokens, has_times, index_turns, token_times
 from callpipe.stt.result import TranscriptResult
 from callpipe.stt.transcriber import Transcriber
 
@@ -108,6 +109,7 @@ def transcribe_conversation(
             if s.text.strip()
         ]
         speech = {"unknown": speech_intervals(mono)}
+    turns = index_turns(turns)  # the transcript of record is these turns joined
     metrics = conversation_metrics(turns, duration, vad_speech=speech)
     return ConversationTranscript(
         turns=turns, metrics=metrics, channels=[result], speech=speech, stereo=stereo, duration=duration
@@ -166,6 +168,49 @@ def vad_metrics(audio: AudioSource, *, agent_channel: int | None = None) -> Conv
         speech = {"unknown": speech_intervals(channels.mean(axis=0, dtype=np.float32))}
     metrics = conversation_metrics([], duration, vad_speech=speech)
     return metrics.model_copy(update={"turn_count": None, "words_per_minute": None})
+
+
+def transcript_turns(
+    audio: AudioSource,
+    text: str,
+    words: Sequence[WordConfidence],
+    *,
+    agent_channel: int | None = None,
+) -> tuple[list[Turn], ConversationMetrics]:
+    """Turns and metrics of a transcript made elsewhere (the live one) over ``audio``.
+
+    With word timestamps each token goes to the party whose channel carries its energy (stereo)
+    or to "unknown" turns split at pauses (mono). Without timestamps the whole text is one
+    "unknown" turn, and turn count and words per minute are unknown (None), as in
+    :func:`vad_metrics`. Talk time, silence, overlap and interruptions come from the VAD.
+    """
+    channels = decode_channels(audio)
+    duration = channels.shape[1] / SAMPLE_RATE
+    stereo = channels.shape[0] == 2 and not duplicated_channels(channels)
+    spans = token_times(text, words)
+    tokens = text.split()
+    if stereo:
+        parties = _channel_speakers(agent_channel)
+        speech = {parties[i]: speech_intervals(channels[i]) for i in range(2)}
+    else:
+        parties = []
+        speech = {"unknown": speech_intervals(channels.mean(axis=0, dtype=np.float32))}
+    if not tokens:
+        return [], conversation_metrics([], duration, vad_speech=speech)
+    if not has_times(spans):
+        turns = [Turn(start=0.0, end=duration, text=" ".join(tokens), token_start=0, token_end=len(tokens))]
+        metrics = conversation_metrics([], duration, vad_speech=speech)
+        return turns, metrics.model_copy(update={"turn_count": None, "words_per_minute": None})
+    if stereo:
+        timed = [
+            WordConfidence(word=t, confidence=1.0, start=s, end=e)
+            for t, (s, e) in zip(tokens, spans, strict=True)
+        ]
+        speakers = word_speakers(timed, channels, parties)
+    else:
+        speakers = ["unknown"] * len(tokens)
+    turns = group_tokens(text, spans, speakers, parties)
+    return turns, conversation_metrics(turns, duration, vad_speech=speech)
 
 
 def merge_turns(segments: Sequence[Turn]) -> list[Turn]:
