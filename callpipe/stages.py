@@ -185,8 +185,8 @@ class StageSpec:
 STAGES: dict[str, StageSpec] = {
     "stt": StageSpec("1", _stt_inputs, _stt),
     "correction": StageSpec("1", _correction_inputs, _correction),
-    "sentiment": StageSpec("1", _analysis_inputs, _sentiment),
-    "intent": StageSpec("1", _analysis_inputs, _intent),
+    "sentiment": StageSpec("2", _analysis_inputs, _sentiment),
+    "intent": StageSpec("2", _analysis_inputs, _intent),
     "entities": StageSpec("1", _analysis_inputs, _entities),
     "topics": StageSpec("1", _analysis_inputs, _topics),
 }
