@@ -36,6 +36,7 @@ from callpipe.analysis.intent import IntentModel, load_taxonomy  # noqa: E402
 from callpipe.analysis.lexicon import Lexicon  # noqa: E402
 from callpipe.analysis.sentiment import DEFAULT_TRAIN, SentimentModel  # noqa: E402
 from callpipe.analysis.text import fold, load_examples  # noqa: E402
+from callpipe.analysis.torch_head import HEADS  # noqa: E402
 
 EVAL = ROOT / "callpipe" / "data" / "eval"
 POLARITY = {"positive": "positive", "neutral": "neutral", "negative": "negative", "frustrated": "negative"}
@@ -91,10 +92,12 @@ EVAL_SETS = {
 """``test``: the original held-out set; ``holdout``: the frozen set written before the 2026-12 tuning."""
 
 
-def held_out(errors: bool, noise: float | None, which: Sequence[str] = ("test", "holdout")) -> None:
+def held_out(
+    errors: bool, noise: float | None, which: Sequence[str] = ("test", "holdout"), head: str | None = None
+) -> None:
     start = time.perf_counter()
-    analyzer = Analyzer()
-    print(f"Analyzer built in {time.perf_counter() - start:.1f} s")
+    analyzer = Analyzer(head=head)
+    print(f"Analyzer built in {time.perf_counter() - start:.1f} s; {analyzer.models}")
     analyzer.analyze("hola buenas quería saber el saldo")  # first call loads the entity extractor
     for name in which:
         print(f"== evaluation set {name!r}: {', '.join(EVAL_SETS[name])}")
@@ -167,14 +170,14 @@ def folds(n: int, k: int) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
-def cross_validate(k: int, errors: bool) -> None:
+def cross_validate(k: int, errors: bool, head: str = "auto") -> None:
     embedder = get_embedder()
     lexicon = Lexicon.load()
     rows = load_examples(DEFAULT_TRAIN, "label")
     pred = [""] * len(rows)
     for part in folds(len(rows), k):
         held = set(part)
-        model = SentimentModel(embedder, lexicon, [r for i, r in enumerate(rows) if i not in held])
+        model = SentimentModel(embedder, lexicon, [r for i, r in enumerate(rows) if i not in held], head=head)
         for i, result in zip(part, model.score_many([rows[i][0] for i in part]), strict=True):
             pred[i] = result.label
     gold = [label for _, label in rows]
@@ -187,7 +190,7 @@ def cross_validate(k: int, errors: bool) -> None:
     pred = [""] * len(rows)
     for part in folds(len(rows), k):
         held = set(part)
-        model = IntentModel(embedder, taxonomy, [r for i, r in enumerate(rows) if i not in held])
+        model = IntentModel(embedder, taxonomy, [r for i, r in enumerate(rows) if i not in held], head=head)
         for i in part:
             pred[i] = model.analyze(rows[i][0]).primary_intent
     report(f"CV{k} intent", [label for _, label in rows], pred)
@@ -200,15 +203,16 @@ def main() -> None:
     parser.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the training sets")
     parser.add_argument("--noise", type=float, default=None, help="degrade held-out text like a weak ASR")
     parser.add_argument("--errors", action="store_true", help="list every misclassified utterance")
+    parser.add_argument("--head", choices=HEADS, default=None, help="classifier head (default: auto)")
     parser.add_argument(
         "--set", choices=sorted(EVAL_SETS), action="append", help="evaluation set(s) (default all)"
     )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if args.cv:
-        cross_validate(args.cv, args.errors)
+        cross_validate(args.cv, args.errors, args.head or "auto")
     else:
-        held_out(args.errors, args.noise, args.set or list(EVAL_SETS))
+        held_out(args.errors, args.noise, args.set or list(EVAL_SETS), args.head)
 
 
 if __name__ == "__main__":
