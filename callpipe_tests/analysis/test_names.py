@@ -94,6 +94,15 @@ def test_real_names_stay() -> None:
         assert ("locations", "zaragoza") in found
 
 
+def test_uncommon_name_after_a_self_introduction_is_kept() -> None:
+    # Not in the given-name list, but a real word: kept after "me llamo" (retention scrubs it later),
+    # while a garbled word after the agent's "le atiende" is not.
+    assert names(extract_entities("hola me llamo xiomara y llamo por la factura", REF)) == {
+        ("persons", "xiomara")
+    }
+    assert names(extract_entities("le atiende erición buenas tardes", REF)) == set()
+
+
 def test_same_name_is_stored_once() -> None:
     found = extract_entities("le atiende Carlos perdone me dijo Carlos", REF)
     assert [fold(e.value) for e in found.persons] == ["carlos"]

@@ -33,6 +33,11 @@ _NER_FIELDS = {"PER": ("persons", "person"), "ORG": ("organizations", "organizat
                "LOC": ("locations", "location")}
 _NAME_CUES = [["me", "llamo"], ["mi", "nombre", "es"], ["le", "atiende"], ["le", "habla"],
               ["a", "nombre", "de"]]
+# After a caller's self-introduction a name missing from the list is still kept when it is a real
+# but uncommon word (wordfreq Zipf 1-4.5): garbled ASR words mostly have no frequency at all, and
+# retention scrubs the stored person names from transcripts, so callers' own names matter most.
+_INTRODUCTIONS = (("me", "llamo"), ("mi", "nombre", "es"), ("a", "nombre", "de"))
+_RARE_NAME_ZIPF = (1.0, 4.5)
 _NAME_EDGE = words(
     "hola buenos buenas dias tardes noches me llamo soy mi nombre es le atiende habla senor senora "
     "sr sra don dona de del la el los las desde en y con a que al por para porque pues bueno ya ahora "
@@ -126,14 +131,23 @@ def _capitalised(doc: Doc, k: int) -> bool:
     return doc.tokens[k].text[:1].isupper()
 
 
-def _person_end(doc: Doc, i: int, j: int) -> int:
+def _person_end(doc: Doc, i: int, j: int, introduced: bool = False) -> int:
     """End of the person name starting at ``i`` (given name first), or ``i`` when it is none."""
-    if doc.norms[i] not in given_names():
+    if doc.norms[i] not in given_names() and not (introduced and _uncommon_word(doc.norms[i])):
         return i
     k = i + 1
     while k < j and (doc.norms[k] in given_names() or doc.norms[k] in surnames() or _capitalised(doc, k)):
         k += 1
     return k
+
+
+def _uncommon_word(word: str) -> bool:
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:
+        return False
+    low, high = _RARE_NAME_ZIPF
+    return len(word) > 2 and low <= zipf_frequency(word, "es") < high
 
 
 def _place_or_org(doc: Doc, i: int, j: int, label: str) -> tuple[str, float] | None:
@@ -148,7 +162,7 @@ def _place_or_org(doc: Doc, i: int, j: int, label: str) -> tuple[str, float] | N
     return ("ORG" if span[0] in _ORG_HEADS else label), 0.6
 
 
-def _add_name(doc: Doc, i: int, j: int, label: str, *, cued: bool) -> None:
+def _add_name(doc: Doc, i: int, j: int, label: str, *, cued: bool, introduced: bool = False) -> None:
     """Trim greetings and articles off ``[i, j)``; keep it when what is left is likely a name."""
     i, j = _trim(doc, i, j)
     span = doc.norms[i:j]
@@ -156,8 +170,9 @@ def _add_name(doc: Doc, i: int, j: int, label: str, *, cued: bool) -> None:
             or all(w in NUMBER_WORDS for w in span)):
         return
     if label == "PER":
-        j = _person_end(doc, i, j)
-        confidence = 0.9 if cued else 0.75
+        known = doc.norms[i] in given_names()
+        j = _person_end(doc, i, j, introduced)
+        confidence = (0.9 if cued else 0.75) if known else 0.6
         if j == i:
             return
     else:
@@ -181,7 +196,7 @@ def _cued_persons(doc: Doc) -> None:
                 start = j = i + len(cue)
                 while j < len(norms) and j - start < 3 and norms[j].isalpha() and norms[j] not in _NAME_EDGE:
                     j += 1
-                _add_name(doc, start, j, "PER", cued=True)
+                _add_name(doc, start, j, "PER", cued=True, introduced=tuple(cue) in _INTRODUCTIONS)
 
 
 def _companies(doc: Doc) -> None:
