@@ -119,6 +119,11 @@ class Settings(BaseModel):
         0, ge=0, description="premium re-transcription through `BatchedInferencePipeline` (0: sequential)"
     )
     callpipe_intent_taxonomy: str | None = Field(None, description="a custom intent taxonomy (JSON file)")
+    callpipe_classifier_head: Literal["auto", "softmax", "mlp"] = Field(
+        "auto",
+        description="classifier over the e5 embeddings: `softmax` (numpy; what `auto` picks) or `mlp` "
+        "(trained with torch: `pip install 'callpipe[torch]'`)",
+    )
     callpipe_sentiment_model_dir: str | None = Field(
         None, description="a local transformers sentiment model directory (nothing is downloaded)"
     )

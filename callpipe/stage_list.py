@@ -225,6 +225,6 @@ STAGES: dict[str, StageSpec] = {
     "correction": StageSpec("2", _correction_inputs, _correction),
     "sentiment": StageSpec("2", _analysis_inputs, _sentiment),
     "intent": StageSpec("2", _analysis_inputs, _intent),
-    "entities": StageSpec("1", _analysis_inputs, _entities),
+    "entities": StageSpec("2", _analysis_inputs, _entities),
     "topics": StageSpec("2", _analysis_inputs, _topics),
 }

@@ -39,9 +39,12 @@ from callpipe.analysis.intent import IntentModel, load_taxonomy
 from callpipe.analysis.polarity_lexicon import DEFAULT_LEXICON, Lexicon
 from callpipe.analysis.sentiment import SentimentModel
 from callpipe.analysis.topics import TopicModel
+from callpipe.analysis.torch_head import MLPClassifier
 
 SENTIMENT_MODEL_ENV = "CALLPIPE_SENTIMENT_MODEL_DIR"
 INTENT_MODEL_ENV = "CALLPIPE_INTENT_MODEL_DIR"
+HEAD_ENV = "CALLPIPE_CLASSIFIER_HEAD"
+"""Classifier head over the embeddings: auto (= softmax) | softmax | mlp (torch-trained, needs torch)."""
 
 
 class InvalidInputError(AnalysisError):
@@ -70,25 +73,31 @@ class Analyzer:
         intent_taxonomy: str | Path | None = None,
         sentiment_model_dir: str | Path | None = None,
         intent_model_dir: str | Path | None = None,
+        head: str | None = None,
     ) -> None:
         self.embedder = embedder or get_embedder()
+        head = head or os.environ.get(HEAD_ENV) or "auto"
         sentiment_dir = sentiment_model_dir or os.environ.get(SENTIMENT_MODEL_ENV) or None
         intent_dir = intent_model_dir or os.environ.get(INTENT_MODEL_ENV) or None
         self.sentiment = SentimentModel(
             self.embedder,
             Lexicon.load(lexicon_path),
             backend=load_text_classifier(sentiment_dir) if sentiment_dir else None,
+            head=head,
         )
         self.intent = IntentModel(
             self.embedder,
             load_taxonomy(intent_taxonomy),
             backend=load_text_classifier(intent_dir) if intent_dir else None,
+            head=head,
         )
         self.topics = TopicModel(self.embedder)
         self.models = {
             "embeddings": EMBEDDING_MODEL_NAME,
-            "sentiment": str(sentiment_dir) if sentiment_dir else "lexicon+e5-softmax",
-            "intent": str(intent_dir) if intent_dir else f"e5-softmax+cues:{self.intent.taxonomy.source}",
+            "sentiment": str(sentiment_dir) if sentiment_dir else f"lexicon+e5-{_head(self.sentiment)}",
+            "intent": str(intent_dir)
+            if intent_dir
+            else f"e5-{_head(self.intent)}+cues:{self.intent.taxonomy.source}",
         }
         """Model names for provenance (``schema.Provenance.models``)."""
 
@@ -176,3 +185,7 @@ def analyze(
 ) -> Analysis:
     """:meth:`Analyzer.analyze` on the default analyzer (see :func:`get_analyzer`)."""
     return get_analyzer().analyze(text, turns, reference_date=reference_date)
+
+
+def _head(model: SentimentModel | IntentModel) -> str:
+    return "mlp" if isinstance(model.classifier, MLPClassifier) else "softmax"

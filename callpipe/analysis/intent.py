@@ -29,6 +29,7 @@ from callpipe import schema
 from callpipe.analysis.embeddings import AnalysisError, Embedder, SoftmaxClassifier, TextClassifier
 from callpipe.analysis.model_cache import fit_classifier
 from callpipe.analysis.text import fold, load_examples, word_windows
+from callpipe.analysis.torch_head import MLPClassifier, make_head
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "data" / "intent_taxonomy.json"
 TAXONOMY_ENV = "CALLPIPE_INTENT_TAXONOMY"
@@ -97,7 +98,8 @@ class IntentModel:
 
     ``examples`` replaces the taxonomy's own examples (used for cross-validation). ``backend``
     replaces the embedding classifier by an external text classifier whose labels must be the
-    taxonomy's.
+    taxonomy's. ``head`` picks the classifier over the embeddings (see
+    :data:`~callpipe.analysis.torch_head.HEADS`).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class IntentModel:
         cue_boost: float = 2.0,
         min_confidence: float = 0.3,
         backend: TextClassifier | None = None,
+        head: str = "auto",
     ) -> None:
         self.embedder = embedder
         self.taxonomy = taxonomy or load_taxonomy()
@@ -116,7 +119,7 @@ class IntentModel:
         self.cue_boost = cue_boost
         self.min_confidence = min_confidence
         self.backend = backend
-        self.classifier: SoftmaxClassifier | None = None
+        self.classifier: SoftmaxClassifier | MLPClassifier | None = None
         if backend is None:
             pairs = (
                 list(examples)
@@ -130,7 +133,7 @@ class IntentModel:
                     f"taxonomy {self.taxonomy.source} gives examples for fewer than two intents"
                 )
             self.classifier = fit_classifier(
-                SoftmaxClassifier(self.labels), embedder, [t for t, _ in pairs], [label for _, label in pairs]
+                make_head(self.labels, head), embedder, [t for t, _ in pairs], [label for _, label in pairs]
             )
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:

@@ -27,10 +27,12 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from callpipe.analysis.embeddings import Embedder, SoftmaxClassifier
+from callpipe.analysis.torch_head import MLPClassifier
 from callpipe.files import atomic_output
 from callpipe.stt.models import cache_root
 
@@ -95,17 +97,23 @@ def _model_id(embedder: Embedder) -> str | None:
     return getattr(embedder, "model_id", None)
 
 
+Head = TypeVar("Head", SoftmaxClassifier, MLPClassifier)
+
+
 def classifier_key(
-    classifier: SoftmaxClassifier, model_id: str, texts: Sequence[str], targets: Sequence[str]
+    classifier: SoftmaxClassifier | MLPClassifier, model_id: str, texts: Sequence[str], targets: Sequence[str]
 ) -> str:
     """Cache key of ``classifier`` fitted on query embeddings of ``texts`` by model ``model_id``."""
-    settings = [classifier.l2, classifier.steps, classifier.learning_rate]
+    if isinstance(classifier, MLPClassifier):
+        settings = classifier.settings()
+    else:
+        settings = [classifier.l2, classifier.steps, classifier.learning_rate]
     return cache_key("softmax-query", model_id, classifier.labels, settings, list(texts), list(targets))
 
 
 def fit_classifier(
-    classifier: SoftmaxClassifier, embedder: Embedder, texts: Sequence[str], targets: Sequence[str]
-) -> SoftmaxClassifier:
+    classifier: Head, embedder: Embedder, texts: Sequence[str], targets: Sequence[str]
+) -> Head:
     """``classifier.fit(embedder.query(texts), targets)``, or its state loaded from the cache."""
     model_id = _model_id(embedder)
     if model_id is None:
@@ -113,7 +121,7 @@ def fit_classifier(
     path = cache_path(classifier_key(classifier, model_id, texts, targets))
     dim, n_labels = embedder.dim, len(classifier.labels)
     f64 = np.dtype(np.float64)
-    spec = {
+    spec = classifier.state_spec(dim) if isinstance(classifier, MLPClassifier) else {
         "mean": ((dim,), f64),
         "scale": ((dim,), f64),
         "weights": ((dim, n_labels), f64),

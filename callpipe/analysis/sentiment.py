@@ -31,6 +31,7 @@ from callpipe.analysis.embeddings import Embedder, SoftmaxClassifier, TextClassi
 from callpipe.analysis.model_cache import fit_classifier
 from callpipe.analysis.polarity_lexicon import Lexicon, LexiconScore
 from callpipe.analysis.text import load_examples, word_windows
+from callpipe.analysis.torch_head import MLPClassifier, make_head
 
 LABELS = ("positive", "neutral", "negative", "frustrated")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -84,6 +85,7 @@ class SentimentModel:
 
     ``examples`` are (text, label) pairs to fit the embedding classifier (default: the packaged
     training set). ``backend`` replaces the embedding classifier by an external text classifier.
+    ``head`` picks the classifier over the embeddings (see :data:`~callpipe.analysis.torch_head.HEADS`).
     """
 
     def __init__(
@@ -95,18 +97,19 @@ class SentimentModel:
         lexicon_weight: float = 0.6,
         lexicon_scale: float = 2.5,
         backend: TextClassifier | None = None,
+        head: str = "auto",
     ) -> None:
         self.embedder = embedder
         self.lexicon = lexicon or Lexicon.load()
         self.lexicon_weight = lexicon_weight
         self.lexicon_scale = lexicon_scale
         self.backend = backend
-        self.classifier: SoftmaxClassifier | None = None
+        self.classifier: SoftmaxClassifier | MLPClassifier | None = None
         if backend is None:
             pairs = list(examples) if examples is not None else load_examples(DEFAULT_TRAIN, "label")
             texts = [t for t, _ in pairs]
             self.classifier = fit_classifier(
-                SoftmaxClassifier(LABELS), embedder, texts, [lab for _, lab in pairs]
+                make_head(LABELS, head), embedder, texts, [lab for _, lab in pairs]
             )
 
     def _model_probs(self, texts: list[str]) -> np.ndarray:

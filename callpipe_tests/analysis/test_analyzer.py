@@ -125,7 +125,17 @@ def test_intent_model_dir_needs_transformers(tmp_path: Path, monkeypatch: pytest
 
 
 def test_default_path_needs_no_torch() -> None:
+    # spaCy (thinc) imports torch by itself whenever it is installed, so block torch and
+    # transformers in a fresh interpreter and check that the default analysis runs without them.
+    import subprocess
     import sys
 
-    get_analyzer().analyze("quiero bloquear la tarjeta")
-    assert "torch" not in sys.modules and "transformers" not in sys.modules
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "from callpipe.analysis.analyzer import Analyzer\n"
+        "print(Analyzer().analyze('quiero bloquear la tarjeta').intent.primary_intent)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "card_issue"
