@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,3 +231,65 @@ def test_run_death_on_another_host_is_told_by_the_heartbeat_tag() -> None:
     assert run_death(elsewhere, now) is None  # no heartbeat tag: the lease stays the bound
     assert run_death({**elsewhere, ALIVE_UNTIL_TAG: "garbage"}, now) is None
     assert run_death({**_dead_identity(), ALIVE_UNTIL_TAG: future}, now) is not None  # this host: the pid
+
+
+LAUNCHED = """
+import sys
+import dagster as dg
+from callpipe.defs.executors import process_call_date_job
+
+with dg.DagsterInstance.get() as instance:
+    result = dg.execute_job(
+        dg.reconstructable(process_call_date_job),
+        instance=instance,
+        tags={"dagster/partition": sys.argv[1], "callpipe/trigger": "unprocessed-sensor"},
+        raise_on_error=False,
+    )
+print("success" if result.success else "failure", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_daemon_style_run_blocked_on_a_killed_batch_slot_finishes_after_the_next_sensor_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `dagster dev` does with the sensor's request: the multiprocess executor in a run worker
+    process (each step a process: minutes on 2 busy cores); it waits on the dead run's slot until
+    the sensor's next tick ends that run."""
+    from callpipe.defs.sensors import unprocessed_recordings_sensor
+
+    store = LocalStore(tmp_path / "recordings")
+    ids = seed_day(store, DAY, COUNT)
+    dead, _ = _instance_with_dead_run(tmp_path, monkeypatch)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHED, DAY],
+        cwd=REPO,
+        env={**os.environ, **batch_env(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:  # until its STT step is blocked by the dead run's slot
+            with instance_for(tmp_path) as instance:
+                runs = instance.get_runs(dg.RunsFilter(tags={"callpipe/trigger": "unprocessed-sensor"}))
+                logs = instance.all_logs(runs[0].run_id) if runs else []
+                blocked = any("blocked by limit for pool gpu" in (r.message or "") for r in logs)
+            if blocked:
+                break
+            assert worker.poll() is None, "the run ended without waiting on the slot"
+            assert time.monotonic() < deadline, "the run never reached its STT step"
+            time.sleep(0.5)
+        with (
+            instance_for(tmp_path) as instance,
+            dg.build_sensor_context(instance=instance, resources={"store": _resource(tmp_path)}) as context,
+        ):
+            unprocessed_recordings_sensor(context)  # the next tick under `dagster dev`
+        out, _ = worker.communicate(timeout=240)
+    finally:
+        worker.kill()
+    assert out.strip() == "success"
+    _assert_reaped(tmp_path, dead)
+    assert all(store.get_metadata(rid).processed for rid in ids)
