@@ -22,6 +22,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
 
 _UNITS = {
     "uno": 1, "un": 1, "una": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7,
@@ -94,6 +97,14 @@ def _digits_value(word: str) -> int | None:
     """The value of a digit run, None when longer than any number a caller says (``int()`` of a
     run over 4300 digits raises ValueError, and a pasted blob of digits is no amount or date)."""
     return int(word) if len(word) <= _MAX_NUMBER_DIGITS else None
+
+
+@lru_cache(maxsize=8192)
+def fold(text: str) -> str:
+    """Lower-case ``text``, strip accents and punctuation, collapse whitespace."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", stripped).strip()
 
 
 def normalize_word(word: str) -> str:

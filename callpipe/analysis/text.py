@@ -9,26 +9,16 @@ into spaces. Embeddings are computed on the original wording instead.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
-from functools import lru_cache
 from pathlib import Path
 
 from callpipe.analysis.embeddings import AnalysisError
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+from callpipe.analysis.spoken import fold
 
 
 class TrainingDataError(AnalysisError):
     """A labelled-examples file is missing or malformed."""
 
 
-@lru_cache(maxsize=8192)
-def fold(text: str) -> str:
-    """Lower-case ``text``, strip accents and punctuation, collapse whitespace."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", stripped).strip()
 
 
 def tokens(text: str) -> list[str]:

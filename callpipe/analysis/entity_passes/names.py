@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from callpipe.analysis.entity_passes.doc import Doc, words
-from callpipe.analysis.spoken import NUMBER_WORDS
-from callpipe.analysis.text import fold
+from callpipe.analysis.spoken import NUMBER_WORDS, fold
 
 _DATA = Path(__file__).resolve().parents[2] / "data"
 
