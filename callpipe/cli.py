@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from callpipe.audio_files import InvalidAudioError
 from callpipe.settings import Settings
-from callpipe.storage import StorageError, get_audio_storage
+from callpipe.storage import RecordingStore, StorageError, get_audio_storage
 from callpipe.supervise import BatchInterrupted, stop_signals
 
 
@@ -210,7 +210,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
             conversation_id=args.conversation_id,
             caller_phone=args.caller_phone,
         )
-    _print_json(receipt.to_dict())
+    result = receipt.to_dict()
+    result["analytics"] = _erase_analytics_rows(store, [r.recording_id for r in receipt.recordings])
+    _print_json(result)
     if receipt.complete:
         return 0
     first = next((r.error for r in receipt.recordings if r.error), None) or receipt.errors[0]
@@ -219,6 +221,17 @@ def cmd_erase(args: argparse.Namespace) -> int:
         "run `callpipe erase --resume` once the backend is reachable\n"
     )
     return 1
+
+
+def _erase_analytics_rows(store: RecordingStore, recording_ids: list[str]) -> dict[str, Any]:
+    """The erased calls leave the analytics tables now, not at their day's next run."""
+    from callpipe.analytics import remove_recordings
+
+    try:
+        return {"recordings_with_rows_removed": remove_recordings(store, recording_ids)}
+    except Exception as exc:  # the erasure itself stands: say what is left
+        sys.stderr.write(f"callpipe: analytics rows of the erased calls not removed ({type(exc).__name__})\n")
+        return {"recordings_with_rows_removed": 0, "error": "analytics tables unavailable; rows remain"}
 
 
 def cmd_retention(args: argparse.Namespace) -> int:

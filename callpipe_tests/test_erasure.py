@@ -264,3 +264,33 @@ def test_cli_erase_prints_receipt_and_rejects_unknown_ids_and_bad_phones(
     assert leftovers(store, [b"rec-cli", b"conv-cli"]) == []
     code, out, _ = run_cli(["erase", "--resume"], capsys)
     assert code == 0 and json.loads(out)["counts"]["recordings"] == 0
+
+
+def test_cli_erase_removes_the_calls_analytics_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callpipe.analytics import open_analytics_store, rows_for_day
+
+    root = tmp_path / "recordings"
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    monkeypatch.setenv("STORAGE_LOCAL_PATH", str(root))
+    monkeypatch.delenv("CALLPIPE_ANALYTICS_DB", raising=False)
+    store = LocalStore(root)
+    save(store, "rec-row", "conv-row", PHONE, seed=51)
+    save(store, "rec-kept", "conv-kept", None, seed=52)
+    docs = [store.get_metadata("rec-row"), store.get_metadata("rec-kept")]
+    day = docs[0].timestamp.date().isoformat()
+    tables = open_analytics_store(local_root=root)
+    tables.replace_day(day, *rows_for_day(docs))
+    assert tables.get_call("rec-row") is not None
+    tables.close()
+
+    code, out, err = run_cli(["erase", "--recording-id", "rec-row"], capsys)
+    assert code == 0 and err == ""
+    assert json.loads(out)["analytics"] == {"recordings_with_rows_removed": 1}
+    tables = open_analytics_store(local_root=root, read_only=True)
+    try:
+        assert tables.get_call("rec-row") is None and tables.call_turns("rec-row") == []
+        assert tables.get_call("rec-kept") is not None  # only the erased call leaves the tables
+    finally:
+        tables.close()

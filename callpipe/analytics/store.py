@@ -130,3 +130,16 @@ def open_analytics_store(
     path = raw.removeprefix("duckdb://") if raw else ""
     root = Path(path).expanduser() if path else default_root(env, local_root)
     return ParquetAnalyticsStore(root, read_only=read_only)
+
+
+def remove_recordings(store: object, recording_ids: list[str], url: str | None = None) -> int:
+    """Remove every analytics row of ``recording_ids`` from the tables beside ``store`` (or at
+    ``url``), at once rather than at their day's next run: what an erasure must also do. Returns
+    how many of them had rows."""
+    if not recording_ids:
+        return 0
+    writer = open_analytics_store(url, local_root=store_local_root(store))
+    try:
+        return sum(1 for rid in recording_ids if writer.remove_recording(rid))
+    finally:
+        writer.close()

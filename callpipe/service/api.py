@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
-from callpipe.service.analytics_rows import remove_rows
 from callpipe.service.api_config import Principal
 from callpipe.service.auth import identify, require
 from callpipe.service.ingest import IngestError, ingest, parse_fields
@@ -263,7 +262,10 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
         objects_removed=removed,
     )
     try:  # the call leaves the analytics tables now, not at its day's next run
-        body["analytics"] = {"rows_removed": remove_rows(state.store, state.analytics_url, recording_id)}
+        from callpipe.analytics import remove_recordings
+
+        removed_rows = remove_recordings(state.store, [recording_id], state.analytics_url)
+        body["analytics"] = {"rows_removed": bool(removed_rows)}
     except Exception as exc:  # the erasure itself succeeded: say what is left
         log.warning("erasure of %s: analytics rows not removed: %s", recording_id, type(exc).__name__)
         body["analytics"] = {"rows_removed": False, "error": "analytics tables unavailable; rows remain"}
