@@ -244,13 +244,35 @@ class ParquetAnalyticsStore:
         finally:
             cursor.close()
 
-    def list_calls(self, *, limit: int = 50, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+    def list_calls(
+        self,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        status: str | None = None,
+        intent: str | None = None,
+        sentiment: str | None = None,
+        agent_id: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """See :meth:`AnalyticsStore.list_calls`.
 
         Two steps in one snapshot: the filters and the order pick the page's row ids reading only
         the filtered columns, then only those rows are read whole (reading every column of every
         matching row first made a page over 100,000 calls several times slower).
         """
+        filters = {
+            "date_from": date_from,
+            "date_to": date_to,
+            "status": status,
+            "intent": intent,
+            "sentiment": sentiment,
+            "agent_id": agent_id,
+            "q": q,
+            "cursor": cursor,
+        }
         sql, params = list_calls_sql(limit=limit, select="rowid", **filters)
         self.refresh()
         cursor = self._conn.cursor()

@@ -108,8 +108,30 @@ class PostgresAnalyticsStore:
                 self._conn.rollback()  # end the read transaction: no snapshot held between queries
         return rows
 
-    def list_calls(self, *, limit: int = 50, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
+    def list_calls(
+        self,
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        status: str | None = None,
+        intent: str | None = None,
+        sentiment: str | None = None,
+        agent_id: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """See :meth:`AnalyticsStore.list_calls`."""
+        filters = {
+            "date_from": date_from,
+            "date_to": date_to,
+            "status": status,
+            "intent": intent,
+            "sentiment": sentiment,
+            "agent_id": agent_id,
+            "q": q,
+            "cursor": cursor,
+        }
         sql, params = list_calls_sql(limit=limit, **filters)
         return page(self._query(sql, params), limit)
 
