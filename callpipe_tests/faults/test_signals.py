@@ -199,7 +199,7 @@ def test_the_nightly_schedule_ends_a_killed_batch_run_and_frees_its_slot(
             instance=instance, resources={"store": resource}, scheduled_execution_time=scheduled
         ) as context,
     ):
-        nightly_processing_schedule(context)
+        nightly_processing_schedule()(context)
     _assert_reaped(tmp_path, dead)
 
 
