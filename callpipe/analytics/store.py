@@ -138,7 +138,11 @@ def remove_recordings(store: object, recording_ids: list[str], url: str | None =
     how many of them had rows."""
     if not recording_ids:
         return 0
-    writer = open_analytics_store(url, local_root=store_local_root(store))
+    local_root = store_local_root(store)
+    configured = url if url is not None else os.environ.get(ANALYTICS_ENV, "")
+    if not configured.strip() and not default_root(local_root=local_root).exists():
+        return 0  # no tables were ever written here: nothing to remove, and nothing to create
+    writer = open_analytics_store(url, local_root=local_root)
     try:
         return sum(1 for rid in recording_ids if writer.remove_recording(rid))
     finally:
