@@ -24,17 +24,19 @@ words), with ñ folded to n since the prompt texts are written without it.
 
     .venv/bin/python benchmarks/real_speech.py [--policies never,gate,gate@0,always] [--parts]
 
-Measured 2026-12-05 (2 shared cores, int8, load average 11-14, so seconds are inflated and only
-comparable within the run; 8 calls, 459 s, 796 reference words, so 0.005 is 4 words):
-live 0.181 (137 s); faster-whisper beam 5 alone 0.173 (132 s); callpipe never 0.176 (batch 61 s),
-gate 0.163 (3/8 re-transcribed, 120 s), gate@0 0.170 (250 s), always 0.168 (191 s). The parts, in
-process on the same calls: premium (beam 5 + VAD + filter) 0.172; without VAD 0.183; without the
-hallucination filter 0.172; + hybrid correction 0.168 (phonetic fixes below confidence 0.9; below
-0.7: 0.168, below 0.5: 0.170, exact fixes only: 0.172); + lexicon hotwords 0.206; + lexicon in the
-initial prompt 0.178; BatchedInferencePipeline beam 5 batch 8: 0.170 (150 s vs 184 s). On this
-call set the seed's gate@0 was not worse than faster-whisper alone (the issue's 11% loss, on
-another selection of prompts, did not reproduce); what it costs is the per-call choice by
-estimate, which kept the live text of one call (0.170 vs always 0.168).
+Measured 2026-12-05 on 2 shared cores, int8, 8 calls, 459 s, 796 reference words (0.005 is 4
+words). Load average 1.1 at the start, 2.3 at the end: live 0.181 (27.7 s); faster-whisper beam 5
+alone 0.173 (37.3 s); callpipe batch wall time, Dagster, correction and analysis included: never
+0.176 (12.4 s), gate 0.163 (3/8 re-transcribed, 21.4 s), gate@0 0.170 (51.8 s), always 0.168 (33.0
+s); always with ``CALLPIPE_WHISPER_BATCH_SIZE=8``: 0.166 (32.0 s, load 7 to 4). The parts, in
+process on the same calls (load 11-14, seconds inflated): premium (beam 5 + VAD + filter) 0.172;
+without VAD 0.183; without the hallucination filter 0.172; + hybrid correction 0.168 (phonetic
+fixes below confidence 0.9; below 0.7: 0.168, below 0.5: 0.170, exact fixes only: 0.172); +
+lexicon hotwords 0.206; + lexicon in the initial prompt 0.178; BatchedInferencePipeline beam 5
+batch 8: 0.170 (150 s vs 184 s). On this call set the seed's gate@0 was not worse than
+faster-whisper alone (the issue's 11% loss, on another selection of prompts, did not reproduce);
+what it costs is the per-call choice by estimate, which kept the live text of one call (0.170 vs
+always 0.168).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class StageModels:
         """The re-transcription policy in force (see :func:`callpipe.stt.quality.retranscribe_policy`)."""
         from callpipe.stt.quality import retranscribe_policy
 
-        return retranscribe_policy(self.retranscribe_policy)
+        return retranscribe_policy(self.retranscribe_policy, threshold=self.retranscribe_threshold)
 
     @property
     def transcriber(self) -> Any:

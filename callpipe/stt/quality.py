@@ -115,17 +115,20 @@ CPU_DEFAULT_POLICY = "gate"
 """Policy without ``CALLPIPE_RETRANSCRIBE_POLICY`` when the stage runs on CPU (``always`` on CUDA)."""
 
 
-def retranscribe_policy(explicit: str | None = None) -> str:
-    """``explicit``, else ``CALLPIPE_RETRANSCRIBE_POLICY``, else the default for the device.
+def retranscribe_policy(explicit: str | None = None, *, threshold: float | None = None) -> str:
+    """``explicit``, else ``CALLPIPE_RETRANSCRIBE_POLICY``, else the default.
 
     ``gate``: re-transcribe when the live transcript's estimated WER is above the threshold and keep
     the re-transcription only when it is estimated better; ``always``: re-transcribe every call and
     keep the re-transcription (unless it is empty); ``never``: keep the live transcript. The default
-    is ``always`` when the Whisper device resolves to CUDA, else :data:`CPU_DEFAULT_POLICY`.
-    Raises ValueError for another value.
+    is ``gate`` when a threshold is configured (``threshold`` given or
+    ``OFFLINE_RETRANSCRIBE_WER_THRESHOLD`` set), else ``always`` when the Whisper device resolves
+    to CUDA, else :data:`CPU_DEFAULT_POLICY`. Raises ValueError for another value.
     """
     value = (explicit or os.environ.get(RETRANSCRIBE_POLICY_ENV, "")).strip().lower()
     if not value:
+        if threshold is not None or os.environ.get("OFFLINE_RETRANSCRIBE_WER_THRESHOLD", "").strip():
+            return "gate"
         return "always" if _stage_on_cuda() else CPU_DEFAULT_POLICY
     if value not in RETRANSCRIBE_POLICIES:
         raise ValueError(

@@ -75,8 +75,17 @@ def test_retranscribe_policy(monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ValueError, match="gate, always, never"):
         retranscribe_policy()
     monkeypatch.delenv("CALLPIPE_RETRANSCRIBE_POLICY")
+    monkeypatch.delenv("OFFLINE_RETRANSCRIBE_WER_THRESHOLD", raising=False)
     monkeypatch.setenv("CALLPIPE_WHISPER_DEVICE", "cuda")
     assert retranscribe_policy() == "always"
+    # A configured threshold means the gate, unless a policy is named.
+    assert (
+        retranscribe_policy(threshold=1.0) == "gate"
+        and retranscribe_policy("always", threshold=1.0) == "always"
+    )
+    monkeypatch.setenv("OFFLINE_RETRANSCRIBE_WER_THRESHOLD", "0.3")
+    assert retranscribe_policy() == "gate"
+    monkeypatch.delenv("OFFLINE_RETRANSCRIBE_WER_THRESHOLD")
     monkeypatch.setenv("CALLPIPE_WHISPER_DEVICE", "cpu")
     assert retranscribe_policy() in {"gate", "always", "never"}
     assert should_retranscribe(0.0, "always") and not should_retranscribe(1.0, "never")
