@@ -78,7 +78,7 @@ def measured_run(k: int) -> dict[str, Any]:
     """Seconds of one real day run (whole graph, real models) on ``k`` demo calls."""
     import dagster as dg
 
-    from callpipe.batch import QUIET
+    from callpipe.batch import quiet_run_config
     from callpipe.defs.assets import ALL_ASSETS
     from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
     from callpipe.demo_calls import load_demo_calls
@@ -96,7 +96,11 @@ def measured_run(k: int) -> dict[str, Any]:
         }
         started = time.perf_counter()
         result = dg.materialize(
-            ALL_ASSETS, partition_key=DAY, resources=resources, instance=instance, run_config=QUIET
+            ALL_ASSETS,
+            partition_key=DAY,
+            resources=resources,
+            instance=instance,
+            run_config=quiet_run_config(),
         )
         seconds = time.perf_counter() - started
         event = instance.get_latest_materialization_event(dg.AssetKey("call_analytics"))

@@ -4,7 +4,7 @@ A fresh instance gets callpipe's ``dagster.yaml`` (every pool limited to 1) and 
 the only ``gpu`` slot. A child process then executes, in process, a one-op job whose op is in the
 ``gpu`` pool, so it blocks. The parent samples the child's CPU time (user + system, /proc) over
 ``--seconds`` of waiting, then kills it. Twice: with Dagster 1.13's executor as shipped, and with
-``callpipe.defs.executors.sleep_while_blocked_on_pools`` applied (what ``callpipe batch`` does).
+``callpipe.defs.launch.sleep_while_blocked_on_pools`` applied (what ``callpipe batch`` does).
 
 Prints, per variant, CPU seconds used and their share of one core over the wall time measured.
 Usage: ``.venv/bin/python benchmarks/pool_wait_cpu.py [--seconds 10]``
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import sys
 import dagster as dg
-from callpipe.defs.executors import sleep_while_blocked_on_pools
+from callpipe.defs.launch import sleep_while_blocked_on_pools
 
 if sys.argv[2] == "fixed":
     sleep_while_blocked_on_pools()

@@ -89,6 +89,8 @@ ENTITIES_COLUMNS: list[Column] = [
     ("category", "TEXT", "Entity group (account_numbers, amounts, emails, ...)"),
     ("kind", "TEXT", "Entity kind (iban, email, phone, amount, dni, ...)"),
     ("value_masked", "TEXT", "Normalised value, masked for personal data"),
+    ("text_said", "TEXT", "The words as said, for values that are not personal data (amounts, dates, "
+     "organisations, places); empty for masked kinds"),
     ("turn_index", "BIGINT", "Turn where the entity was said, when found"),
     ("valid", "BOOLEAN", "Check digits / format valid, when checkable"),
     ("confidence", "DOUBLE", "Extraction confidence, 0..1"),
@@ -104,6 +106,7 @@ LIST_COLUMNS = [name for name, _, _ in CALLS_COLUMNS if name not in ("redacted_t
 """The ``calls`` columns a call list returns (no transcript)."""
 
 _MASKED_GROUPS = ("emails", "phone_numbers", "account_numbers", "national_ids")
+_SAID_HIDDEN = (*_MASKED_GROUPS, "persons")  # never their words in a table, whatever the policy
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -278,6 +281,7 @@ def entity_rows(meta: RecordingMetadata, call_date: str) -> list[dict[str, Any]]
                     "category": category,
                     "kind": entity.kind,
                     "value_masked": value,
+                    "text_said": None if category in _SAID_HIDDEN else entity.text,
                     "turn_index": _turn_of(entity.text, turns),
                     "valid": entity.valid,
                     "confidence": _round(entity.confidence),

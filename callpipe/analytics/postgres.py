@@ -22,6 +22,7 @@ from callpipe.analytics.queries import (
     list_calls_sql,
     page,
     round_floats,
+    sql_type,
 )
 
 _INDEXES = (
@@ -53,6 +54,9 @@ class PostgresAnalyticsStore:
             with self._conn, self._conn.cursor() as cur:
                 for table, columns in TABLES.items():
                     cur.execute(create_table_sql(table, columns, "postgres"))
+                    for name, kind, _ in columns:  # tables made by an older version gain new columns
+                        kind_sql = sql_type(kind, "postgres")
+                        cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind_sql}")
                 for statement in _INDEXES:
                     cur.execute(statement)
                 _trigram_index(cur)

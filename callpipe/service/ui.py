@@ -231,6 +231,7 @@ def highlight(text: str, fixes: list[dict[str, str]], entities: list[dict[str, A
     correction produced in ``<mark class="fix">`` (its live word in the title)."""
     live_of = {f["corrected"].lower(): f["original"] for f in fixes}
     values = {str(e.get("value_masked") or ""): e.get("kind") or "" for e in entities}
+    values.update({str(e["text_said"]): e.get("kind") or "" for e in entities if e.get("text_said")})
     parts = [_TAG]
     parts += [re.escape(v) for v in sorted(values, key=len, reverse=True) if len(v) >= 2]
     parts += [rf"\b{re.escape(w)}\b" for w in sorted(live_of, key=len, reverse=True) if w]

@@ -236,7 +236,7 @@ def test_run_death_on_another_host_is_told_by_the_heartbeat_tag() -> None:
 LAUNCHED = """
 import sys
 import dagster as dg
-from callpipe.defs.executors import process_call_date_job
+from callpipe.defs.launch import process_call_date_job
 
 with dg.DagsterInstance.get() as instance:
     result = dg.execute_job(
