@@ -89,8 +89,12 @@ ENTITIES_COLUMNS: list[Column] = [
     ("category", "TEXT", "Entity group (account_numbers, amounts, emails, ...)"),
     ("kind", "TEXT", "Entity kind (iban, email, phone, amount, dni, ...)"),
     ("value_masked", "TEXT", "Normalised value, masked for personal data"),
-    ("text_said", "TEXT", "The words as said, for values that are not personal data (amounts, dates, "
-     "organisations, places); empty for masked kinds"),
+    (
+        "text_said",
+        "TEXT",
+        "The words as said, for values that are not personal data (amounts, dates, "
+        "organisations, places); empty for masked kinds",
+    ),
     ("turn_index", "BIGINT", "Turn where the entity was said, when found"),
     ("valid", "BOOLEAN", "Check digits / format valid, when checkable"),
     ("confidence", "DOUBLE", "Extraction confidence, 0..1"),

@@ -37,15 +37,12 @@ import duckdb
 
 from callpipe.analytics.columns import LIST_COLUMNS, TABLES
 from callpipe.analytics.queries import (
-    DAY_PARTS,
     LIST_ORDER,
+    SqlReads,
     create_table_sql,
-    dashboard_sql,
-    day_totals_sql,
     decode_json_columns,
     list_calls_sql,
     page,
-    round_floats,
 )
 
 PART = "part.parquet"
@@ -66,7 +63,7 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-class ParquetAnalyticsStore:
+class ParquetAnalyticsStore(SqlReads):
     """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files under ``root``."""
 
     def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
@@ -295,38 +292,6 @@ class ParquetAnalyticsStore:
         """See :meth:`AnalyticsStore.get_call`."""
         rows = self._query("SELECT * FROM calls WHERE recording_id = ? LIMIT 1", [recording_id])
         return decode_json_columns(rows[0]) if rows else None
-
-    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
-        """See :meth:`AnalyticsStore.call_turns`."""
-        rows = self._query(
-            'SELECT *, start_seconds AS "start", end_seconds AS "end" FROM turns'
-            " WHERE recording_id = ? ORDER BY start_seconds, turn_index",
-            [recording_id],
-        )
-        return rows
-
-    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
-        """See :meth:`AnalyticsStore.call_entities`."""
-        return self._query(
-            "SELECT * FROM entities WHERE recording_id = ? ORDER BY turn_index NULLS LAST, category, kind",
-            [recording_id],
-        )
-
-    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
-        """See :meth:`AnalyticsStore.dashboard`."""
-        return {
-            part: [round_floats(r) for r in self._query(sql, params)]
-            for part, (sql, params) in dashboard_sql(date_from, date_to).items()
-        }
-
-    def day_summary(self, call_date: str) -> dict[str, Any]:
-        """See :meth:`AnalyticsStore.day_summary`."""
-        day = date.fromisoformat(call_date)
-        sql, _ = day_totals_sql()
-        summary = round_floats(self._query(sql, [day])[0])
-        for part, part_sql in DAY_PARTS.items():
-            summary[part] = [round_floats(r) for r in self._query(part_sql, [day])]
-        return summary
 
     def close(self) -> None:
         """Close the in-memory database."""

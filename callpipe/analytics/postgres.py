@@ -14,14 +14,11 @@ from typing import Any
 
 from callpipe.analytics.columns import TABLES
 from callpipe.analytics.queries import (
-    DAY_PARTS,
     JSON_COLUMNS,
+    SqlReads,
     create_table_sql,
-    dashboard_sql,
-    day_totals_sql,
     list_calls_sql,
     page,
-    round_floats,
     sql_type,
 )
 
@@ -41,7 +38,7 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresAnalyticsStore:
+class PostgresAnalyticsStore(SqlReads):
     """:class:`~callpipe.analytics.store.AnalyticsStore` on PostgreSQL (``dsn``: a libpq URL)."""
 
     def __init__(self, dsn: str, *, read_only: bool = False) -> None:
@@ -143,37 +140,6 @@ class PostgresAnalyticsStore:
         """See :meth:`AnalyticsStore.get_call`."""
         rows = self._query("SELECT * FROM calls WHERE recording_id = ? LIMIT 1", [recording_id])
         return rows[0] if rows else None
-
-    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
-        """See :meth:`AnalyticsStore.call_turns`."""
-        return self._query(
-            'SELECT *, start_seconds AS "start", end_seconds AS "end" FROM turns'
-            " WHERE recording_id = ? ORDER BY start_seconds, turn_index",
-            [recording_id],
-        )
-
-    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
-        """See :meth:`AnalyticsStore.call_entities`."""
-        return self._query(
-            "SELECT * FROM entities WHERE recording_id = ? ORDER BY turn_index NULLS LAST, category, kind",
-            [recording_id],
-        )
-
-    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
-        """See :meth:`AnalyticsStore.dashboard`."""
-        return {
-            part: [round_floats(r) for r in self._query(sql, params)]
-            for part, (sql, params) in dashboard_sql(date_from, date_to).items()
-        }
-
-    def day_summary(self, call_date: str) -> dict[str, Any]:
-        """See :meth:`AnalyticsStore.day_summary`."""
-        day = date.fromisoformat(call_date)
-        sql, _ = day_totals_sql()
-        summary = round_floats(self._query(sql, [day])[0])
-        for part, part_sql in DAY_PARTS.items():
-            summary[part] = [round_floats(r) for r in self._query(part_sql, [day])]
-        return summary
 
     def close(self) -> None:
         """Close the connection."""

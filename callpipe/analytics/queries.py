@@ -231,3 +231,42 @@ def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row[key], str):
             row[key] = json.loads(row[key])
     return row
+
+
+class SqlReads:
+    """The read queries both backends run the same way; a backend supplies :meth:`_query` (SQL
+    with ``?`` placeholders -> rows as dicts, in a read snapshot of its own)."""
+
+    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_turns`."""
+        return self._query(
+            'SELECT *, start_seconds AS "start", end_seconds AS "end" FROM turns'
+            " WHERE recording_id = ? ORDER BY start_seconds, turn_index",
+            [recording_id],
+        )
+
+    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_entities`."""
+        return self._query(
+            "SELECT * FROM entities WHERE recording_id = ? ORDER BY turn_index NULLS LAST, category, kind",
+            [recording_id],
+        )
+
+    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.dashboard`."""
+        return {
+            part: [round_floats(r) for r in self._query(sql, params)]
+            for part, (sql, params) in dashboard_sql(date_from, date_to).items()
+        }
+
+    def day_summary(self, call_date: str) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.day_summary`."""
+        day = date.fromisoformat(call_date)
+        sql, _ = day_totals_sql()
+        summary = round_floats(self._query(sql, [day])[0])
+        for part, part_sql in DAY_PARTS.items():
+            summary[part] = [round_floats(r) for r in self._query(part_sql, [day])]
+        return summary
