@@ -104,7 +104,7 @@ def run_demo() -> dict[str, Any]:
             "callpipe show RECORDING_ID   # a call's full metadata, e.g. callpipe show demo-saldo",
             "data/analytics/{calls,turns,entities}/call_date=*/part.parquet   # the analytics tables:"
             " query them with DuckDB or any Parquet reader (README, 'Analytics tables')",
-            ".venv/bin/callpipe serve --demo   # the analyst web UI and HTTP API on these calls (prints a key)",
+            ".venv/bin/callpipe serve --demo   # the analyst web UI and HTTP API on these calls",
             f"DAGSTER_HOME={home} .venv/bin/dagster dev   # from the repo root, then open http://127.0.0.1:3000",
         ],
     }
