@@ -204,6 +204,8 @@ _TAGS = {
 _EMAIL_RE = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 _IBAN_RE = re.compile(r"\b[A-Za-z]{2}\s?[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[0-9]{1,4})?\b")
 _GLUE = {"-", ".", "eh", "em", "mm"}
+_LIST_COMMA = ","
+"""Whisper writes digits read one by one as "6, 1, 2, ...": a comma joins groups of one or two digits."""
 _JOINERS = {"punto", "guion", "bajo", ".", "-", "_"}
 MIN_DIGITS = 7
 """Runs of this many digits (written or spoken) are redacted even when no entity validates."""
@@ -261,13 +263,13 @@ def _digit_runs(text: str) -> list[Span]:
     out: list[Span] = []
     i = 0
     while i < len(norms):
-        digits, j, last = "", i, i
+        digits, j, last, previous = "", i, i, ""
         while j < len(norms):
             group = read_digit_group(norms, j)
             if group:
-                digits, j = digits + group[0], group[1]
+                digits, j, previous = digits + group[0], group[1], group[0]
                 last = j
-            elif digits and norms[j] in _GLUE and read_digit_group(norms, j + 1):
+            elif digits and _joins(norms, j, previous):
                 j += 1
             else:
                 break
@@ -286,6 +288,19 @@ def _digit_runs(text: str) -> list[Span]:
         out.append((tokens[start].start, tokens[end - 1].end, tag))
         i = end
     return out
+
+
+def _joins(norms: list[str], index: int, previous: str) -> bool:
+    """Whether the token at ``index`` joins the digit group before it (``previous``) to the next:
+    a filler or separator, or a comma between groups of one or two digits (read one by one)."""
+    from callpipe.analysis.spoken import read_digit_group
+
+    following = read_digit_group(norms, index + 1)
+    if not following:
+        return False
+    if norms[index] in _GLUE:
+        return True
+    return norms[index] == _LIST_COMMA and len(previous) <= 2 and len(following[0]) <= 2
 
 
 def _spoken_email_remains(text: str, spans: list[Span]) -> list[Span]:

@@ -361,3 +361,29 @@ def test_batch_on_postgres_writes_no_credentials(
         assert password not in text and mirrored["secret"] not in text, name
         if name != "store":
             assert not leaks(text), name
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("mi número es 6, 1, 2, 3, 4, 5, 6, 7, 8", "mi número es [PHONE]"),
+        ("el 6, 12, 34, 56, 78 por favor", "el [PHONE] por favor"),
+    ],
+)
+def test_digits_read_one_by_one_as_whisper_writes_them_are_redacted(said: str, expected: str) -> None:
+    """Whisper writes digits read one at a time with commas between them ("6, 1, 2, ..."): the run
+    is personal data all the same. Lists of larger numbers stay (years, amounts, counts)."""
+    assert redact(said) == expected
+
+
+def test_an_account_read_digit_by_digit_keeps_no_digit() -> None:
+    redacted = redact("el IBAN es ES, 9, 1, 2, 1, 3, 0, 4, 1, 8, 2, 0, 0, 0, 5, 1, 3, 3, 2, 1, 0, 0")
+    assert redacted.startswith("el IBAN es ES, [") and not any(c.isdigit() for c in redacted)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["en 2024, 2025 subió", "me cobraron 100, 200 y 300 euros", "tengo 3, 4 hijos y pagué 89, 35 euros"],
+)
+def test_comma_lists_of_ordinary_numbers_are_kept(text: str) -> None:
+    assert redact(text) == text
