@@ -18,6 +18,7 @@ from typing import Any
 
 from callpipe.pii import RedactionMode, apply_redaction
 from callpipe.schema import RecordingMetadata
+from callpipe.settings import Settings
 from callpipe.storage import RecordingStore
 
 AnalyticsOpener = Callable[[], Any]
@@ -141,10 +142,7 @@ class StatsCaches:
 
     @classmethod
     def from_env(cls) -> StatsCaches:
-        try:
-            return cls(float(os.environ.get(STATS_CACHE_ENV) or 5.0))
-        except ValueError:
-            raise ValueError(f"{STATS_CACHE_ENV} must be a number of seconds") from None
+        return cls(Settings.from_env(only=[STATS_CACHE_ENV]).callpipe_stats_cache_seconds)
 
 
 def _count(path: str) -> list[str]:
@@ -220,19 +218,19 @@ def _now() -> str:
 
 
 def pipeline_settings() -> dict[str, Any]:
-    """The pipeline's settings that explain the numbers (read now, defaults as documented)."""
-    env = os.environ
+    """The pipeline's settings that explain the numbers (read now from :class:`Settings`)."""
+    settings = Settings.from_env()
     return {
         "online": {
-            "correction_threshold": float(env.get("ONLINE_CORRECTION_THRESHOLD") or 0.7),
-            "clarification_threshold": float(env.get("ONLINE_CLARIFICATION_THRESHOLD") or 0.5),
+            "correction_threshold": settings.online_correction_threshold,
+            "clarification_threshold": settings.online_clarification_threshold,
         },
         "offline": {
             "orchestrator": "dagster",
-            "executor": env.get("CALLPIPE_EXECUTOR") or "default",
-            "retranscribe_wer_threshold": float(env.get("OFFLINE_RETRANSCRIBE_WER_THRESHOLD") or 0.2),
-            "timezone": env.get("CALLPIPE_TIMEZONE") or "UTC",
-            "max_concurrent": int(env.get("BATCH_MAX_CONCURRENT") or 2),
+            "executor": settings.callpipe_executor,
+            "retranscribe_wer_threshold": settings.offline_retranscribe_wer_threshold,
+            "timezone": settings.callpipe_timezone,
+            "max_concurrent": settings.batch_max_concurrent,
         },
         "pii_redaction": RedactionMode.from_env().value,
     }
