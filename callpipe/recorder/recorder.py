@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from callpipe.limits import Limits
-from callpipe.pii import RedactionMode, apply_redaction, caller_info, redact
+from callpipe.pii import RedactionMode, apply_redaction, caller_info, map_strings, redact
 from callpipe.recorder.dictionary import Token, tokenize
 from callpipe.recorder.online import (
     Alignment,
@@ -43,12 +43,13 @@ class RecordResult:
     online: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what ``callpipe record`` prints); the corrected text is redacted unless
-        ``PII_REDACTION=off``, since printed output tends to end up in logs."""
+        """JSON-ready form (what ``callpipe record`` prints); every text of the online result (corrected
+        text, corrections, reasons) is redacted unless ``PII_REDACTION=off``, since printed output
+        tends to end up in logs."""
         save = self.save
         online = dict(self.online)
-        if RedactionMode.from_env() is not RedactionMode.OFF and online.get("corrected_text"):
-            online["corrected_text"] = redact(online["corrected_text"])
+        if RedactionMode.from_env() is not RedactionMode.OFF:  # every string: text, corrections, reasons
+            online = map_strings(online, redact)
         return {
             "recording_id": save.recording_id,
             "local_path": str(save.local_path) if save.local_path else None,
