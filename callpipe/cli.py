@@ -1,12 +1,14 @@
 """``callpipe`` command line: record, show, stats, sync, batch, reprocess, erase, retention and demo.
 
 Results go to stdout as JSON; a user mistake (bad id, missing file, not audio, malformed
-JSON) exits with code 2 and one line on stderr, never a traceback.
+JSON, input past a limit) exits with code 2 and one line on stderr, never a traceback. A store
+that cannot be reached (an S3 outage) exits with code 3: retry later.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -18,9 +20,15 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from callpipe.audio_files import InvalidAudioError
+from callpipe.limits import Limits
 from callpipe.settings import Settings
-from callpipe.storage import RecordingStore, StorageError, get_audio_storage
+from callpipe.storage import RecordingStore, StorageError, StorageUnavailableError, get_audio_storage
 from callpipe.supervise import BatchInterrupted, stop_signals
+
+EXIT_UNAVAILABLE = 3
+"""Exit code of a command stopped by a store (S3) that cannot be reached: no user mistake, retry."""
+
+_KNOWN_SUFFIXES = ("wav", "flac", "ogg", "mp3", "opus", "webm", "m4a")
 
 
 class UserError(Exception):
@@ -94,10 +102,14 @@ def cmd_record(args: argparse.Namespace) -> int:
     transcript = _read_transcript(args)
     confidences = _read_word_confidences(args.word_confidences)
     audio_path = Path(args.audio)
+    limits = Limits.from_env()  # the same limits as the API's (CALLPIPE_MAX_UPLOAD_MB, ...)
     try:
+        limits.check_upload_size(audio_path.stat().st_size)
         audio = audio_path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read audio file {audio_path}: {exc.strerror}") from exc
+    # The bytes decide the format; the file name's suffix is only a hint for ambiguous containers.
+    suffix = audio_path.suffix.lstrip(".").lower()
     extra = {"agent_id": args.agent_id} if args.agent_id else {}
     # The recorder logs a confidence mismatch; the command reports it once, naming the file.
     logging.getLogger("callpipe.recorder.recorder").setLevel(logging.ERROR)
@@ -108,12 +120,17 @@ def cmd_record(args: argparse.Namespace) -> int:
             transcription=transcript,
             word_confidences=confidences,
             direction=args.direction,
-            audio_format=audio_path.suffix.lstrip(".").lower() or "wav",
+            audio_format=suffix if suffix in _KNOWN_SUFFIXES else "",
             extra=extra,
             caller_phone=args.caller_phone,
         )
     except InvalidConfidenceError as exc:
         raise UserError(f"word confidences file {args.word_confidences}: {exc}") from exc
+    if args.word_confidences is None and transcript.strip():
+        sys.stderr.write(
+            "callpipe: note: no --word-confidences given: with unknown word confidences nothing is "
+            "corrected online and no value is flagged for clarification (see docs/examples/words.json)\n"
+        )
     warning = result.online.get("confidence_warning")
     if warning:
         sys.stderr.write(f"callpipe: warning: word confidences file {args.word_confidences}: {warning}\n")
@@ -138,8 +155,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if sync is None:
         raise UserError("sync needs STORAGE_BACKEND=both (local copy mirrored to S3)")
     report = sync()
-    _print_json(report.model_dump(mode="json") if hasattr(report, "model_dump") else report)
-    return 0
+    _print_json(dataclasses.asdict(report) if dataclasses.is_dataclass(report) else report)
+    return 1 if getattr(report, "failed", None) else 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -371,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         # its leases and pool slots are already given back and the run is marked canceled.
         sys.stdout.flush()
         os._exit(exc.exit_code)
+    except StorageUnavailableError as exc:
+        sys.stderr.write(f"callpipe: error: store unavailable, nothing was lost; retry: {_one_line(exc)}\n")
+        return EXIT_UNAVAILABLE
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
         # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)
         sys.stderr.write(f"callpipe: error: {_one_line(exc)}\n")

@@ -71,10 +71,14 @@ def parse_fields(fields: dict[str, Any], filename: str | None = None) -> IngestR
         words = words.get("word_confidences", "missing")
     if words is not None and (not isinstance(words, list) or not all(isinstance(w, dict) for w in words)):
         raise IngestError(422, "word_confidences must be a JSON list of {word, confidence} objects")
-    fmt = fields.get("format") or (filename.rsplit(".", 1)[-1] if filename and "." in filename else "wav")
-    fmt = str(fmt).lower()
-    if fmt not in AUDIO_FORMATS:
-        raise IngestError(422, f"audio format {fmt[:10]!r} is not one of {', '.join(AUDIO_FORMATS)}")
+    # The bytes decide the format (callpipe.audio_files.probe_audio); a name is only a hint, and
+    # what a client wrote is never echoed (a "file name" can be a path).
+    fmt = str(fields.get("format") or "").lower()
+    if fmt and fmt not in AUDIO_FORMATS:
+        raise IngestError(422, f"the format field must be one of {', '.join(AUDIO_FORMATS)}")
+    if not fmt and filename and "." in filename:
+        suffix = filename.rsplit(".", 1)[-1].lower()
+        fmt = suffix if suffix in AUDIO_FORMATS else ""
     optional = {}
     for name in ("agent_id", "caller_phone"):
         value = fields.get(name)
