@@ -89,7 +89,8 @@ class IdempotencyStore:
             try:
                 conn.execute("DELETE FROM idempotency WHERE created < ?", (now - KEEP_SECONDS,))
                 row = conn.execute(
-                    "SELECT request, result, created FROM idempotency WHERE scope = ? AND key = ?", (scope, key)
+                    "SELECT request, result, created FROM idempotency WHERE scope = ? AND key = ?",
+                    (scope, key),
                 ).fetchone()
                 if row is not None:
                     first, result, created = row
@@ -135,7 +136,9 @@ class IdempotencyStore:
         conn = self._connect()
         try:
             with conn:
-                conn.execute("DELETE FROM idempotency WHERE scope = ? AND key = ? AND result IS NULL", (scope, key))
+                conn.execute(
+                    "DELETE FROM idempotency WHERE scope = ? AND key = ? AND result IS NULL", (scope, key)
+                )
         finally:
             conn.close()
 

@@ -29,8 +29,8 @@ from callpipe.service.api_config import Principal
 from callpipe.service.auth import identify, require
 from callpipe.service.ingest import IngestError, ingest, ingest_once, parse_fields
 from callpipe.service.media import audio_response, served_bytes
-from callpipe.service.streaming import AudioSpool, StreamTimeout
 from callpipe.service.reads import analyst_view, processing_stats
+from callpipe.service.streaming import AudioSpool, StreamTimeout
 from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
 
 log = logging.getLogger("callpipe.service")
@@ -212,7 +212,9 @@ def get_recording(
     except RecordingNotFoundError:
         raise _not_found(recording_id) from None
     if raw:
-        request.app.state.audit.record(principal, "read_raw_metadata", recording_id=recording_id, outcome="served")
+        request.app.state.audit.record(
+            principal, "read_raw_metadata", recording_id=recording_id, outcome="served"
+        )
         return doc.model_dump(mode="json")
     return analyst_view(doc)
 

@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from callpipe.service.api_config import ServiceSettings
 from callpipe.idempotency import open_store as open_idempotency
+from callpipe.service.api_config import ServiceSettings
 from callpipe.service.audit import AuditLog
 from callpipe.service.guard import BodyGuard, uvicorn_limits
 from callpipe.service.health import HealthCheck

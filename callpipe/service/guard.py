@@ -91,9 +91,11 @@ class BodyGuard:
             key = bearer(headers.get("authorization"))
             principal = self.settings.authenticate(key) if key is not None else None
             if principal is None:
-                return 401, "missing or unknown API key (send Authorization: Bearer KEY)", {
-                    "WWW-Authenticate": "Bearer"
-                }
+                return (
+                    401,
+                    "missing or unknown API key (send Authorization: Bearer KEY)",
+                    {"WWW-Authenticate": "Bearer"},
+                )
             if method == "POST" and path == "/recordings" and "ingest" not in principal.roles:
                 return 403, "this key lacks the ingest role", {}
         declared = headers.get("content-length")

@@ -218,6 +218,7 @@ def queue_stats(store: RecordingStore, tables: AnalyticsHandle) -> dict[str, Any
 def processing_stats(store: RecordingStore, tables: AnalyticsHandle, caches: StatsCaches) -> dict[str, Any]:
     """The seed's ``GET /processing/stats`` shape over the whole store."""
     queue = caches.queue.get(lambda: queue_stats(store, tables))
+
     def sizes_now() -> dict[str, Any]:
         return {**store.get_storage_stats(), "sizes_as_of": _now()}
 

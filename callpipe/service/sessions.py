@@ -56,7 +56,9 @@ class SessionStore:
         conn = self._connect()
         try:
             with conn:
-                conn.execute("DELETE FROM sessions WHERE expires < ?", (now if now is not None else time.time(),))
+                conn.execute(
+                    "DELETE FROM sessions WHERE expires < ?", (now if now is not None else time.time(),)
+                )
                 conn.execute("INSERT INTO sessions VALUES (?, ?, ?)", (sid, key_id, expires))
                 conn.execute(
                     "DELETE FROM sessions WHERE key_id = ? AND sid NOT IN (SELECT sid FROM sessions"

@@ -28,7 +28,7 @@ class AudioSpool:
         self.idle = idle
         self.deadline = time.monotonic() + total
         self.size = 0
-        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY, prefix="callpipe-stream-")
+        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY, prefix="callpipe-stream-")  # noqa: SIM115 (closed by __exit__)
 
     def __enter__(self) -> AudioSpool:
         return self
@@ -42,8 +42,11 @@ class AudioSpool:
         try:
             return await asyncio.wait_for(websocket.receive(), timeout=max(0.0, min(self.idle, left)))
         except TimeoutError:
-            raise StreamTimeout("the stream sent nothing for too long" if left > self.idle else
-                                "the stream did not finish in time") from None
+            raise StreamTimeout(
+                "the stream sent nothing for too long"
+                if left > self.idle
+                else "the stream did not finish in time"
+            ) from None
 
     def write(self, data: bytes) -> bool:
         """Keep ``data``; False (nothing kept) when it would pass the limit."""

@@ -25,8 +25,8 @@ from markupsafe import Markup
 
 from callpipe.service.api_config import Principal
 from callpipe.service.auth import SESSION_COOKIE, end_session, identify, make_session
-from callpipe.service.sessions import LoginLimiter
 from callpipe.service.reads import analyst_view, corrections_of
+from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
@@ -89,7 +89,9 @@ def mount(app: FastAPI) -> None:
         wait = limiter.blocked(client)
         if wait > 0:
             return HTMLResponse(
-                "too many failed logins; try later", status_code=429, headers={"Retry-After": str(int(wait) + 1)}
+                "too many failed logins; try later",
+                status_code=429,
+                headers={"Retry-After": str(int(wait) + 1)},
             )
         principal = request.app.state.settings.authenticate(key.strip())
         if principal is None or "analyst" not in principal.roles:
