@@ -143,6 +143,14 @@ class IdempotencyStore:
             conn.close()
 
 
+def claim_request(
+    keys: IdempotencyStore, scope: str, key: str, audio: bytes, fields: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """:meth:`IdempotencyStore.claim` of ``key`` for the request ``audio`` + ``fields``
+    (ValueError for a malformed key)."""
+    return keys.claim(scope, check_key(key), fingerprint(audio, fields))
+
+
 def open_store(directory: Path | None = None) -> IdempotencyStore:
     """The idempotency table in ``directory`` (default :func:`state_dir`)."""
     return IdempotencyStore((directory if directory is not None else state_dir()) / "idempotency.sqlite")
