@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 import h11
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -42,13 +41,6 @@ FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart framing and text fields of ``POST /recordings`` beyond the audio."""
 SMALL_BODY = 1024 * 1024
 """Every other route's body limit (a login form, an empty POST)."""
-
-
-class BodyRejected(HTTPException):
-    """A body refused while it arrives (413 too large, 408 too slow); the connection is closed."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(status_code=status_code, detail=detail, headers={"Connection": "close"})
 
 
 def body_limit(settings: ServiceSettings, method: str, path: str) -> int:
@@ -78,9 +70,18 @@ class BodyGuard:
             return
         limit = body_limit(self.settings, method, path)
         counted = _BoundedReceive(
-            receive, limit, self.settings.body_idle_seconds, self.settings.body_timeout_seconds
+            receive, send, limit, self.settings.body_idle_seconds, self.settings.body_timeout_seconds
         )
-        await self.app(scope, counted, send)
+
+        async def send_unless_refused(message: Message) -> None:
+            if not counted.refused:  # once refused, the app's own answer is not sent
+                await send(message)
+
+        try:
+            await self.app(scope, counted, send_unless_refused)
+        except Exception:
+            if not counted.refused:
+                raise  # after a refusal, the app's error on the cut body is expected
 
     def _refuse_before_body(
         self, method: str, path: str, headers: dict[str, str]
@@ -109,10 +110,13 @@ class BodyGuard:
 
 
 class _BoundedReceive:
-    """``receive`` that counts body bytes and enforces the idle and total deadlines."""
+    """``receive`` that counts body bytes and enforces the idle and total deadlines: past either,
+    it answers 413 or 408 itself (connection closed) and tells the app the client is gone."""
 
-    def __init__(self, receive: Receive, limit: int, idle: float, total: float) -> None:
+    def __init__(self, receive: Receive, send: Send, limit: int, idle: float, total: float) -> None:
         self.receive = receive
+        self.send = send
+        self.refused = False
         self.limit = limit
         self.idle = idle
         self.deadline = time.monotonic() + total
@@ -122,18 +126,25 @@ class _BoundedReceive:
     async def __call__(self) -> Message:
         if self.done:  # after the body: only the disconnect is left to wait for, unbounded
             return await self.receive()
+        if self.refused:
+            return {"type": "http.disconnect"}
         left = self.deadline - time.monotonic()
         try:
             message = await asyncio.wait_for(self.receive(), timeout=max(0.0, min(self.idle, left)))
         except TimeoutError:
-            raise BodyRejected(408, "the request body arrived too slowly") from None
+            return await self._refuse(408, "the request body arrived too slowly")
         if message["type"] == "http.request":
             self.size += len(message.get("body", b""))
             if self.size > self.limit:
-                raise BodyRejected(413, f"body larger than {self.limit // (1024 * 1024)} MB")
+                return await self._refuse(413, f"body larger than {self.limit // (1024 * 1024)} MB")
             if not message.get("more_body", False):
                 self.done = True
         return message
+
+    async def _refuse(self, status: int, detail: str) -> Message:
+        self.refused = True
+        await _answer(self.send, status, detail, {})
+        return {"type": "http.disconnect"}
 
 
 async def _answer(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import WebSocket
 
-IN_MEMORY = 1024 * 1024
+IN_MEMORY = 256 * 1024
 
 
 class StreamTimeout(Exception):

@@ -1,0 +1,1 @@
+"""Hostile clients against a real ``callpipe serve`` on loopback, over real sockets."""
