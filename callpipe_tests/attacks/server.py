@@ -153,6 +153,7 @@ class RawConnection:
 
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.settimeout(None)  # a read timeout here would look like the server closing
         self.received = bytearray()
         self.closed = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -188,5 +189,7 @@ class RawConnection:
         return int(head.split()[1]) if head.startswith(b"HTTP/1.1 ") else None
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
         with contextlib.suppress(OSError):
             self.sock.close()
