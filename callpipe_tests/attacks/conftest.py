@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +25,7 @@ def wav() -> bytes:
 def multipart_head(boundary: str, filename: str = "call.wav") -> bytes:
     """The multipart preamble up to the audio's first byte (a conversation id first)."""
     return (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"conversation_id\"\r\n\r\nconv-a\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"{filename}\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="conversation_id"\r\n\r\nconv-a\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="{filename}"\r\n'
         "Content-Type: audio/wav\r\n\r\n"
     ).encode()
-
-

@@ -27,7 +27,8 @@ def store_one(server: Server, wav: bytes, conversation_id: str = "conv-read") ->
 
 
 @pytest.mark.parametrize(
-    "range_header", [None, "bytes=0-", "bytes=-99999999", "bytes=5-1", "BYTES=0-", "items=0-", "bytes=100-199"]
+    "range_header",
+    [None, "bytes=0-", "bytes=-99999999", "bytes=5-1", "BYTES=0-", "items=0-", "bytes=100-199"],
 )
 def test_every_admin_audio_response_that_sends_bytes_is_audited(
     server: Server, wav: bytes, range_header: str | None
@@ -38,7 +39,9 @@ def test_every_admin_audio_response_that_sends_bytes_is_audited(
     response = httpx.get(f"{server.url}/recordings/{recording_id}/audio", headers=headers, timeout=30)
     assert response.status_code in (200, 206) and response.content
     lines = server.audit_lines()[before:]
-    assert len(lines) == 1, f"{range_header!r}: {len(response.content)} bytes served, {len(lines)} audit lines"
+    assert len(lines) == 1, (
+        f"{range_header!r}: {len(response.content)} bytes served, {len(lines)} audit lines"
+    )
     event = json.loads(lines[0])
     assert event["action"] == "read_audio" and event["recording_id"] == recording_id
     assert event["outcome"] == "served" and event["bytes"] == len(response.content)

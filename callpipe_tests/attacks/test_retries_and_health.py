@@ -62,7 +62,16 @@ def test_cli_record_with_an_idempotency_key_stores_the_call_once(tmp_path: Path,
     env["CALLPIPE_STATE_DIR"] = str(tmp_path / "state")
 
     def record(*extra: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "callpipe.cli", "record", str(audio), "--conversation-id", "c-9", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "callpipe.cli",
+            "record",
+            str(audio),
+            "--conversation-id",
+            "c-9",
+            *extra,
+        ]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
 
     first, again = record("--idempotency-key", "k-1"), record("--idempotency-key", "k-1")
@@ -94,7 +103,9 @@ def test_health_reports_each_dependency_and_is_not_ok_with_s3_down(tmp_path: Pat
         assert body["checks"]["analytics"]["status"] == "ok"
 
 
-def test_health_is_ok_with_a_healthy_local_store_and_stats_have_sizes_at_once(server: Server, wav: bytes) -> None:
+def test_health_is_ok_with_a_healthy_local_store_and_stats_have_sizes_at_once(
+    server: Server, wav: bytes
+) -> None:
     health = httpx.get(f"{server.url}/health", timeout=30).json()
     assert health["status"] == "ok" and set(health["checks"]) == {"store.local", "analytics"}
     stats = httpx.get(f"{server.url}/processing/stats", headers=auth("analyst"), timeout=30).json()["storage"]
