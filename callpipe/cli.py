@@ -113,6 +113,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     extra = {"agent_id": args.agent_id} if args.agent_id else {}
     # The recorder logs a confidence mismatch; the command reports it once, naming the file.
     logging.getLogger("callpipe.recorder.recorder").setLevel(logging.ERROR)
+    claim = _claim_idempotency_key(args, audio, transcript, confidences)
+    if isinstance(claim, dict):  # a retry: the first result, nothing stored again
+        _print_json(claim)
+        return 0
     try:
         result = Recorder().record_sync(
             audio,
@@ -125,7 +129,15 @@ def cmd_record(args: argparse.Namespace) -> int:
             caller_phone=args.caller_phone,
         )
     except InvalidConfidenceError as exc:
+        if claim is not None:
+            claim.release("cli", args.idempotency_key)
         raise UserError(f"word confidences file {args.word_confidences}: {exc}") from exc
+    except BaseException:
+        if claim is not None:
+            claim.release("cli", args.idempotency_key)
+        raise
+    if claim is not None:
+        claim.finish("cli", args.idempotency_key, result.to_dict())
     if args.word_confidences is None and transcript.strip():
         sys.stderr.write(
             "callpipe: note: no --word-confidences given: with unknown word confidences nothing is "
@@ -136,6 +148,25 @@ def cmd_record(args: argparse.Namespace) -> int:
         sys.stderr.write(f"callpipe: warning: word confidences file {args.word_confidences}: {warning}\n")
     _print_json(result.to_dict())
     return 0
+
+
+def _claim_idempotency_key(
+    args: argparse.Namespace, audio: bytes, transcript: str, confidences: list[dict[str, Any]] | None
+) -> Any:
+    """None without ``--idempotency-key``; else the key's first result (a dict, ``replayed``) or
+    the store that holds the claim (to finish or release). Another call under the key: exit 2."""
+    if not args.idempotency_key:
+        return None
+    from callpipe.idempotency import IdempotencyConflict, claim_request, open_store
+
+    fields = {"conversation_id": args.conversation_id, "transcript": transcript, "words": confidences}
+    fields |= {"direction": args.direction, "agent_id": args.agent_id, "phone": args.caller_phone}
+    keys = open_store()
+    try:
+        first = claim_request(keys, "cli", args.idempotency_key, audio, fields)
+    except (ValueError, IdempotencyConflict) as exc:
+        raise UserError(f"--idempotency-key: {exc}") from None
+    return {**first, "replayed": True} if first is not None else keys
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -311,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--word-confidences",
         metavar="FILE.json",
         help="JSON list of {word, confidence[, start, end]} aligned with the transcript",
+    )
+    record.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a retry with the same key prints the first result and stores nothing new (same key, "
+        "other call: exit 2); kept 24 h in CALLPIPE_STATE_DIR (default: state/ beside the store)",
     )
     record.add_argument("--direction", choices=["inbound", "outbound"], default="inbound")
     record.add_argument("--agent-id")

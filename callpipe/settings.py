@@ -250,6 +250,23 @@ class Settings(BaseModel):
     dagster_webserver_url: str = Field(
         "http://127.0.0.1:3000", description="where the web UI's links to Dagster runs point"
     )
+    callpipe_state_dir: str | None = Field(
+        None,
+        description="the API's sessions and the idempotency keys of `POST /recordings` and `callpipe record` "
+        "(SQLite; default: `state/` beside the store)",
+    )
+    callpipe_body_timeout_seconds: float = Field(
+        120.0, gt=0, description="a request body not received in full within this is cut off (408)"
+    )
+    callpipe_body_idle_seconds: float = Field(
+        15.0, gt=0, description="a request body or WebSocket stream silent this long is cut off (408 / 1008)"
+    )
+    callpipe_header_timeout_seconds: float = Field(
+        10.0, gt=0, description="`callpipe serve` closes a connection whose request head takes longer"
+    )
+    callpipe_max_connections: int = Field(
+        200, ge=1, description="`callpipe serve` answers 503 to connections beyond this many at once"
+    )
     retention_days: int | None = Field(
         None,
         ge=1,
