@@ -84,14 +84,11 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
 
 
 def _human(rng: random.Random) -> np.ndarray:
-    prompts = sorted(p for p in HUMAN_DIR.glob("*.gsm") if p.stat().st_size > 6000)
-    pieces = []
-    for path in rng.sample(prompts, 2):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "out.wav"
-            _telephone(path, out)
-            pieces += [_read(out), np.zeros(int(0.12 * RATE), dtype=np.int16)]
-    return np.concatenate(pieces[:-1])
+    prompts = sorted(p for p in HUMAN_DIR.glob("*.gsm") if 3300 < p.stat().st_size < 12000)  # 2-7 s
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        _telephone(rng.choice(prompts), out)
+        return _read(out)
 
 
 def _telephone(source: Path, out: Path) -> None:
