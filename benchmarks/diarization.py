@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callpipe.speakers.encoder import load_encoder  # noqa: E402
-from callpipe.stt import Transcriber  # noqa: E402
-from callpipe.stt.turns import transcribe_conversation, transcript_turns  # noqa: E402
-from callpipe_tests.diarization_calls import (  # noqa: E402
+from callpipe.speakers.encoder import load_encoder
+from callpipe.stt import Transcriber
+from callpipe.stt.turns import transcribe_conversation, transcript_turns
+from callpipe_tests.diarization_calls import (
     DEV_SEEDS,
     DEV_VOICES,
     TEST_SEEDS,
@@ -38,7 +38,6 @@ from callpipe_tests.diarization_calls import (  # noqa: E402
     one_voice_call,
     true_speaker,
 )
-
 
 ONE_VOICES = [v for v in TEST_VOICES if v[0] != "human"]
 
@@ -108,7 +107,8 @@ def main() -> int:
         if args.verbose:
             print(f"  {call.name} {call.voices}: speakers {sorted({t.speaker for t in conv.turns})}")
     weighted = sum(attributions) / len(attributions)
-    print(f"time-weighted speaker attribution (mean over calls): {weighted:.3f}; worst call {min(attributions):.3f}")
+    worst = min(attributions)
+    print(f"time-weighted speaker attribution (mean over calls): {weighted:.3f}; worst call {worst:.3f}")
     print(f"roles right: {roles_right}/{len(seeds)} = {roles_right / len(seeds):.1%}")
     print(f"one-voice calls left unknown: {unknown_ok}/{args.one_voice}")
     print(

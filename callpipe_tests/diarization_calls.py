@@ -30,12 +30,22 @@ Voice = tuple[str, int, int]  # espeak voice (or HUMAN), pitch 0-99, speed (word
 
 TEST_SEEDS = tuple(range(20))
 TEST_VOICES: tuple[Voice, ...] = (
-    ("es", 50, 150), ("es-419", 40, 160), ("es+f3", 60, 150), ("es+m2", 35, 145),
-    ("es-419+f2", 70, 165), (HUMAN, 0, 0), ("es+m3", 25, 140), (HUMAN, 0, 0),
+    ("es", 50, 150),
+    ("es-419", 40, 160),
+    ("es+f3", 60, 150),
+    ("es+m2", 35, 145),
+    ("es-419+f2", 70, 165),
+    (HUMAN, 0, 0),
+    ("es+m3", 25, 140),
+    (HUMAN, 0, 0),
 )
 DEV_SEEDS = tuple(range(100, 110))
 DEV_VOICES: tuple[Voice, ...] = (
-    ("es+f4", 65, 155), ("es-419+m1", 45, 150), ("es+m4", 30, 160), (HUMAN, 0, 0), ("es-419+f4", 75, 140),
+    ("es+f4", 65, 155),
+    ("es-419+m1", 45, 150),
+    ("es+m4", 30, 160),
+    (HUMAN, 0, 0),
+    ("es-419+f4", 75, 140),
 )
 
 AGENT_OPENINGS = (
@@ -57,7 +67,10 @@ CUSTOMER_LINES = (
     "Vale, muchas gracias, eso era todo.",
     "Pues mire, llevo dos días sin conexión en casa.",
 )
-OUTBOUND_OPENING = ("¿Sí? ¿Diga?", "Buenos días, le llamo de Seguros Faro por su renovación, le atiende Sergio.")
+OUTBOUND_OPENING = (
+    "¿Sí? ¿Diga?",
+    "Buenos días, le llamo de Seguros Faro por su renovación, le atiende Sergio.",
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,8 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
         subprocess.run(
             ["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", str(raw), text],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         _telephone(raw, out)
         return _read(out)
@@ -93,8 +107,23 @@ def _human(rng: random.Random) -> np.ndarray:
 
 def _telephone(source: Path, out: Path) -> None:
     subprocess.run(
-        ["sox", "-R", "-D", str(source), "-r", str(RATE), "-c", "1", "-b", "16", str(out), "sinc", "300-3400"],
-        check=True, capture_output=True,
+        [
+            "sox",
+            "-R",
+            "-D",
+            str(source),
+            "-r",
+            str(RATE),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(out),
+            "sinc",
+            "300-3400",
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -150,9 +179,13 @@ def one_voice_call(seed: int, voice: Voice = ("es", 50, 150)) -> GeneratedCall:
     for i, text in enumerate(lines):
         audio = _espeak(text, voice)
         pieces += [np.zeros(int(0.4 * RATE), dtype=np.int16), audio]
-        segments.append(("agent" if i % 2 == 0 else "customer", cursor + 0.4, cursor + 0.4 + len(audio) / RATE))
+        segments.append(
+            ("agent" if i % 2 == 0 else "customer", cursor + 0.4, cursor + 0.4 + len(audio) / RATE)
+        )
         cursor += 0.4 + len(audio) / RATE
-    return GeneratedCall(f"one-voice-{seed}", _wav(np.concatenate(pieces)), segments, "inbound", {"both": voice})
+    return GeneratedCall(
+        f"one-voice-{seed}", _wav(np.concatenate(pieces)), segments, "inbound", {"both": voice}
+    )
 
 
 def _wav(mono: np.ndarray) -> bytes:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import soundfile
-
-import sys
 
 from callpipe.demo_calls import DIALOGUES, MONO_CALLS, demo_calls_dir, synthesize_call
 from callpipe.stt import Transcriber

@@ -61,9 +61,7 @@ def mono_speakers(
     return MonoSpeakers(speakers, confidences, True, result.reason, role_conf, seconds, result)
 
 
-def party_speech(
-    vad: Sequence[Span], turns: Sequence[tuple[str, float, float]]
-) -> dict[str, list[Span]]:
+def party_speech(vad: Sequence[Span], turns: Sequence[tuple[str, float, float]]) -> dict[str, list[Span]]:
     """VAD speech split per party by the diarized turns ``(speaker, start, end)``.
 
     Speech outside every agent/customer turn stays ``unknown`` (it counts in the total talk

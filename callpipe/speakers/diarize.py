@@ -33,7 +33,8 @@ MIN_UNIT_SECONDS = 0.5
 """A shorter unit joins its neighbour in the same run of words (too short for a stable voice)."""
 MIN_SEPARATION = 0.12
 """Cosine distance between the two speakers' centroids below which the call counts as one voice
-(0.12, 0.35: tuned on the dev set, whose two-party calls gave >= 0.15, >= 0.40 and one-voice calls <= 0.08, <= 0.30)."""
+(0.12, 0.35: tuned on the dev set, whose two-party calls gave >= 0.15, >= 0.40 and one-voice
+calls <= 0.08, <= 0.30)."""
 THIRD_SPEAKER_DISTANCE = 0.45
 """A cluster this far (cosine) from both main speakers with enough speech is a third voice."""
 THIRD_SPEAKER_SHARE = 0.15
@@ -79,9 +80,9 @@ def word_units(spans: Sequence[Span | tuple[None, None]]) -> list[list[int]]:
         merged: list[list[int]] = []
         for piece in pieces:
             short = spans[piece[-1]][1] - spans[piece[0]][0] < MIN_UNIT_SECONDS
-            if merged and short:
-                merged[-1].extend(piece)
-            elif merged and spans[merged[-1][-1]][1] - spans[merged[-1][0]][0] < MIN_UNIT_SECONDS:
+            if (merged and short) or (
+                merged and spans[merged[-1][-1]][1] - spans[merged[-1][0]][0] < MIN_UNIT_SECONDS
+            ):
                 merged[-1].extend(piece)
             else:
                 merged.append(list(piece))
@@ -138,7 +139,9 @@ def _two_speakers(embeddings: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     heaviest = sorted(mass, key=mass.get, reverse=True)[:2]
     if len(heaviest) < 2:
         return np.zeros(len(embeddings), dtype=int), np.stack([embeddings[0], embeddings[0]])
-    seeds = np.stack([_normed((embeddings[cut == c] * weights[cut == c, None]).sum(axis=0)) for c in heaviest])
+    seeds = np.stack(
+        [_normed((embeddings[cut == c] * weights[cut == c, None]).sum(axis=0)) for c in heaviest]
+    )
     labels = np.argmax(embeddings @ seeds.T, axis=1)
     centroids = np.zeros((2, embeddings.shape[1]))
     for _ in range(5):
@@ -183,7 +186,9 @@ def _third_speaker(embeddings: np.ndarray, weights: np.ndarray, centroids: np.nd
     return np.flatnonzero(far)
 
 
-def _fill_untimed(labels: list[int], confidences: list[float], spans: Sequence[Span | tuple[None, None]]) -> None:
+def _fill_untimed(
+    labels: list[int], confidences: list[float], spans: Sequence[Span | tuple[None, None]]
+) -> None:
     """A word without times takes its predecessor's speaker (its successor's at the start)."""
     previous = next((i for i, (s, _) in enumerate(spans) if s is not None), None)
     if previous is None:

@@ -35,6 +35,7 @@ class Ge2eEncoder:
 
     def __init__(self) -> None:
         import torch
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # webrtcvad imports pkg_resources
             from resemblyzer import VoiceEncoder

@@ -33,7 +33,22 @@ def test_word_units_split_at_pauses_and_long_runs() -> None:
 
 
 def test_roles_from_what_each_voice_says_and_who_speaks_first() -> None:
-    tokens = "Hola quiero cambiar mi tarjeta Buenos días le atiende Ana ¿me indica su documento?".split()
+    tokens = [
+        "Hola",
+        "quiero",
+        "cambiar",
+        "mi",
+        "tarjeta",
+        "Buenos",
+        "días",
+        "le",
+        "atiende",
+        "Ana",
+        "¿me",
+        "indica",
+        "su",
+        "documento?",
+    ]
     labels = [1] * 5 + [0] * 9
     roles, confidence = assign_roles(tokens, labels, "inbound")
     assert roles == {0: "agent", 1: "customer"}  # the cues outweigh who spoke first
