@@ -38,7 +38,9 @@ def fill(store: LocalStore, analytics_url: str, count: int = 12) -> list[str]:
             doc.turns = []
             doc.sentiment.per_turn = []
         if index == 2:  # a mono call diarized by voice
-            doc.turns = [t.model_copy(update={"speaker_confidence": 0.93, "channel": None}) for t in doc.turns]
+            doc.turns = [
+                t.model_copy(update={"speaker_confidence": 0.93, "channel": None}) for t in doc.turns
+            ]
         store.save_recording(
             make_wav(seconds=1.0, seed=index), doc.conversation_id, doc, "wav", doc.recording_id
         )
