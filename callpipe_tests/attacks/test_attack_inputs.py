@@ -156,8 +156,9 @@ def test_the_cli_refuses_what_the_api_refuses_by_size(
 @pytest.mark.parametrize("name", ["call.txt", "call.mp3", "../../../etc/passwd", "call"])
 def test_the_bytes_decide_the_format_and_no_name_is_echoed(name: str, tmp_path: Path) -> None:
     request = parse_fields({"conversation_id": "c1"}, filename=name)
-    result = asyncio.run(ingest(Recorder(LocalStore(tmp_path / "rec")), make_wav(), request))
-    assert result["local_path"].endswith(".wav")
+    asyncio.run(ingest(Recorder(LocalStore(tmp_path / "rec")), make_wav(), request))
+    stored = list((tmp_path / "rec").rglob("*.wav"))
+    assert len(stored) == 1 and "passw" not in str(stored[0])  # stored as WAV by its bytes, under its id
     not_audio = parse_fields({"conversation_id": "c2"}, filename=name)
     with pytest.raises(IngestError) as refused:
         asyncio.run(ingest(Recorder(LocalStore(tmp_path / "rec")), b"not audio " * 100, not_audio))
