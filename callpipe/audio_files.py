@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from callpipe.limits import Limits
 from callpipe.schema import AudioInfo
 
 __all__ = ["InvalidAudioError", "probe_audio", "read_audio"]
@@ -29,26 +30,33 @@ class InvalidAudioError(ValueError):
     """Bytes that are not complete, decodable audio (empty, truncated, or not audio at all)."""
 
 
-def probe_audio(data: bytes, format_hint: str | None = None) -> AudioInfo:
+def probe_audio(data: bytes, format_hint: str | None = None, limits: Limits | None = None) -> AudioInfo:
     """Describe ``data`` as :class:`~callpipe.schema.AudioInfo`, decoding all of it.
 
     ``format_hint`` (e.g. ``"wav"``) only names the format when the container
     is ambiguous; the bytes decide. Raises :class:`InvalidAudioError` for zero-length,
-    truncated, frame-less or undecodable input.
+    truncated, frame-less or undecodable input, and :class:`~callpipe.limits.LimitExceededError`
+    for audio past ``limits`` (default: the environment's): sample rate, channels and duration are
+    checked from the header before decoding and again from the decoded stream, whose decoding
+    stops at the duration limit.
     """
     if not data:
         raise InvalidAudioError("audio is empty (0 bytes)")
+    limits = limits or Limits.from_env()
+    limits.check_upload_size(len(data))
     try:
-        fmt, rate, channels, frames = _probe_soundfile(data)
+        fmt, rate, channels, frames = _probe_soundfile(data, limits)
     except _NotSoundfile as sf_error:
         try:
-            fmt, rate, channels, frames = _probe_av(data, format_hint)
+            fmt, rate, channels, frames = _probe_av(data, format_hint, limits)
         except _NotAv as av_error:
             raise InvalidAudioError(
                 f"not decodable audio ({len(data)} bytes): {sf_error}; {av_error}"
             ) from None
     if frames <= 0:
         raise InvalidAudioError(f"{fmt} audio contains no audio frames ({len(data)} bytes)")
+    limits.check_format(rate, channels)
+    limits.check_duration(frames / rate)
     return AudioInfo(
         format=fmt,
         sample_rate=rate,
@@ -96,7 +104,7 @@ class _NotAv(Exception):
     pass
 
 
-def _probe_soundfile(data: bytes) -> tuple[str, int, int, int]:
+def _probe_soundfile(data: bytes, limits: Limits) -> tuple[str, int, int, int]:
     """Probe with libsndfile; raises ``_NotSoundfile`` when it does not know the format."""
     try:
         handle = sf.SoundFile(io.BytesIO(data))
@@ -106,10 +114,14 @@ def _probe_soundfile(data: bytes) -> tuple[str, int, int, int]:
         major = handle.format
         fmt = _SF_FORMATS.get(major, major.lower())
         declared = handle.frames
+        limits.check_format(handle.samplerate, handle.channels)  # from the header, before decoding
+        limits.check_duration(declared / handle.samplerate, f"{fmt} audio (header)")
+        cap = int(limits.max_call_seconds * handle.samplerate) + _BLOCK_FRAMES
+        block_frames = max(1, min(_BLOCK_FRAMES, (1 << 22) // max(1, handle.channels)))
         decoded = 0
         try:
-            while True:
-                block = handle.read(_BLOCK_FRAMES, dtype="int16")
+            while decoded <= cap:  # header lies: the decoded stream is bounded too
+                block = handle.read(block_frames, dtype="int16")
                 if not len(block):
                     break
                 decoded += len(block)
@@ -155,7 +167,7 @@ def _check_ogg_end(data: bytes) -> None:
         raise InvalidAudioError("ogg audio is truncated: the last page is not flagged end-of-stream")
 
 
-def _probe_av(data: bytes, format_hint: str | None) -> tuple[str, int, int, int]:
+def _probe_av(data: bytes, format_hint: str | None, limits: Limits) -> tuple[str, int, int, int]:
     """Probe any container FFmpeg knows; raises ``_NotAv`` when it cannot decode the bytes."""
     import av  # heavy import, only for containers libsndfile cannot read
 
@@ -167,10 +179,14 @@ def _probe_av(data: bytes, format_hint: str | None) -> tuple[str, int, int, int]
             names = container.format.name.split(",")
             rate = int(stream.rate or 0)
             channels = int(stream.channels or 0)
+            if rate and channels:
+                limits.check_format(rate, channels)  # from the header, before decoding
             decoded = 0
             for frame in container.decode(stream):
                 decoded += frame.samples
                 rate = rate or int(frame.sample_rate)
+                if decoded > limits.max_call_seconds * rate + 65536:
+                    limits.check_duration(decoded / rate, f"{names[0]} audio (decoded)")
             declared = container.duration  # microseconds, when the container says
     except av.error.FFmpegError as exc:
         raise _NotAv(f"pyav: {exc.strerror or exc}") from None

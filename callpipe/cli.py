@@ -1,12 +1,14 @@
 """``callpipe`` command line: record, show, stats, sync, batch, reprocess, erase, retention and demo.
 
 Results go to stdout as JSON; a user mistake (bad id, missing file, not audio, malformed
-JSON) exits with code 2 and one line on stderr, never a traceback.
+JSON, input past a limit) exits with code 2 and one line on stderr, never a traceback. A store
+that cannot be reached (an S3 outage) exits with code 3: retry later.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -18,9 +20,15 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from callpipe.audio_files import InvalidAudioError
+from callpipe.limits import Limits
 from callpipe.settings import Settings
-from callpipe.storage import RecordingStore, StorageError, get_audio_storage
+from callpipe.storage import RecordingStore, StorageError, StorageUnavailableError, get_audio_storage
 from callpipe.supervise import BatchInterrupted, stop_signals
+
+EXIT_UNAVAILABLE = 3
+"""Exit code of a command stopped by a store (S3) that cannot be reached: no user mistake, retry."""
+
+_KNOWN_SUFFIXES = ("wav", "flac", "ogg", "mp3", "opus", "webm", "m4a")
 
 
 class UserError(Exception):
@@ -94,13 +102,21 @@ def cmd_record(args: argparse.Namespace) -> int:
     transcript = _read_transcript(args)
     confidences = _read_word_confidences(args.word_confidences)
     audio_path = Path(args.audio)
+    limits = Limits.from_env()  # the same limits as the API's (CALLPIPE_MAX_UPLOAD_MB, ...)
     try:
+        limits.check_upload_size(audio_path.stat().st_size)
         audio = audio_path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read audio file {audio_path}: {exc.strerror}") from exc
+    # The bytes decide the format; the file name's suffix is only a hint for ambiguous containers.
+    suffix = audio_path.suffix.lstrip(".").lower()
     extra = {"agent_id": args.agent_id} if args.agent_id else {}
     # The recorder logs a confidence mismatch; the command reports it once, naming the file.
     logging.getLogger("callpipe.recorder.recorder").setLevel(logging.ERROR)
+    claim = _claim_idempotency_key(args, audio, transcript, confidences)
+    if isinstance(claim, dict):  # a retry: the first result, nothing stored again
+        _print_json(claim)
+        return 0
     try:
         result = Recorder().record_sync(
             audio,
@@ -108,17 +124,49 @@ def cmd_record(args: argparse.Namespace) -> int:
             transcription=transcript,
             word_confidences=confidences,
             direction=args.direction,
-            audio_format=audio_path.suffix.lstrip(".").lower() or "wav",
+            audio_format=suffix if suffix in _KNOWN_SUFFIXES else "",
             extra=extra,
             caller_phone=args.caller_phone,
         )
     except InvalidConfidenceError as exc:
+        if claim is not None:
+            claim.release("cli", args.idempotency_key)
         raise UserError(f"word confidences file {args.word_confidences}: {exc}") from exc
+    except BaseException:
+        if claim is not None:
+            claim.release("cli", args.idempotency_key)
+        raise
+    if claim is not None:
+        claim.finish("cli", args.idempotency_key, result.to_dict())
+    if args.word_confidences is None and transcript.strip():
+        sys.stderr.write(
+            "callpipe: note: no --word-confidences given: with unknown word confidences nothing is "
+            "corrected online and no value is flagged for clarification (see docs/examples/words.json)\n"
+        )
     warning = result.online.get("confidence_warning")
     if warning:
         sys.stderr.write(f"callpipe: warning: word confidences file {args.word_confidences}: {warning}\n")
     _print_json(result.to_dict())
     return 0
+
+
+def _claim_idempotency_key(
+    args: argparse.Namespace, audio: bytes, transcript: str, confidences: list[dict[str, Any]] | None
+) -> Any:
+    """None without ``--idempotency-key``; else the key's first result (a dict, ``replayed``) or
+    the store that holds the claim (to finish or release). Another call under the key: exit 2."""
+    if not args.idempotency_key:
+        return None
+    from callpipe.idempotency import IdempotencyConflict, claim_request, open_store
+
+    fields = {"conversation_id": args.conversation_id, "transcript": transcript, "words": confidences}
+    fields |= {"direction": args.direction, "agent_id": args.agent_id, "phone": args.caller_phone}
+    keys = open_store()
+    try:
+        first = claim_request(keys, "cli", args.idempotency_key, audio, fields)
+    except (ValueError, IdempotencyConflict) as exc:
+        raise UserError(f"--idempotency-key: {exc}") from None
+    return {**first, "replayed": True} if first is not None else keys
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -138,8 +186,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if sync is None:
         raise UserError("sync needs STORAGE_BACKEND=both (local copy mirrored to S3)")
     report = sync()
-    _print_json(report.model_dump(mode="json") if hasattr(report, "model_dump") else report)
-    return 0
+    _print_json(dataclasses.asdict(report) if dataclasses.is_dataclass(report) else report)
+    return 1 if getattr(report, "failed", None) else 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -295,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.json",
         help="JSON list of {word, confidence[, start, end]} aligned with the transcript",
     )
+    record.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a retry with the same key prints the first result and stores nothing new (same key, "
+        "other call: exit 2); kept 24 h in CALLPIPE_STATE_DIR (default: state/ beside the store)",
+    )
     record.add_argument("--direction", choices=["inbound", "outbound"], default="inbound")
     record.add_argument("--agent-id")
     record.add_argument(
@@ -371,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         # its leases and pool slots are already given back and the run is marked canceled.
         sys.stdout.flush()
         os._exit(exc.exit_code)
+    except StorageUnavailableError as exc:
+        sys.stderr.write(f"callpipe: error: store unavailable, nothing was lost; retry: {_one_line(exc)}\n")
+        return EXIT_UNAVAILABLE
     except (UserError, StorageError, InvalidAudioError, ValueError, OSError) as exc:
         # OSError: a store path that cannot be used (STORAGE_LOCAL_PATH under a file, on /proc...)
         sys.stderr.write(f"callpipe: error: {_one_line(exc)}\n")

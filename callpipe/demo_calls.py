@@ -105,6 +105,21 @@ DIALOGUES: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+MONO_CALLS: dict[str, tuple[str, str]] = {"domicilio": ("es+f3", "es-419+m2")}
+"""Demo calls recorded mono (both parties on one channel, as most call-center recorders store
+them), with their agent and customer espeak-ng voices; their speakers come from diarization."""
+
+DIALOGUES["domicilio"] = [
+    ("agent", "Buenas tardes, Seguros Faro, le atiende Lucía, ¿en qué puedo ayudarle?"),
+    ("customer", "Hola, quiero cambiar la dirección de mi póliza de hogar."),
+    ("agent", "Por supuesto, ¿me indica su documento de identidad?"),
+    ("customer", "Sí, es cuatro cinco seis siete uno dos tres ocho jota."),
+    ("agent", "Gracias. ¿Cuál es la nueva dirección?"),
+    ("customer", "Calle Mayor número diez, en Valencia."),
+    ("agent", "Hecho, queda actualizada. ¿Necesita algo más?"),
+    ("customer", "No, nada más, muchas gracias."),
+]
+
 LIVE_CONFUSIONS: dict[str, list[tuple[int, str, str]]] = {
     "saldo": [(1, "saldo", "salgo"), (1, "cuenta", "cuesta"), (4, "saldo", "salgo")],
     "tarjeta": [(1, "tarjeta", "tarjeda"), (4, "reclamación", "retramación")],
@@ -187,12 +202,19 @@ def _speak(text: str, voice: str, speed: int) -> np.ndarray:
             return np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16)
 
 
-def synthesize_call(turns: list[tuple[str, str]], *, speed: int = 150) -> bytes:
-    """Render a dialogue as stereo 8 kHz 16-bit WAV: agent on channel 0, customer on channel 1."""
+def synthesize_call(
+    turns: list[tuple[str, str]],
+    *,
+    speed: int = 150,
+    mono: bool = False,
+    voices: tuple[str, str] = (AGENT_VOICE, CUSTOMER_VOICE),
+) -> bytes:
+    """Render a dialogue as stereo 8 kHz 16-bit WAV: agent on channel 0, customer on channel 1
+    (``mono``: both mixed into one channel); ``voices``: the agent's and the customer's."""
     pieces: list[tuple[int, np.ndarray]] = []
     cursor = int(0.3 * SAMPLE_RATE)
     for speaker, text in turns:
-        voice = AGENT_VOICE if speaker == "agent" else CUSTOMER_VOICE
+        voice = voices[0] if speaker == "agent" else voices[1]
         samples = _speak(text, voice, speed)
         channel = 0 if speaker == "agent" else 1
         pieces.append((channel, np.pad(samples, (cursor, 0))))
@@ -201,9 +223,11 @@ def synthesize_call(turns: list[tuple[str, str]], *, speed: int = 150) -> bytes:
     stereo = np.zeros((total, 2), dtype=np.int16)
     for channel, samples in pieces:
         stereo[: len(samples), channel] += samples
+    if mono:
+        stereo = np.clip(stereo.astype(np.int32).sum(axis=1, keepdims=True), -32768, 32767).astype(np.int16)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as handle:
-        handle.setnchannels(2)
+        handle.setnchannels(1 if mono else 2)
         handle.setsampwidth(2)
         handle.setframerate(SAMPLE_RATE)
         handle.writeframes(stereo.tobytes())

@@ -128,9 +128,15 @@ def pii_key(environ: Mapping[str, str] | None = None) -> bytes:
         return configured.encode("utf-8")
     named = env.get(KEY_FILE_ENV)
     if not named:
+        demo = Path(DEMO_KEY_FILE).resolve()
+        hint = (
+            f"; `make demo` made {demo}: export {KEY_FILE_ENV}={demo}"
+            if demo.is_file()
+            else f"; for a try-out: export {KEY_FILE_ENV}=$PWD/{DEMO_KEY_FILE} (made on first use)"
+        )
         raise PIIConfigError(
             f"{KEY_ENV} is not set: set it to the same secret of {MIN_KEY_CHARS}+ characters on every "
-            f"machine (or {KEY_FILE_ENV} to an absolute path) to store or find callers' phone keys"
+            f"machine (or {KEY_FILE_ENV} to an absolute path) to store or find callers' phone keys{hint}"
         )
     path = Path(named).expanduser()
     if not path.is_absolute():
@@ -413,6 +419,7 @@ def _drop_transcription(t: Transcription) -> Transcription:
             "redacted_text": corrected or text,
             "word_confidences": _redact_words(t.word_confidences),
             "corrections_made": corrections,
+            "clarification_reason": redact(t.clarification_reason) if t.clarification_reason else None,
         }
     )
 

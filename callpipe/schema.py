@@ -214,6 +214,8 @@ class Turn(_Model):
     channel: int | None = None
     token_start: int | None = Field(default=None, ge=0)
     token_end: int | None = Field(default=None, ge=0)
+    speaker_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    """How sure the speaker attribution is (mono calls, diarized by voice); None for stereo."""
 
 
 class ConversationMetrics(_Model):

@@ -124,7 +124,9 @@ def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) 
     with store.audio_file(meta.recording_id) as staged:
         audio_path = str(staged)
         if should_retranscribe(live_wer, policy, services.retranscribe_threshold):
-            conversation = transcribe_conversation(services.transcriber, audio_path, premium=True)
+            conversation = transcribe_conversation(
+                services.transcriber, audio_path, premium=True, direction=_direction(meta)
+            )
             segments = [s for channel in conversation.channels for s in channel.segments]
             new_wer = estimate_wer(conversation.word_confidences, segments)
             better = new_wer <= live_wer or policy == "always"
@@ -144,13 +146,19 @@ def _stt(meta: RecordingMetadata, services: StageModels, store: RecordingStore) 
                     "turns": conversation.turns,
                     "conversation_metrics": conversation.metrics,
                 }
-        turns, metrics = transcript_turns(audio_path, kept.text, kept.word_confidences)
+        turns, metrics = transcript_turns(
+            audio_path, kept.text, kept.word_confidences, direction=_direction(meta)
+        )
     return {
         "online_transcription": live,
         "transcription": kept,
         "turns": turns,
         "conversation_metrics": metrics,
     }
+
+
+def _direction(meta: RecordingMetadata) -> str:
+    return getattr(meta.direction, "value", str(meta.direction))
 
 
 def _text(meta: RecordingMetadata) -> str:
@@ -221,7 +229,7 @@ class StageSpec:
 
 
 STAGES: dict[str, StageSpec] = {
-    "stt": StageSpec("2", _stt_inputs, _stt),
+    "stt": StageSpec("3", _stt_inputs, _stt),  # 3: mono calls diarized by voice
     "correction": StageSpec("2", _correction_inputs, _correction),
     "sentiment": StageSpec("2", _analysis_inputs, _sentiment),
     "intent": StageSpec("2", _analysis_inputs, _intent),

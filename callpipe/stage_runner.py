@@ -11,11 +11,13 @@ whose fingerprint has not changed is skipped, so re-running a day only does new 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -230,6 +232,12 @@ def run_stage(
             return
         except Exception as exc:
             reason = f"{stage}: {type(exc).__name__}: {one_line(exc)}"
+            if isinstance(exc, MemoryError):
+                # The traceback's frames hold the arrays that ran out of memory: free them first, so
+                # that marking this one recording failed (and releasing its lease) can allocate.
+                traceback.clear_frames(exc.__traceback__)
+                del exc
+                gc.collect()
             mark_failed(store, recording_id, reason, owner=owner)
             with lock:
                 report.failed[recording_id] = reason

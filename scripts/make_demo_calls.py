@@ -4,18 +4,21 @@ Each dialogue of ``callpipe.demo_calls.DIALOGUES`` is spoken by espeak-ng into s
 audio, stored as FLAC (agent left, customer right). Its live transcript is what a streaming
 recogniser would give: the bundled Whisper base, greedy, on the mono mix, with the real word probabilities.
 
-    .venv/bin/python scripts/make_demo_calls.py
+    .venv/bin/python scripts/make_demo_calls.py [CALL_ID ...]
+
+Calls of ``MONO_CALLS`` are mixed into one channel (their speakers come from diarization).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import soundfile
 
-from callpipe.demo_calls import DIALOGUES, demo_calls_dir, synthesize_call
+from callpipe.demo_calls import DIALOGUES, MONO_CALLS, demo_calls_dir, synthesize_call
 from callpipe.stt import Transcriber
 
 
@@ -31,8 +34,14 @@ def main() -> None:
     out = Path(demo_calls_dir())
     out.mkdir(parents=True, exist_ok=True)
     transcriber = Transcriber(beam_size=1)
+    only = set(sys.argv[1:])  # call ids to regenerate (default: all)
     for index, (call_id, turns) in enumerate(DIALOGUES.items()):
-        audio = to_flac(synthesize_call(turns))
+        if only and call_id not in only:
+            continue
+        if call_id in MONO_CALLS:
+            audio = to_flac(synthesize_call(turns, mono=True, voices=MONO_CALLS[call_id]))
+        else:
+            audio = to_flac(synthesize_call(turns))
         (out / f"{call_id}.flac").write_bytes(audio)
         live = transcriber.transcribe(audio, premium=False)
         meta = {

@@ -193,7 +193,9 @@ def merge_stt_chunks(context: dg.OpExecutionContext, chunks: list[dict[str, Any]
 )
 def transcripts(recordings: dict[str, Any]) -> Any:
     """Live transcript kept, or re-transcribed with Whisper when its estimated WER is high; the
-    day's recordings are transcribed in chunks (``CALLPIPE_STT_CHUNK_SIZE``) on GPU workers."""
+    day's recordings are transcribed in chunks (``CALLPIPE_STT_CHUNK_SIZE``) on GPU workers. Turns:
+    stereo calls by channel, mono calls by voice (``callpipe.speakers``; ``unknown`` when the
+    voices do not separate)."""
     return merge_stt_chunks(plan_stt_chunks(recordings).map(transcribe_chunk).collect())
 
 

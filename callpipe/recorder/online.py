@@ -12,8 +12,9 @@ Word confidences align to the whitespace tokens of the transcript:
 
 - same length: by position;
 - different length, and every item carries its word (dicts with ``"word"``,
-  ``WordConfidence``, faster-whisper ``Word``): aligned by matching the words, unmatched
-  tokens get no confidence;
+  ``WordConfidence``, faster-whisper ``Word``): aligned by matching the words in one linear pass
+  (:func:`match_words`: equal words pair up, a mismatch resynchronises within a window of
+  ``ALIGN_WINDOW`` words), unmatched tokens get no confidence;
 - different length and bare numbers: nothing can be aligned safely, so every token is
   treated as unknown;
 - a missing confidence (``None``, or no list at all) is unknown.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from difflib import SequenceMatcher
+from dataclasses import dataclass
 from functools import cache
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -161,6 +162,74 @@ def confidence_items(word_confidences: Iterable[ConfidenceItem] | None) -> list[
     return list(word_confidences)
 
 
+ALIGN_WINDOW = 8
+"""How far (in words, on either side) :func:`match_words` looks to resynchronise after a mismatch."""
+
+
+def match_words(a: Sequence[str], b: Sequence[str], window: int = ALIGN_WINDOW) -> list[int | None]:
+    """For each word of ``a``, the index of the word of ``b`` it matches (or ``None``), in order.
+
+    One pass, linear in ``len(a) + len(b)``: equal words pair up; after a mismatch the nearest
+    resynchronisation point within ``window`` words of both sides is taken (one where the next
+    words agree too is preferred), else both words are taken as a substitution. At most about
+    ``2 * window**2`` comparisons per mismatch, whatever the lengths (``difflib`` grows with their
+    product).
+    """
+    out: list[int | None] = [None] * len(a)
+    n, m = len(a), len(b)
+    i = j = 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            out[i] = j
+            i, j = i + 1, j + 1
+            continue
+        weak: tuple[int, int] | None = None
+        strong: tuple[int, int] | None = None
+        for d in range(1, 2 * window - 1):
+            for di in range(max(0, d - window + 1), min(d, window - 1) + 1):
+                x, y = i + di, j + d - di
+                if x < n and y < m and a[x] == b[y]:
+                    if x + 1 >= n or y + 1 >= m or a[x + 1] == b[y + 1]:
+                        strong = (x, y)
+                        break
+                    weak = weak or (x, y)
+            if strong:
+                break
+        target = strong or weak
+        if target is None:
+            i, j = i + 1, j + 1  # a substitution
+        else:
+            i, j = target
+    return out
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Word confidences placed on the transcript's tokens: one value (or ``None``) and the index of
+    the confidence item it came from (or ``None``) per token, and the ``mode`` that applied
+    (``"index"``, ``"words"``, ``"none"`` or ``"missing"``)."""
+
+    values: list[float | None]
+    mode: str
+    item_of: list[int | None]
+
+
+def align(tokens: Sequence[Token], items: Sequence[Any] | None) -> Alignment:
+    """Align the confidence ``items`` (a list, see :func:`confidence_items`) to ``tokens``, once."""
+    n = len(tokens)
+    if not items:
+        return Alignment([None] * n, "missing", [None] * n)
+    pairs = [_item_value(item) for item in items]
+    if len(pairs) == n:
+        return Alignment([value for value, _ in pairs], "index", list(range(n)))
+    if any(word is None for _, word in pairs):
+        return Alignment([None] * n, "none", [None] * n)
+    item_folds = [make_token(word.strip()).fold for _, word in pairs if word is not None]
+    item_of = match_words([t.fold for t in tokens], item_folds)
+    values = [None if k is None else pairs[k][0] for k in item_of]
+    return Alignment(values, "words", item_of)
+
+
 def align_confidences(
     tokens: Sequence[Token], word_confidences: Iterable[ConfidenceItem] | None
 ) -> tuple[list[float | None], str]:
@@ -169,22 +238,8 @@ def align_confidences(
     The second value is ``"index"``, ``"words"``, ``"none"`` (lengths differ and the items
     carry no words) or ``"missing"`` (no confidences given).
     """
-    n = len(tokens)
-    items = confidence_items(word_confidences)
-    if not items:
-        return [None] * n, "missing"
-    pairs = [_item_value(item) for item in items]
-    if len(pairs) == n:
-        return [value for value, _ in pairs], "index"
-    if any(word is None for _, word in pairs):
-        return [None] * n, "none"
-    item_folds = [make_token(word.strip()).fold for _, word in pairs if word is not None]
-    matcher = SequenceMatcher(None, [t.fold for t in tokens], item_folds, autojunk=False)
-    values: list[float | None] = [None] * n
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            values[block.a + k] = pairs[block.b + k][0]
-    return values, "words"
+    result = align(tokens, confidence_items(word_confidences))
+    return result.values, result.mode
 
 
 def apply_case(span: Sequence[Token], right: str) -> str:
@@ -233,8 +288,13 @@ class OnlineCorrectionPipeline:
         transcription: str,
         word_confidences: Sequence[ConfidenceItem] | None = None,
         conversation_id: str | None = None,
+        *,
+        alignment: Alignment | None = None,
     ) -> dict[str, Any]:
         """Correct ``transcription``; returns the online result dict.
+
+        ``alignment`` (from :func:`align` on this transcript's tokens) saves aligning again when
+        the caller already did.
 
         Keys: ``corrected_text``, ``corrections_made`` (dicts shaped like
         ``schema.Correction``, method ``fast_exact``, position = word index), ``needs_clarification``,
@@ -246,7 +306,9 @@ class OnlineCorrectionPipeline:
         if not isinstance(transcription, str):
             raise TypeError(f"transcription must be a str, got {type(transcription).__name__}")
         tokens = tokenize(transcription)
-        confidences, alignment = align_confidences(tokens, word_confidences)
+        if alignment is None or len(alignment.values) != len(tokens):
+            alignment = align(tokens, confidence_items(word_confidences))
+        confidences = alignment.values
         pieces: list[str] = []
         corrections: list[dict[str, Any]] = []
         effective = [t.fold for t in tokens]  # words after correction, for clarification
@@ -284,7 +346,7 @@ class OnlineCorrectionPipeline:
             "clarification_reason": reason,
             "processing_mode": "online",
             "processing_time_ms": (perf_counter_ns() - started) / 1e6,
-            "confidence_alignment": alignment,
+            "confidence_alignment": alignment.mode,
         }
 
     def _choose(
@@ -341,9 +403,8 @@ class OnlineCorrectionPipeline:
             ]
             label = _category(words, i, end) if doubtful else None
             if label is not None:
-                heard = ", ".join(
-                    f"'{tokens[k].core}' ({confidences[k]:.2f}) en la palabra {k}" for k in doubtful
-                )
+                # The kind and the position only, never the value: this text is shown and stored.
+                heard = ", ".join(f"palabra {k} ({confidences[k]:.2f})" for k in doubtful)
                 problems.append(f"{label}: {heard}")
             i = end
         return "; ".join(problems) if problems else None

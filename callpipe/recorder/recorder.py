@@ -7,16 +7,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from difflib import SequenceMatcher
 from typing import Any
 
 from pydantic import ValidationError
 
-from callpipe.pii import RedactionMode, apply_redaction, caller_info, redact
-from callpipe.recorder.dictionary import make_token, tokenize
+from callpipe.limits import Limits
+from callpipe.pii import RedactionMode, apply_redaction, caller_info, map_strings, redact
+from callpipe.recorder.dictionary import Token, tokenize
 from callpipe.recorder.online import (
+    Alignment,
     InvalidConfidenceError,
-    align_confidences,
+    align,
     confidence_items,
     get_correction_pipeline,
 )
@@ -42,12 +43,13 @@ class RecordResult:
     online: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what ``callpipe record`` prints); the corrected text is redacted unless
-        ``PII_REDACTION=off``, since printed output tends to end up in logs."""
+        """JSON-ready form (what ``callpipe record`` prints); every text of the online result (corrected
+        text, corrections, reasons) is redacted unless ``PII_REDACTION=off``, since printed output
+        tends to end up in logs."""
         save = self.save
         online = dict(self.online)
-        if RedactionMode.from_env() is not RedactionMode.OFF and online.get("corrected_text"):
-            online["corrected_text"] = redact(online["corrected_text"])
+        if RedactionMode.from_env() is not RedactionMode.OFF:  # every string: text, corrections, reasons
+            online = map_strings(online, redact)
         return {
             "recording_id": save.recording_id,
             "local_path": str(save.local_path) if save.local_path else None,
@@ -79,6 +81,25 @@ class Recorder:
         conversation_id: str,
         transcription: str = "",
         word_confidences: list[dict[str, Any]] | list[WordConfidence] | None = None,
+        **kwargs: Any,
+    ) -> RecordResult:
+        """Correct ``transcription`` online and save the call; returns both results.
+
+        All of the work (alignment, correction, redaction, disk and network I/O) runs in a worker
+        thread: a long transcript or a slow store never stalls the event loop of a live voice bot or
+        of the API. Keyword arguments as :meth:`record_sync`.
+        """
+        items = confidence_items(word_confidences)  # here: a generator is read once, in this thread
+        return await asyncio.to_thread(
+            self.record_sync, audio_data, conversation_id, transcription, items, **kwargs
+        )
+
+    def record_sync(
+        self,
+        audio_data: bytes,
+        conversation_id: str,
+        transcription: str = "",
+        word_confidences: list[dict[str, Any]] | list[WordConfidence] | None = None,
         *,
         direction: Direction | str = Direction.INBOUND,
         outcome: Outcome | str = Outcome.UNKNOWN,
@@ -88,19 +109,26 @@ class Recorder:
         recording_id: str | None = None,
         caller_phone: str | None = None,
     ) -> RecordResult:
-        """Correct ``transcription`` online and save the call; returns both results.
+        """Blocking form of :meth:`record` (scripts, the CLI, worker threads).
 
         ``recording_id`` defaults to a new time-sortable id. ``caller_phone`` (any written form;
         Spanish numbers without +34 too) is stored masked and as a keyed hash (raw only with
-        ``PII_REDACTION=off``). Raises ValueError for a phone that is no valid number and the
-        store's errors for unsafe ids or bytes that are not audio (nothing is written then).
+        ``PII_REDACTION=off``). Raises ValueError for a phone that is no valid number,
+        :class:`~callpipe.limits.LimitExceededError` for a transcript or confidences past the
+        limits, and the store's errors for unsafe ids or bytes that are not audio (nothing is
+        written then). The confidences are aligned to the words once, in linear time.
         """
+        if not isinstance(transcription, str):
+            raise TypeError(f"transcription must be a str, got {type(transcription).__name__}")
         mode = self.redaction or RedactionMode.from_env()
         caller = caller_info(caller_phone, mode)
-        word_confidences = confidence_items(word_confidences)  # once: a generator is read only once
-        online = await self.pipeline.process_online(transcription, word_confidences, conversation_id)
-        words = _words(transcription, word_confidences)
-        warning = confidence_mismatch(transcription, word_confidences, len(words))
+        items = confidence_items(word_confidences)
+        tokens = tokenize(transcription)
+        Limits.from_env().check_text(len(tokens), len(items or []))
+        alignment = align(tokens, items)
+        online = self.pipeline.correct(transcription, items, conversation_id, alignment=alignment)
+        words = _words(tokens, items, alignment)
+        warning = _mismatch(len(tokens), len(items or []), alignment.mode, len(words))
         if warning is not None:
             online["confidence_warning"] = warning
             log.warning("conversation %s: %s", conversation_id, warning)
@@ -127,8 +155,7 @@ class Recorder:
             extra=dict(extra or {}),
         )
         metadata.processing_metrics.online_ms = online["processing_time_ms"]
-        # Redaction (CPU) and disk and network I/O must not stall the event loop of a live voice bot.
-        save = await asyncio.to_thread(self._save, audio_data, conversation_id, metadata, audio_format, mode)
+        save = self._save(audio_data, conversation_id, metadata, audio_format, mode)
         return RecordResult(save=save, online=online)
 
     def _save(
@@ -143,10 +170,6 @@ class Recorder:
         rid = metadata.recording_id
         return self.store.save_recording(audio, conversation_id, metadata, audio_format, rid)
 
-    def record_sync(self, audio_data: bytes, conversation_id: str, **kwargs: Any) -> RecordResult:
-        """Blocking form of :meth:`record` for scripts and the CLI."""
-        return asyncio.run(self.record(audio_data, conversation_id, **kwargs))
-
 
 def confidence_mismatch(transcription: str, items: Sequence[Any] | None, kept: int) -> str | None:
     """Why given word confidences were not used, or ``None`` when they line up with the words.
@@ -160,29 +183,33 @@ def confidence_mismatch(transcription: str, items: Sequence[Any] | None, kept: i
     given = len(items or [])
     if given == 0 or given == len(tokens):
         return None
-    _, mode = align_confidences(tokens, items)
+    return _mismatch(len(tokens), given, align(tokens, list(items or [])).mode, kept)
+
+
+def _mismatch(words: int, given: int, mode: str, kept: int) -> str | None:
+    if given == 0 or given == words:
+        return None
     if mode == "none":
         return (
-            f"{given} word confidences for {len(tokens)} words: items without their word only "
+            f"{given} word confidences for {words} words: items without their word only "
             "match by position, so none was used"
         )
-    if given > len(tokens):
-        return f"{given} word confidences for {len(tokens)} words: {given - kept} were not used"
+    if given > words:
+        return f"{given} word confidences for {words} words: {given - kept} were not used"
     return None
 
 
-def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[WordConfidence]:
+def _words(
+    tokens: Sequence[Token], items: Sequence[Any] | None, alignment: Alignment
+) -> list[WordConfidence]:
     """The live words with their confidences, aligned to the transcript's tokens as the online
     correction aligned them (timings kept when the items carry them)."""
-    tokens = tokenize(transcription)
-    values, mode = align_confidences(tokens, word_confidences)
-    items = list(word_confidences or [])
-    matched = _matched_items(tokens, items) if mode == "words" else {}
+    items = list(items or [])
     words = []
-    for i, (token, value) in enumerate(zip(tokens, values, strict=True)):
+    for i, (token, value, k) in enumerate(zip(tokens, alignment.values, alignment.item_of, strict=True)):
         if value is None:
             continue
-        item = items[i] if mode == "index" else matched.get(i)
+        item = items[k] if k is not None else None
         start = item.get("start") if isinstance(item, dict) else getattr(item, "start", None)
         end = item.get("end") if isinstance(item, dict) else getattr(item, "end", None)
         try:
@@ -192,20 +219,6 @@ def _words(transcription: str, word_confidences: Sequence[Any] | None) -> list[W
             where = ".".join(str(part) for part in first["loc"])
             raise InvalidConfidenceError(f"word confidence item {i}: {where}: {first['msg']}") from None
     return words
-
-
-def _matched_items(tokens: Sequence[Any], items: Sequence[Any]) -> dict[int, Any]:
-    """Token index -> the word item matched to it, as ``align_confidences`` matches in "words" mode
-    (so that the items' timings survive when the live engine split words differently)."""
-    folds = [make_token(str(_item_word(item) or "").strip()).fold for item in items]
-    matcher = SequenceMatcher(None, [t.fold for t in tokens], folds, autojunk=False)
-    return {
-        block.a + k: items[block.b + k] for block in matcher.get_matching_blocks() for k in range(block.size)
-    }
-
-
-def _item_word(item: Any) -> Any:
-    return item.get("word") if isinstance(item, dict) else getattr(item, "word", None)
 
 
 def _mean_confidence(words: list[WordConfidence]) -> float | None:

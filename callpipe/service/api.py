@@ -10,15 +10,27 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, WebSocket
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    WebSocket,
+)
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from callpipe.service.api_config import Principal
 from callpipe.service.auth import identify, require
-from callpipe.service.ingest import IngestError, ingest, parse_fields
-from callpipe.service.media import audio_response
+from callpipe.service.ingest import IngestError, ingest, ingest_once, parse_fields
+from callpipe.service.media import audio_response, served_bytes
 from callpipe.service.reads import analyst_view, processing_stats
+from callpipe.service.streaming import AudioSpool, StreamTimeout
 from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
 
 log = logging.getLogger("callpipe.service")
@@ -35,14 +47,17 @@ def _id(recording_id: str) -> str:
         raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None
 
 
-def _not_found(exc: RecordingNotFoundError) -> HTTPException:
-    return HTTPException(status_code=404, detail=str(exc.args[0]) if exc.args else "recording not found")
+def _not_found(recording_id: str) -> HTTPException:
+    """404 naming the id only: never the store, its path or its bucket."""
+    return HTTPException(status_code=404, detail=f"recording {recording_id} not found")
 
 
 @router.get("/health", tags=["service"])
-def health() -> dict[str, str]:
-    """Liveness (no key needed)."""
-    return {"status": "ok"}
+async def health(request: Request) -> JSONResponse:
+    """Each dependency (store sides, analytics, catalog) checked, no key needed; 503 when no
+    store side can take a call (see :mod:`callpipe.service.health`)."""
+    code, body = await request.app.state.health.get(request.app.state)
+    return JSONResponse(body, status_code=code)
 
 
 @router.get("/processing/stats", tags=["service"])
@@ -55,7 +70,7 @@ def stats(request: Request, _: Analyst) -> dict[str, Any]:
 @router.post("/recordings", status_code=201, tags=["recordings"])
 async def create_recording(
     request: Request,
-    _: Ingest,
+    principal: Ingest,
     audio: Annotated[UploadFile, File(description="the call's audio (wav, flac, ogg, mp3)")],
     conversation_id: Annotated[str, Form()],
     agent_id: Annotated[str | None, Form()] = None,
@@ -63,8 +78,11 @@ async def create_recording(
     transcript: Annotated[str | None, Form()] = None,
     word_confidences: Annotated[str | None, Form(description="JSON list of {word, confidence}")] = None,
     caller_phone: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    """Save a finished call through the online recorder; answers what ``callpipe record`` prints."""
+    """Save a finished call through the online recorder; answers what ``callpipe record`` prints
+    (without server paths). With ``Idempotency-Key`` a retry gets the first result back (200,
+    ``replayed: true``) and nothing is stored again; the same key for another request is a 409."""
     limit = request.app.state.settings.max_upload_bytes
     data = await audio.read(limit + 1)
     if len(data) > limit:
@@ -78,10 +96,20 @@ async def create_recording(
         "caller_phone": caller_phone,
     }
     try:
-        result = await ingest(request.app.state.recorder, data, parse_fields(fields, audio.filename))
+        parsed = parse_fields(fields, audio.filename)
+        if idempotency_key is None:
+            return JSONResponse(await ingest(request.app.state.recorder, data, parsed), status_code=201)
+        result, replayed = await ingest_once(
+            request.app.state.recorder,
+            request.app.state.idempotency,
+            principal.key_id,
+            idempotency_key,
+            data,
+            parsed,
+        )
     except IngestError as exc:
         raise HTTPException(status_code=exc.status, detail=exc.message) from None
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(result, status_code=200 if replayed else 201)
 
 
 @router.websocket("/recordings/stream")
@@ -96,36 +124,39 @@ async def stream_recording(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     state = websocket.app.state
-    chunks: list[bytes] = []
-    size = 0
+    settings = state.settings
+    spool = AudioSpool(settings.max_upload_bytes, settings.body_idle_seconds, settings.body_timeout_seconds)
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return  # the call was abandoned: nothing stored
-            if message.get("bytes") is not None:
-                size += len(message["bytes"])
-                if size > state.settings.max_upload_bytes:
-                    await _ws_error(websocket, 1009, "audio larger than the upload limit")
+        with spool:
+            while True:
+                try:
+                    message = await spool.next_message(websocket)
+                except StreamTimeout as exc:
+                    await _ws_error(websocket, 1008, str(exc))
                     return
-                chunks.append(message["bytes"])
-                continue
-            try:
-                fields = json.loads(message.get("text") or "")
-            except json.JSONDecodeError:
-                await _ws_error(websocket, 1008, "the final message must be a JSON object")
+                if message["type"] == "websocket.disconnect":
+                    return  # the call was abandoned: nothing stored
+                if message.get("bytes") is not None:
+                    if not spool.write(message["bytes"]):
+                        await _ws_error(websocket, 1009, "audio larger than the upload limit")
+                        return
+                    continue
+                try:
+                    fields = json.loads(message.get("text") or "")
+                except json.JSONDecodeError:
+                    await _ws_error(websocket, 1008, "the final message must be a JSON object")
+                    return
+                if not isinstance(fields, dict):
+                    await _ws_error(websocket, 1008, "the final message must be a JSON object")
+                    return
+                try:
+                    result = await ingest(state.recorder, await spool.read_all(), parse_fields(fields))
+                except IngestError as exc:
+                    await _ws_error(websocket, 1008 if exc.status < 500 else 1011, exc.message)
+                    return
+                await websocket.send_json(result)
+                await websocket.close(code=1000)
                 return
-            if not isinstance(fields, dict):
-                await _ws_error(websocket, 1008, "the final message must be a JSON object")
-                return
-            try:
-                result = await ingest(state.recorder, b"".join(chunks), parse_fields(fields))
-            except IngestError as exc:
-                await _ws_error(websocket, 1008 if exc.status < 500 else 1011, exc.message)
-                return
-            await websocket.send_json(result)
-            await websocket.close(code=1000)
-            return
     except WebSocketDisconnect:
         return
 
@@ -178,10 +209,12 @@ def get_recording(
         raise HTTPException(status_code=403, detail="raw metadata needs the admin role")
     try:
         doc = request.app.state.store.get_metadata(recording_id)
-    except RecordingNotFoundError as exc:
-        raise _not_found(exc) from None
+    except RecordingNotFoundError:
+        raise _not_found(recording_id) from None
     if raw:
-        request.app.state.audit.record(principal, "read_raw_metadata", recording_id=recording_id)
+        request.app.state.audit.record(
+            principal, "read_raw_metadata", recording_id=recording_id, outcome="served"
+        )
         return doc.model_dump(mode="json")
     return analyst_view(doc)
 
@@ -194,17 +227,18 @@ async def get_audio(request: Request, recording_id: str, principal: Analyst) -> 
     try:
         meta = await asyncio.to_thread(store.get_metadata, recording_id)
         source: Path | bytes = await asyncio.to_thread(_audio_source, store, recording_id)
-    except RecordingNotFoundError as exc:
-        raise _not_found(exc) from None
-    except (StorageError, OSError) as exc:
-        raise HTTPException(status_code=404, detail=f"audio of {recording_id} is not available") from exc
-    range_header = request.headers.get("range")
-    if "admin" in principal.roles and (
-        not range_header or range_header.replace(" ", "").startswith("bytes=0-")
-    ):
-        request.app.state.audit.record(principal, "read_audio", recording_id=recording_id)
+    except RecordingNotFoundError:
+        raise _not_found(recording_id) from None
+    except (StorageError, OSError):
+        raise HTTPException(status_code=404, detail=f"audio of {recording_id} is not available") from None
     fmt = meta.audio.format if meta.audio else (source.suffix.lstrip(".") if isinstance(source, Path) else "")
-    return audio_response(source, fmt, range_header)
+    response = audio_response(source, fmt, request.headers.get("range"))
+    served = served_bytes(response)
+    if "admin" in principal.roles and served is not None:  # by what is sent, whatever was asked
+        request.app.state.audit.record(
+            principal, "read_audio", recording_id=recording_id, outcome="served", **served
+        )
+    return response
 
 
 def _audio_source(store: Any, recording_id: str) -> Path | bytes:
@@ -234,8 +268,8 @@ def reprocess(
         )
     try:
         request.app.state.store.request_reprocess(recording_id, stage)
-    except RecordingNotFoundError as exc:
-        raise _not_found(exc) from None
+    except RecordingNotFoundError:
+        raise _not_found(recording_id) from None
     return {"flagged": 1, "stages": stage or "all", "recording_ids": [recording_id]}
 
 
@@ -249,9 +283,9 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
     state = request.app.state
     try:
         receipt = erase(state.store, recording_id=recording_id)
-    except RecordingNotFoundError as exc:
+    except RecordingNotFoundError:
         state.audit.record(principal, "erase", recording_id=recording_id, outcome="not_found")
-        raise _not_found(exc) from None
+        raise _not_found(recording_id) from None
     body = receipt.to_dict()
     removed = sum(len(r.removed) for r in receipt.recordings)
     state.audit.record(

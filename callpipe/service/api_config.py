@@ -28,6 +28,11 @@ SESSION_SECRET_ENV = "CALLPIPE_SESSION_SECRET"
 DAGSTER_URL_ENV = "DAGSTER_WEBSERVER_URL"
 AUDIT_ENV = "CALLPIPE_AUDIT_LOG"
 MAX_UPLOAD_ENV = "CALLPIPE_MAX_UPLOAD_MB"
+STATE_DIR_ENV = "CALLPIPE_STATE_DIR"
+BODY_TIMEOUT_ENV = "CALLPIPE_BODY_TIMEOUT_SECONDS"
+BODY_IDLE_ENV = "CALLPIPE_BODY_IDLE_SECONDS"
+HEADER_TIMEOUT_ENV = "CALLPIPE_HEADER_TIMEOUT_SECONDS"
+MAX_CONNECTIONS_ENV = "CALLPIPE_MAX_CONNECTIONS"
 MIN_KEY_LENGTH = 16
 
 
@@ -72,6 +77,17 @@ class ServiceSettings:
     audit_log: Path = Path("data/audit/api.jsonl")
     max_upload_bytes: int = 100 * 1024 * 1024
     session_seconds: int = 8 * 3600
+    body_timeout_seconds: float = 120.0
+    body_idle_seconds: float = 15.0
+    header_timeout_seconds: float = 10.0
+    max_connections: int = 200
+    state_dir: Path | None = None
+    """Sessions and idempotency keys (SQLite); None: ``state`` beside the audit log's folder."""
+
+    @property
+    def state_path(self) -> Path:
+        """The folder of the service's durable state (sessions, idempotency keys)."""
+        return self.state_dir if self.state_dir is not None else self.audit_log.parent.parent / "state"
 
     def authenticate(self, presented: str) -> Principal | None:
         """The principal of ``presented`` or None; every configured key is compared in constant time."""
@@ -123,7 +139,17 @@ class ServiceSettings:
             max_mb = float(env.get(MAX_UPLOAD_ENV) or 100)
         except ValueError:
             raise ServiceConfigError(f"{MAX_UPLOAD_ENV} must be a number of megabytes") from None
+        timing = {
+            "body_timeout_seconds": _positive(env, BODY_TIMEOUT_ENV, 120.0),
+            "body_idle_seconds": _positive(env, BODY_IDLE_ENV, 15.0),
+            "header_timeout_seconds": _positive(env, HEADER_TIMEOUT_ENV, 10.0),
+            "max_connections": int(_positive(env, MAX_CONNECTIONS_ENV, 200)),
+        }
+        if max_mb <= 0:
+            raise ServiceConfigError(f"{MAX_UPLOAD_ENV} must be a positive number of megabytes")
         settings = cls(
+            **timing,
+            state_dir=Path(env[STATE_DIR_ENV]) if env.get(STATE_DIR_ENV) else store_dir.parent / "state",
             keys=keys,
             session_secret=secret,
             dagster_url=(env.get(DAGSTER_URL_ENV) or "http://127.0.0.1:3000").rstrip("/"),
@@ -131,6 +157,17 @@ class ServiceSettings:
             max_upload_bytes=int(max_mb * 1024 * 1024),
         )
         return settings, demo_key
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise ServiceConfigError(f"{name} must be a positive number") from None
+    if not value > 0:
+        raise ServiceConfigError(f"{name} must be a positive number")
+    return value
 
 
 def parse_keys(text: str) -> tuple[ApiKey, ...]:

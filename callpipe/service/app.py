@@ -14,8 +14,11 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from callpipe.idempotency import open_store as open_idempotency
 from callpipe.service.api_config import ServiceSettings
 from callpipe.service.audit import AuditLog
+from callpipe.service.guard import BodyGuard, uvicorn_limits
+from callpipe.service.health import HealthCheck
 from callpipe.service.reads import (
     AnalyticsHandle,
     AnalyticsUnavailableError,
@@ -64,6 +67,8 @@ def create_app(
     app.state.analytics_url = analytics_url
     app.state.analytics = AnalyticsHandle(default_opener(app.state.store, analytics_url))
     app.state.stats_cache = StatsCaches.from_env()
+    app.state.health = HealthCheck()
+    app.state.idempotency = open_idempotency(settings.state_path)
     app.include_router(api.router)
     ui.mount(app)
 
@@ -100,6 +105,7 @@ def create_app(
         )
         return response
 
+    app.add_middleware(BodyGuard, settings=settings)  # outermost of ours: before any body byte is read
     return app
 
 
@@ -127,7 +133,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, demo: bool = False) -> N
         )
         sys.stderr.flush()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config: dict[str, Any] = {"host": host, "port": port, "access_log": False, "log_level": "info"}
+    config: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "info",
+        **uvicorn_limits(settings),
+    }
     uvicorn.run(app, **config)
 
 

@@ -2,9 +2,10 @@
 
 Clients send ``Authorization: Bearer KEY``; the web UI logs in once with an analyst (or admin)
 key and then carries a signed session cookie (HttpOnly, SameSite=Strict, never the key itself:
-``base64(role set, key id, expiry).HMAC``). The cookie is accepted only on safe methods (GET,
-HEAD), so a state-changing call always needs the key. Revoking a key (removing it from
-``CALLPIPE_API_KEYS`` and restarting) ends its sessions.
+``base64(key id, session id, expiry).HMAC``). The session id must also be live in the
+server-side :class:`~callpipe.service.sessions.SessionStore`, so logout ends it everywhere. The
+cookie is accepted only on safe methods (GET, HEAD), so a state-changing call always needs the
+key. Revoking a key (removing it from ``CALLPIPE_API_KEYS`` and restarting) ends its sessions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import HTTPException, Request, Security, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from callpipe.service.api_config import Principal, ServiceSettings
+from callpipe.service.sessions import session_store
 
 SESSION_COOKIE = "callpipe_session"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -79,7 +81,8 @@ def _sign(secret: bytes, payload: bytes) -> str:
 def make_session(settings: ServiceSettings, principal: Principal, now: float | None = None) -> str:
     """A signed session value for ``principal`` valid for ``settings.session_seconds``."""
     expires = int((now if now is not None else time.time()) + settings.session_seconds)
-    payload = json.dumps({"k": principal.key_id, "exp": expires}, separators=(",", ":")).encode()
+    sid = session_store(settings.state_path).open(principal.key_id, expires, now=now)
+    payload = json.dumps({"k": principal.key_id, "s": sid, "exp": expires}, separators=(",", ":")).encode()
     body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
     return f"{body}.{_sign(settings.session_secret, payload)}"
 
@@ -94,10 +97,28 @@ def read_session(settings: ServiceSettings, value: str | None, now: float | None
         if not hmac.compare_digest(signature, _sign(settings.session_secret, payload)):
             return None
         data = json.loads(payload)
-        expires, wanted = int(data["exp"]), str(data["k"])
+        expires, wanted, sid = int(data["exp"]), str(data["k"]), str(data["s"])
     except (ValueError, KeyError, TypeError):
         return None
     if expires < (now if now is not None else time.time()):
         return None
     key = settings.by_id(wanted)
-    return settings.principal(key) if key is not None else None
+    if key is None or not session_store(settings.state_path).is_live(sid, wanted, now=now):
+        return None  # a revoked key, or a session ended by logout
+    return settings.principal(key)
+
+
+def end_session(settings: ServiceSettings, value: str | None) -> bool:
+    """End the session of a (validly signed) cookie server-side; whether there was one."""
+    if not value or value.count(".") != 1:
+        return False
+    body, signature = value.split(".")
+    try:
+        payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if not hmac.compare_digest(signature, _sign(settings.session_secret, payload)):
+            return False
+        sid = str(json.loads(payload)["s"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    session_store(settings.state_path).close(sid)
+    return True

@@ -8,11 +8,14 @@ validates ids, confidences, the phone number and the audio before it writes anyt
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from callpipe.audio_files import InvalidAudioError
+from callpipe.idempotency import IdempotencyConflict, IdempotencyStore, check_key, fingerprint
 from callpipe.pii import PIIConfigError
 from callpipe.recorder import Recorder
 from callpipe.storage import (
@@ -23,6 +26,7 @@ from callpipe.storage import (
     StorageUnavailableError,
 )
 
+log = logging.getLogger("callpipe.service")
 AUDIO_FORMATS = ("wav", "flac", "ogg", "mp3", "opus", "webm", "m4a")
 
 
@@ -71,10 +75,14 @@ def parse_fields(fields: dict[str, Any], filename: str | None = None) -> IngestR
         words = words.get("word_confidences", "missing")
     if words is not None and (not isinstance(words, list) or not all(isinstance(w, dict) for w in words)):
         raise IngestError(422, "word_confidences must be a JSON list of {word, confidence} objects")
-    fmt = fields.get("format") or (filename.rsplit(".", 1)[-1] if filename and "." in filename else "wav")
-    fmt = str(fmt).lower()
-    if fmt not in AUDIO_FORMATS:
-        raise IngestError(422, f"audio format {fmt[:10]!r} is not one of {', '.join(AUDIO_FORMATS)}")
+    # The bytes decide the format (callpipe.audio_files.probe_audio); a name is only a hint, and
+    # what a client wrote is never echoed (a "file name" can be a path).
+    fmt = str(fields.get("format") or "").lower()
+    if fmt and fmt not in AUDIO_FORMATS:
+        raise IngestError(422, f"the format field must be one of {', '.join(AUDIO_FORMATS)}")
+    if not fmt and filename and "." in filename:
+        suffix = filename.rsplit(".", 1)[-1].lower()
+        fmt = suffix if suffix in AUDIO_FORMATS else ""
     optional = {}
     for name in ("agent_id", "caller_phone"):
         value = fields.get(name)
@@ -115,11 +123,45 @@ async def ingest(recorder: Recorder, audio: bytes, request: IngestRequest) -> di
         raise IngestError(500, _line(exc)) from None
     except (InvalidAudioError, InvalidIdError, InvalidMetadataError) as exc:
         raise IngestError(422, _line(exc)) from None
-    except StorageError as exc:
-        raise IngestError(500, _line(exc)) from None
+    except StorageError as exc:  # its text may name a path or a bucket: the log has it, not the client
+        log.error("ingest of %s failed: %s", request.conversation_id[:80], _line(exc))
+        raise IngestError(500, "the store could not save the call") from None
     except ValueError as exc:  # confidences, phone number, pydantic validation of the metadata
         raise IngestError(422, _line(exc)) from None
-    return result.to_dict()
+    answer = result.to_dict()
+    for server_only in ("local_path", "metadata_path"):  # where the server keeps it is its own business
+        answer.pop(server_only, None)
+    return answer
+
+
+async def ingest_once(
+    recorder: Recorder,
+    keys: IdempotencyStore,
+    scope: str,
+    key: str,
+    audio: bytes,
+    request: IngestRequest,
+) -> tuple[dict[str, Any], bool]:
+    """:func:`ingest` under an idempotency key: ``(result, replayed)``; a replay is the first
+    result's ids, size, checksum and sync state with ``replayed: true``, and stores nothing."""
+    try:
+        key = check_key(key)
+    except ValueError as exc:
+        raise IngestError(422, str(exc)) from None
+    request_id = fingerprint(audio, asdict(request))
+    try:
+        first = await asyncio.to_thread(keys.claim, scope, key, request_id)
+    except IdempotencyConflict as exc:
+        raise IngestError(409, str(exc)) from None
+    if first is not None:
+        return {**first, "replayed": True}, True
+    try:
+        result = await ingest(recorder, audio, request)
+    except BaseException:
+        await asyncio.to_thread(keys.release, scope, key)
+        raise
+    await asyncio.to_thread(keys.finish, scope, key, result)
+    return result, False
 
 
 def _line(exc: Exception) -> str:

@@ -56,6 +56,20 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, last
 
 
+def served_bytes(response: StreamingResponse) -> dict[str, int] | None:
+    """What ``response`` sends of the file, from the headers it was built with (``first``,
+    ``last``, ``bytes``, ``size``), or None when it sends no audio (an empty file)."""
+    length = int(response.headers.get("content-length", "0"))
+    if response.status_code not in (200, 206) or length <= 0:
+        return None
+    content_range = response.headers.get("content-range")
+    if content_range:
+        span, _, size = content_range.removeprefix("bytes ").partition("/")
+        first, _, last = span.partition("-")
+        return {"first": int(first), "last": int(last), "bytes": length, "size": int(size)}
+    return {"first": 0, "last": length - 1, "bytes": length, "size": length}
+
+
 def _unsatisfiable(size: int) -> None:
     raise HTTPException(
         status_code=416,

@@ -120,6 +120,14 @@ class BackgroundValue:
                 threading.Thread(target=self._run, args=(compute,), daemon=True).start()
             return self._value
 
+    def prime(self, compute: Callable[[], Any]) -> Any:
+        """Compute now, in the caller's thread, when there is no value yet (errors propagate)."""
+        value = compute()
+        with self._lock:
+            if self._value is None:
+                self._value, self._at = value, time.monotonic()
+            return self._value
+
     def _run(self, compute: Callable[[], Any]) -> None:
         try:
             value = compute()
@@ -129,6 +137,15 @@ class BackgroundValue:
             if value is not None:
                 self._value, self._at = value, time.monotonic()
             self._running = False
+
+
+def pending_sync_count(store: RecordingStore) -> int:
+    """Recordings kept locally during an S3 outage and not yet uploaded (``callpipe sync``)."""
+    from callpipe.storage.index import PENDING_SYNC
+    from callpipe.storage.local import LocalStore
+
+    local = getattr(store, "local", None)
+    return len(_count(str(local.path(PENDING_SYNC)))) if isinstance(local, LocalStore) else 0
 
 
 class StatsCaches:
@@ -201,9 +218,15 @@ def queue_stats(store: RecordingStore, tables: AnalyticsHandle) -> dict[str, Any
 def processing_stats(store: RecordingStore, tables: AnalyticsHandle, caches: StatsCaches) -> dict[str, Any]:
     """The seed's ``GET /processing/stats`` shape over the whole store."""
     queue = caches.queue.get(lambda: queue_stats(store, tables))
-    sizes = caches.storage.get(lambda: {**store.get_storage_stats(), "sizes_as_of": _now()})
-    storage = dict(sizes) if sizes else {"backend": store.backend, "total_bytes": None, "sizes_as_of": None}
+
+    def sizes_now() -> dict[str, Any]:
+        return {**store.get_storage_stats(), "sizes_as_of": _now()}
+
+    # The first call measures (this runs in a worker thread); later ones get the background value.
+    sizes = caches.storage.get(sizes_now) or caches.storage.prime(sizes_now)
+    storage = dict(sizes)
     storage.update(
+        pending_sync=pending_sync_count(store),
         recordings=queue["total_recordings"],
         processed=queue["processed"],
         pending=queue["pending"] + queue["failed"],

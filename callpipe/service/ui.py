@@ -24,8 +24,9 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from callpipe.service.api_config import Principal
-from callpipe.service.auth import SESSION_COOKIE, identify, make_session
+from callpipe.service.auth import SESSION_COOKIE, end_session, identify, make_session
 from callpipe.service.reads import analyst_view, corrections_of
+from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
@@ -78,10 +79,23 @@ def mount(app: FastAPI) -> None:
     def login_form(request: Request) -> HTMLResponse:
         return page(request, "login.html", None, error=None)
 
+    limiter = LoginLimiter()
+
     @app.post("/ui/login", include_in_schema=False)
-    def login(request: Request, key: Annotated[str, Form()]) -> Response:
+    def login(request: Request, key: Annotated[str, Form(max_length=512)]) -> Response:
+        if not same_origin(request):
+            return HTMLResponse("cross-site login refused", status_code=403)
+        client = request.client.host if request.client else "?"
+        wait = limiter.blocked(client)
+        if wait > 0:
+            return HTMLResponse(
+                "too many failed logins; try later",
+                status_code=429,
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         principal = request.app.state.settings.authenticate(key.strip())
         if principal is None or "analyst" not in principal.roles:
+            limiter.failed(client)
             error = "Unknown key." if principal is None else "This key has no analyst role."
             return templates.TemplateResponse(
                 request, "login.html", {"principal": None, "error": error}, status_code=401
@@ -99,7 +113,10 @@ def mount(app: FastAPI) -> None:
         return response
 
     @app.post("/ui/logout", include_in_schema=False)
-    def logout() -> RedirectResponse:
+    def logout(request: Request) -> Response:
+        if not same_origin(request):
+            return HTMLResponse("cross-site logout refused", status_code=403)
+        end_session(request.app.state.settings, request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -205,6 +222,20 @@ def intent_names() -> list[str]:
         return sorted({*data.get("intents", {}), data.get("other_label", "other")})
     except (OSError, ValueError, AttributeError):
         return []
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a form post comes from this site: a browser's ``Sec-Fetch-Site`` says
+    ``same-origin`` (or ``none``: typed by the user), and an ``Origin`` names this host. A client
+    that sends neither (curl, scripts) is not a browser a cross-site form could drive."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:  # decisive where sent: with Referrer-Policy no-referrer, Chromium's Origin is "null"
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
 
 
 def _session(request: Request) -> Principal | None:

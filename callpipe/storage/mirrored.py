@@ -109,7 +109,7 @@ class MirroredStore(RecordingStore):
         return SaveResult(
             recording_id=entry.recording_id,
             local_path=local.path(local.audio_key(entry)),
-            s3_path=self.s3._uri(self.s3.audio_key(entry)),
+            s3_path=None if error is not None else self.s3._uri(self.s3.audio_key(entry)),  # not there yet
             metadata_path=local._uri(local.metadata_key(entry)),
             size_bytes=doc.audio.file_size_bytes,
             checksum=doc.audio.checksum_sha256,
@@ -229,11 +229,11 @@ class MirroredStore(RecordingStore):
             return "S3 skipped: it was unavailable moments ago"
         try:
             fn()
-        except StorageError as exc:
-            if isinstance(exc, StorageUnavailableError):
+        except (StorageError, OSError) as exc:  # any S3 failure keeps the call locally, pending sync
+            if not isinstance(exc, StorageError) or isinstance(exc, StorageUnavailableError):
                 self._s3_down_until = time.monotonic() + self.s3_retry_after
             log.warning("S3 write failed, kept locally for sync: %s", exc)
-            return str(exc)
+            return str(exc) or type(exc).__name__
         return None
 
     def _mark_pending_sync(self, recording_id: str) -> str:

@@ -39,6 +39,7 @@ from callpipe.storage.index import Entry
 
 T = TypeVar("T")
 _POOL_LOCK = threading.Lock()
+_WRITE_OPS = frozenset({"PutObject", "CopyObject"})
 _BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
 SSE_MODES = ("AES256", "aws:kms")
 
@@ -225,8 +226,14 @@ class S3Store(BlobStore):
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             where = self._uri(key)
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if code in ("NoSuchKey", "404", "NotFound") and (op not in _WRITE_OPS or code == "NoSuchKey"):
                 raise FileNotFoundError(where) from None
+            if op in _WRITE_OPS and status == 404 and code != "NoSuchBucket":
+                # A bare 404 to a write is no missing object: a wrong endpoint, a missing bucket or a
+                # proxy in the way. An outage, never "not found" (which callers read as a user mistake).
+                raise StorageUnavailableError(
+                    f"S3 {op} {where}: HTTP 404 {code} (endpoint or bucket)"
+                ) from None
             if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise PreconditionFailed(where) from None
             if status >= 500 or code in _BUSY_CODES:

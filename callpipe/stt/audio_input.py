@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from callpipe.limits import LimitExceededError, Limits
 from callpipe.stt.errors import InvalidAudioError
 
 SAMPLE_RATE = 16000
@@ -91,18 +92,35 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 
 
 def _decode(source: str | io.BytesIO, label: str) -> np.ndarray:
+    """Decode and resample frame by frame (FFmpeg's resampler, a frame at a time), bounded by the
+    ingest limits: a stream whose header or decoded length is past them is refused before or while
+    it is decoded, so that a lying header cannot make the resampled array grow without end."""
+    limits = Limits.from_env()
+    cap = int(limits.max_call_seconds * SAMPLE_RATE) + SAMPLE_RATE
     pieces: list[np.ndarray] = []
+    produced = 0
     try:
         with av.open(source, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise InvalidAudioError(f"no audio stream in {label}")
             stream = container.streams.audio[0]
             count = stream.codec_context.channels or 1
+            try:
+                limits.check_format(int(stream.codec_context.sample_rate or stream.rate or 0), count)
+            except LimitExceededError as exc:
+                raise InvalidAudioError(f"{label}: {exc}") from None
             layout = {1: "mono", 2: "stereo"}.get(count, stream.codec_context.layout.name)
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
             try:
                 for frame in container.decode(stream):
-                    pieces.extend(out.to_ndarray() for out in resampler.resample(frame))
+                    for out in resampler.resample(frame):
+                        pieces.append(out.to_ndarray())
+                        produced += pieces[-1].shape[1]
+                    if produced > cap:
+                        raise InvalidAudioError(
+                            f"{label} decodes to more than {limits.max_call_seconds / 60:g} min of audio "
+                            "(CALLPIPE_MAX_CALL_MINUTES)"
+                        )
             except av.error.FFmpegError as exc:
                 if not pieces:
                     raise

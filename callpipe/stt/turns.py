@@ -3,8 +3,9 @@
 Stereo call recordings carry one party per channel (channel 0 = agent, channel 1 = customer
 unless told otherwise, env ``CALLPIPE_AGENT_CHANNEL``): each channel is transcribed on its own
 and the segments are merged by time into labelled turns. Mono recordings (or "stereo" files
-whose two channels hold the same signal) give turns per segment with speaker "unknown", and
-say so in ``ConversationTranscript.stereo`` rather than inventing a speaker split.
+whose two channels hold the same signal) are diarized by voice over Whisper's word timestamps
+(:mod:`callpipe.speakers`): each word gets agent, customer, or "unknown" when the voices do not
+separate (then the turns are per segment, as before), and each turn a ``speaker_confidence``.
 
 Talk time, silence, overlap and interruptions come from the Silero VAD bundled with
 faster-whisper run on each channel, not from Whisper's segment times (which absorb pauses).
@@ -47,6 +48,7 @@ class ConversationTranscript(BaseModel):
     speech: dict[str, list[Interval]] = Field(description="VAD speech intervals (s) per speaker")
     stereo: bool
     duration: float
+    diarization_seconds: float = 0.0
 
     @property
     def text(self) -> str:
@@ -82,6 +84,7 @@ def transcribe_conversation(
     agent_channel: int | None = None,
     premium: bool = False,
     domain_terms: Sequence[str] | None = None,
+    direction: str | None = "inbound",
 ) -> ConversationTranscript:
     """Transcribe a call into speaker turns plus :class:`~callpipe.schema.ConversationMetrics`.
 
@@ -103,17 +106,52 @@ def transcribe_conversation(
         turns = words_to_turns(words, word_speakers(words, channels, speakers), speakers)
         speech = {speakers[i]: speech_intervals(channels[i]) for i in range(2)}
     else:
+        turns, speech, diarization_seconds = _mono_turns(mono, result, direction)
+    turns = index_turns(turns)  # the transcript of record is these turns joined
+    metrics = conversation_metrics(turns, duration, vad_speech=speech)
+    return ConversationTranscript(
+        turns=turns,
+        metrics=metrics,
+        channels=[result],
+        speech=speech,
+        stereo=stereo,
+        duration=duration,
+        diarization_seconds=0.0 if stereo else diarization_seconds,
+    )
+
+
+def _mono_turns(
+    mono: np.ndarray, result: TranscriptResult, direction: str | None
+) -> tuple[list[Turn], dict[str, list[Interval]], float]:
+    """Diarized turns of a mono call, or per-segment "unknown" turns when the voices do not separate."""
+    from callpipe.speakers.attribute import mono_speakers, party_speech
+
+    vad = speech_intervals(mono)
+    words = result.word_confidences
+    spans = [(w.start, w.end) for w in words]
+    found = mono_speakers(mono, [w.word for w in words], spans, direction=direction)
+    if not found.separated:
+        _log.info("mono call: speakers unknown (%s)", found.reason)
         turns = [
             Turn(speaker="unknown", start=s.start, end=s.end, text=s.text.strip())
             for s in result.segments
             if s.text.strip()
         ]
-        speech = {"unknown": speech_intervals(mono)}
-    turns = index_turns(turns)  # the transcript of record is these turns joined
-    metrics = conversation_metrics(turns, duration, vad_speech=speech)
-    return ConversationTranscript(
-        turns=turns, metrics=metrics, channels=[result], speech=speech, stereo=stereo, duration=duration
-    )
+        return turns, {"unknown": vad}, found.seconds
+    turns = with_confidences(words_to_turns(words, found.speakers, []), found.confidences)
+    return turns, party_speech(vad, [(t.speaker, t.start, t.end) for t in turns]), found.seconds
+
+
+def with_confidences(turns: Sequence[Turn], confidences: Sequence[float]) -> list[Turn]:
+    """Each turn's ``speaker_confidence``: the mean of its tokens' (turns in token order)."""
+    out, position = [], 0
+    for turn in turns:
+        count = len(turn.text.split())
+        chunk = confidences[position : position + count]
+        position += count
+        value = round(sum(chunk) / len(chunk), 3) if chunk else None
+        out.append(turn.model_copy(update={"speaker_confidence": value}))
+    return out
 
 
 def word_speakers(
@@ -176,11 +214,13 @@ def transcript_turns(
     words: Sequence[WordConfidence],
     *,
     agent_channel: int | None = None,
+    direction: str | None = "inbound",
 ) -> tuple[list[Turn], ConversationMetrics]:
     """Turns and metrics of a transcript made elsewhere (the live one) over ``audio``.
 
     With word timestamps each token goes to the party whose channel carries its energy (stereo)
-    or to "unknown" turns split at pauses (mono). Without timestamps the whole text is one
+    or, on a mono call, to the voice :mod:`callpipe.speakers` finds (or to "unknown" turns split
+    at pauses when the voices do not separate). Without timestamps the whole text is one
     "unknown" turn, and turn count and words per minute are unknown (None), as in
     :func:`vad_metrics`. Talk time, silence, overlap and interruptions come from the VAD.
     """
@@ -206,10 +246,16 @@ def transcript_turns(
             WordConfidence(word=t, confidence=1.0, start=s, end=e)
             for t, (s, e) in zip(tokens, spans, strict=True)
         ]
-        speakers = word_speakers(timed, channels, parties)
-    else:
-        speakers = ["unknown"] * len(tokens)
-    turns = group_tokens(text, spans, speakers, parties)
+        turns = group_tokens(text, spans, word_speakers(timed, channels, parties), parties)
+        return turns, conversation_metrics(turns, duration, vad_speech=speech)
+    from callpipe.speakers.attribute import mono_speakers, party_speech
+
+    mono = channels.mean(axis=0, dtype=np.float32)
+    found = mono_speakers(mono, tokens, spans, direction=direction)
+    turns = group_tokens(text, spans, found.speakers, parties)
+    if found.separated:
+        turns = with_confidences(turns, found.confidences)
+        speech = party_speech(speech["unknown"], [(t.speaker, t.start, t.end) for t in turns])
     return turns, conversation_metrics(turns, duration, vad_speech=speech)
 
 

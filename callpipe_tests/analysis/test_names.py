@@ -24,6 +24,12 @@ REF = date(2025, 3, 10)
 REFERENCE: dict[str, set[tuple[str, str]]] = {
     "baja": {("persons", "marta"), ("organizations", "energia clara")},
     "correo": {("persons", "ana")},
+    "domicilio": {
+        ("persons", "lucia"),
+        ("organizations", "seguros faro"),
+        ("locations", "valencia"),
+        ("locations", "calle mayor"),
+    },
     "factura": {("organizations", "telefonia norte")},
     "saldo": {("persons", "laura"), ("organizations", "banco sol")},
     "tarjeta": {("persons", "carlos"), ("organizations", "banco sol")},

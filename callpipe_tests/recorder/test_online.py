@@ -171,12 +171,12 @@ def test_multiword_correction_reports_first_position(pipeline: OnlineCorrectionP
 @pytest.mark.parametrize(
     ("text", "low", "reason"),
     [
-        ("me han cobrado cuarenta y cinco euros", {3: 0.31}, "importe incierto: 'cuarenta' (0.31)"),
-        ("el IBAN es ES91 2100 0418 4502 0005 1332", {4: 0.2}, "número de cuenta incierto: '2100' (0.20)"),
-        ("la tarjeta acaba en cuatro cinco dos uno", {5: 0.4}, "número de tarjeta incierto: 'cinco' (0.40)"),
-        ("mi DNI es 12345678Z", {3: 0.1}, "documento de identidad incierto: '12345678Z' (0.10)"),
-        ("el número es seiscientos doce", {3: 0.45}, "número incierto: 'seiscientos' (0.45)"),
-        ("pagué 45€ ayer", {1: 0.3}, "importe incierto: '45€' (0.30)"),
+        ("me han cobrado cuarenta y cinco euros", {3: 0.31}, "importe incierto: palabra 3 (0.31)"),
+        ("el IBAN es ES91 2100 0418 4502 0005 1332", {4: 0.2}, "número de cuenta incierto: palabra 4 (0.20)"),
+        ("la tarjeta acaba en cuatro cinco dos uno", {5: 0.4}, "número de tarjeta incierto: palabra 5"),
+        ("mi DNI es 12345678Z", {3: 0.1}, "documento de identidad incierto: palabra 3 (0.10)"),
+        ("el número es seiscientos doce", {3: 0.45}, "número incierto: palabra 3 (0.45)"),
+        ("pagué 45€ ayer", {1: 0.3}, "importe incierto: palabra 1 (0.30)"),
     ],
 )
 def test_uncertain_critical_values_ask_for_clarification(
@@ -185,8 +185,7 @@ def test_uncertain_critical_values_ask_for_clarification(
     result = pipeline.correct(text, conf(text, low))
     assert result["needs_clarification"] is True
     assert result["clarification_reason"].startswith(reason)
-    position = next(iter(low))
-    assert f"en la palabra {position}" in result["clarification_reason"]
+    assert text.split()[next(iter(low))] not in result["clarification_reason"]  # never the value
 
 
 @pytest.mark.parametrize(

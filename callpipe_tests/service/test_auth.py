@@ -41,7 +41,9 @@ def test_auth_matrix(client: TestClient, method: str, path: str, needed: str) ->
 
 
 def test_health_needs_no_key_and_docs_are_served(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    health = client.get("/health").json()
+    assert health["status"] == "ok"
+    assert health["checks"]["store.local"] == {"status": "ok"}
     assert client.get("/openapi.json").json()["info"]["title"] == "callpipe"
     assert "swagger" in client.get("/docs").text.lower()
 

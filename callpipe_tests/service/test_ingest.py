@@ -37,9 +37,7 @@ def test_ingest_runs_the_online_recorder(client: TestClient, local_store: LocalS
     body = response.json()
     assert set(body) == {
         "recording_id",
-        "local_path",
         "s3_path",
-        "metadata_path",
         "size_bytes",
         "checksum",
         "pending_sync",

@@ -37,6 +37,10 @@ def fill(store: LocalStore, analytics_url: str, count: int = 12) -> list[str]:
         if index == 1:  # processed without speaker turns (the live transcript was kept)
             doc.turns = []
             doc.sentiment.per_turn = []
+        if index == 2:  # a mono call diarized by voice
+            doc.turns = [
+                t.model_copy(update={"speaker_confidence": 0.93, "channel": None}) for t in doc.turns
+            ]
         store.save_recording(
             make_wav(seconds=1.0, seed=index), doc.conversation_id, doc, "wav", doc.recording_id
         )
@@ -145,6 +149,9 @@ def test_dashboard_list_and_call_page(client: TestClient, filled: list[str]) -> 
     assert "<script>" not in text  # no inline scripts: the CSP allows only the app's own files
     no_turns = client.get(f"/ui/calls/{filled[1]}").text
     assert 'id="whole-transcript"' in no_turns and 'class="turn agent"' not in no_turns
+    mono = client.get(f"/ui/calls/{filled[2]}").text
+    assert 'id="speakers">diarized by voice (mono)' in mono and "voice 0.93" in mono
+    assert "voice 0.93" not in text  # turns without a diarization confidence show none
     missing = client.get("/ui/calls/not-a-call")
     assert missing.status_code == 200 and "No call not-a-call" in missing.text
 
