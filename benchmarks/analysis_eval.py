@@ -1,7 +1,15 @@
 """Accuracy and speed of sentiment and intent analysis on held-out Spanish utterances.
 
-Usage: ``python benchmarks/analysis_eval.py [--set test|holdout] [--head auto|softmax|mlp] [--cv K]
+Usage: ``python benchmarks/analysis_eval.py [--set test|holdout|fresh] [--head auto|softmax|mlp] [--cv K]
 [--noise P] [--errors]``
+
+``fresh`` (``sentiment_fresh.jsonl``, ``intent_fresh.jsonl``) was written by a helper who never saw
+the training data or the taxonomy, and committed before the tuning of issue 18; it is listed when
+its files exist. Every set is also reported on its de-duplicated part: the sentences with no
+near-duplicate (:mod:`callpipe.analysis.near_duplicates`) in the training data, the taxonomy
+examples or another evaluation set (a quarter of ``intent_holdout`` is close to training or
+``intent_test``). Calibration: expected calibration error (ECE, 10 equal-width bins) of the
+confidence against being right, the reliability table, and how many confidences are >= 0.99.
 
 Default: evaluates both frozen sets in ``callpipe/data/eval/``: ``test`` (``sentiment_test.jsonl``,
 ``intent_test.jsonl``, the original held-out set; 24 lexicon entries and 4 intent cues had been
@@ -22,6 +30,7 @@ boost and thresholds were chosen on). Every number printed is measured in this r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -37,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from callpipe.analysis.analyzer import Analyzer  # noqa: E402
 from callpipe.analysis.embeddings import get_embedder  # noqa: E402
 from callpipe.analysis.intent import IntentModel, load_taxonomy  # noqa: E402
+from callpipe.analysis.near_duplicates import near_duplicate_pairs  # noqa: E402
 from callpipe.analysis.polarity_lexicon import Lexicon  # noqa: E402
 from callpipe.analysis.sentiment import DEFAULT_TRAIN, SentimentModel  # noqa: E402
 from callpipe.analysis.text import fold, load_examples  # noqa: E402
@@ -93,7 +103,46 @@ EVAL_SETS = {
     "test": ("sentiment_test.jsonl", "intent_test.jsonl"),
     "holdout": ("sentiment_holdout.jsonl", "intent_holdout.jsonl"),
 }
-"""``test``: the original held-out set; ``holdout``: the frozen set written before the 2026-12 tuning."""
+"""``test``: the original held-out set; ``holdout``: the frozen set written before the 2026-12 tuning;
+``fresh``: written by a stranger to the training data (issue 18), when present."""
+if (EVAL / "intent_fresh.jsonl").is_file() and (EVAL / "sentiment_fresh.jsonl").is_file():
+    EVAL_SETS["fresh"] = ("sentiment_fresh.jsonl", "intent_fresh.jsonl")
+
+
+def _other_texts(exclude: str) -> list[str]:
+    """Training sentences, taxonomy examples and every evaluation sentence not in file ``exclude``."""
+    texts = [t for t, _ in load_examples(DEFAULT_TRAIN, "label")]
+    texts += [t for examples in load_taxonomy().examples.values() for t in examples]
+    for name in sorted(EVAL.glob("*.jsonl")):
+        if name.name != exclude and (name.name.startswith(("sentiment_", "intent_", "entities_"))):
+            for line in name.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    texts.append(json.loads(line)["text"])
+    return texts
+
+
+def deduplicated(rows: Sequence[tuple[str, str]], file_name: str) -> list[int]:
+    """Indexes of ``rows`` with no near-duplicate outside their own file."""
+    near = {a for a, _ in near_duplicate_pairs([t for t, _ in rows], _other_texts(file_name))}
+    return [i for i, (text, _) in enumerate(rows) if text not in near]
+
+
+def calibration(name: str, confidences: Sequence[float], right: Sequence[bool], bins: int = 10) -> None:
+    """Print ECE, a reliability table and the count of confidences >= 0.99."""
+    n = len(confidences)
+    ece, table = 0.0, []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, c in enumerate(confidences) if lo <= c < hi or (b == bins - 1 and c == 1.0)]
+        if not idx:
+            continue
+        conf = statistics.mean(confidences[i] for i in idx)
+        acc = sum(right[i] for i in idx) / len(idx)
+        ece += len(idx) / n * abs(conf - acc)
+        table.append(f"[{lo:.1f},{hi:.1f}) n={len(idx)} conf {conf:.2f} acc {acc:.2f}")
+    top = sum(c >= 0.99 for c in confidences)
+    print(f"  calibration {name}: ECE {ece:.3f}, confidences >= 0.99: {top}/{n}")
+    print("    reliability: " + "; ".join(table))
 
 
 def held_out(
@@ -132,17 +181,22 @@ def evaluate(analyzer: Analyzer, name: str, errors: bool, noise: float | None) -
     i_results, i_times = run(intent_rows)
     gold4 = [label for _, label in sentiment_rows]
     pred4 = [r.sentiment.label for r in s_results]
-    report(
-        "sentiment polarity (pos/neu/neg, frustrated=neg)",
-        [POLARITY[g] for g in gold4],
-        [POLARITY[p] for p in pred4],
-    )
-    report("sentiment 4-class", gold4, pred4)
+    s_keep, i_keep = deduplicated(sentiment_rows, sentiment_file), deduplicated(intent_rows, intent_file)
+    for part, keep_s in (("", range(len(gold4))), (" [de-duplicated]", s_keep)):
+        g4, p4 = [gold4[i] for i in keep_s], [pred4[i] for i in keep_s]
+        report(f"sentiment polarity (pos/neu/neg, frustrated=neg){part}",
+               [POLARITY[g] for g in g4], [POLARITY[p] for p in p4])
+        report(f"sentiment 4-class{part}", g4, p4)
+    calibration("sentiment 4-class", [r.sentiment.confidence for r in s_results],
+                [g == p for g, p in zip(gold4, pred4, strict=True)])
     if errors:
         show_errors(sentiment_rows, pred4)
     gold_i = [label for _, label in intent_rows]
     pred_i = [r.intent.primary_intent for r in i_results]
     report("intent", gold_i, pred_i)
+    report("intent [de-duplicated]", [gold_i[i] for i in i_keep], [pred_i[i] for i in i_keep])
+    calibration("intent", [r.intent.confidence for r in i_results],
+                [g == p for g, p in zip(gold_i, pred_i, strict=True)])
     if errors:
         show_errors(intent_rows, pred_i)
     times = s_times + i_times
@@ -179,12 +233,14 @@ def cross_validate(k: int, errors: bool, head: str = "auto") -> None:
     lexicon = Lexicon.load()
     rows = load_examples(DEFAULT_TRAIN, "label")
     pred = [""] * len(rows)
+    conf = [0.0] * len(rows)
     for part in folds(len(rows), k):
         held = set(part)
         model = SentimentModel(embedder, lexicon, [r for i, r in enumerate(rows) if i not in held], head=head)
         for i, result in zip(part, model.score_many([rows[i][0] for i in part]), strict=True):
-            pred[i] = result.label
+            pred[i], conf[i] = result.label, result.confidence
     gold = [label for _, label in rows]
+    calibration(f"CV{k} sentiment 4-class", conf, [p == g for p, g in zip(pred, gold, strict=True)])
     report(f"CV{k} sentiment polarity", [POLARITY[g] for g in gold], [POLARITY[p] for p in pred])
     report(f"CV{k} sentiment 4-class", gold, pred)
     if errors:
@@ -192,12 +248,15 @@ def cross_validate(k: int, errors: bool, head: str = "auto") -> None:
     taxonomy = load_taxonomy()
     rows = [(t, label) for label, texts in taxonomy.examples.items() for t in texts]
     pred = [""] * len(rows)
+    conf = [0.0] * len(rows)
     for part in folds(len(rows), k):
         held = set(part)
         model = IntentModel(embedder, taxonomy, [r for i, r in enumerate(rows) if i not in held], head=head)
         for i in part:
-            pred[i] = model.analyze(rows[i][0]).primary_intent
+            result = model.analyze(rows[i][0])
+            pred[i], conf[i] = result.primary_intent, result.confidence
     report(f"CV{k} intent", [label for _, label in rows], pred)
+    calibration(f"CV{k} intent", conf, [p == label for p, (_, label) in zip(pred, rows, strict=True)])
     if errors:
         show_errors(rows, pred)
 

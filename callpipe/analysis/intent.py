@@ -11,7 +11,9 @@ Long texts are scored in word windows, and a window that chains requests ("... y
 also clause by clause: each intent keeps its best window or clause (a call states its reason
 once, among small talk), ``other`` its weakest window. ``confidence`` is that best probability of
 the primary intent; ``scores`` are the pooled values renormalised to sum to 1; a secondary intent
-needs at least 0.15 and 0.4 x the primary's probability.
+needs at least 0.15 and 0.4 x the primary's probability. A naive Bayes over word and character
+n-grams (:mod:`callpipe.analysis.ngram_head`) adds ``ngram_weight`` x its logits to the embedding
+classifier's, and the summed logits are divided by ``temperature`` (calibration).
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ import numpy as np
 from callpipe import schema
 from callpipe.analysis.embeddings import AnalysisError, Embedder, SoftmaxClassifier, TextClassifier
 from callpipe.analysis.model_cache import fit_classifier
+from callpipe.analysis.ngram_head import NgramNaiveBayes
 from callpipe.analysis.text import fold, load_examples, word_windows
 from callpipe.analysis.torch_head import MLPClassifier, make_head
 
 DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "data" / "intent_taxonomy.json"
 TAXONOMY_ENV = "CALLPIPE_INTENT_TAXONOMY"
 WINDOW_WORDS = 40
+NGRAM_WEIGHT = 10.0
+"""Weight of the word/character n-gram naive Bayes logits added to the embedding classifier's
+(:mod:`callpipe.analysis.ngram_head`); chosen by 5-fold cross-validation on the training data
+(``benchmarks/analysis_cv_grid.py``)."""
+TEMPERATURE = 2.0
+"""Logits (classifier + n-grams + cues) are divided by this before the softmax, so that confidences
+match accuracy; chosen with :data:`NGRAM_WEIGHT` by cross-validated log-loss on the training data."""
 
 
 class TaxonomyError(AnalysisError):
@@ -112,6 +122,8 @@ class IntentModel:
         min_confidence: float = 0.3,
         backend: TextClassifier | None = None,
         head: str = "auto",
+        ngram_weight: float = NGRAM_WEIGHT,
+        temperature: float = TEMPERATURE,
     ) -> None:
         self.embedder = embedder
         self.taxonomy = taxonomy or load_taxonomy()
@@ -119,7 +131,10 @@ class IntentModel:
         self.cue_boost = cue_boost
         self.min_confidence = min_confidence
         self.backend = backend
+        self.ngram_weight = ngram_weight
+        self.temperature = temperature
         self.classifier: SoftmaxClassifier | MLPClassifier | None = None
+        self.ngrams: NgramNaiveBayes | None = None
         if backend is None:
             pairs = (
                 list(examples)
@@ -135,6 +150,10 @@ class IntentModel:
             self.classifier = fit_classifier(
                 make_head(self.labels, head), embedder, [t for t, _ in pairs], [label for _, label in pairs]
             )
+            if ngram_weight:
+                self.ngrams = NgramNaiveBayes(self.labels).fit(
+                    [t for t, _ in pairs], [label for _, label in pairs]
+                )
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:
         """Intent probabilities for each text as one window, shape (len(texts), len(labels))."""
@@ -146,6 +165,8 @@ class IntentModel:
         if self.backend is None:
             assert self.classifier is not None
             logits = self.classifier.logits(self.embedder.query(list(texts)))
+            if self.ngrams is not None:
+                logits = logits + self.ngram_weight * self.ngrams.logits(list(texts))
         else:
             logits = np.full((len(texts), len(self.labels)), -30.0)
             for row, scores in zip(logits, self.backend(list(texts)), strict=True):
@@ -155,7 +176,7 @@ class IntentModel:
                             f"intent model label {name!r} is not in taxonomy {self.taxonomy.source}"
                         )
                     row[self.labels.index(name)] = np.log(max(p, 1e-12))
-        z = logits + cue_logits
+        z = (logits + cue_logits) / self.temperature
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 

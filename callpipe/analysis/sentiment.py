@@ -11,7 +11,9 @@ Two views of each text window are combined:
    ``CALLPIPE_SENTIMENT_MODEL_DIR`` names a local transformers model, that model's output).
 
 Each gives a distribution over positive / neutral / negative / frustrated; the result is their
-weighted mean (the lexicon only votes when it found something). ``score`` is
+weighted mean (the lexicon only votes when it found something). A naive Bayes over word and
+character n-grams (:mod:`callpipe.analysis.ngram_head`) adds to the classifier's logits, and the
+fused distribution is tempered (``temperature``) for calibration. ``score`` is
 P(positive) - P(negative) - P(frustrated), so it lies in [-1, 1]; ``confidence`` is the
 probability of the chosen label.
 """
@@ -29,6 +31,7 @@ import numpy as np
 from callpipe import schema
 from callpipe.analysis.embeddings import Embedder, SoftmaxClassifier, TextClassifier
 from callpipe.analysis.model_cache import fit_classifier
+from callpipe.analysis.ngram_head import NgramNaiveBayes
 from callpipe.analysis.polarity_lexicon import Lexicon, LexiconScore
 from callpipe.analysis.text import load_examples, word_windows
 from callpipe.analysis.torch_head import MLPClassifier, make_head
@@ -38,6 +41,12 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_TRAIN = DATA_DIR / "sentiment_train.jsonl"
 WINDOW_WORDS = 40
 """Long texts are scored in windows of this many words and averaged (weighted by length)."""
+NGRAM_WEIGHT = 10.0
+"""Weight of the n-gram naive Bayes logits (:mod:`callpipe.analysis.ngram_head`) added to the
+embedding classifier's; chosen by 5-fold cross-validation on the training data
+(``benchmarks/analysis_cv_grid.py``)."""
+TEMPERATURE = 1.0
+"""The fused distribution is raised to ``1 / TEMPERATURE`` and renormalised (calibration)."""
 
 
 @dataclass
@@ -98,8 +107,13 @@ class SentimentModel:
         lexicon_scale: float = 2.5,
         backend: TextClassifier | None = None,
         head: str = "auto",
+        ngram_weight: float = NGRAM_WEIGHT,
+        temperature: float = TEMPERATURE,
     ) -> None:
         self.embedder = embedder
+        self.ngram_weight = ngram_weight
+        self.temperature = temperature
+        self.ngrams: NgramNaiveBayes | None = None
         self.lexicon = lexicon or Lexicon.load()
         self.lexicon_weight = lexicon_weight
         self.lexicon_scale = lexicon_scale
@@ -111,11 +125,17 @@ class SentimentModel:
             self.classifier = fit_classifier(
                 make_head(LABELS, head), embedder, texts, [lab for _, lab in pairs]
             )
+            if ngram_weight:
+                self.ngrams = NgramNaiveBayes(LABELS).fit(texts, [lab for _, lab in pairs])
 
     def _model_probs(self, texts: list[str]) -> np.ndarray:
         if self.backend is None:
             assert self.classifier is not None
-            return self.classifier.predict_proba(self.embedder.query(texts))
+            logits = self.classifier.logits(self.embedder.query(texts))
+            if self.ngrams is not None:
+                logits = logits + self.ngram_weight * self.ngrams.logits(texts)
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return z / z.sum(axis=1, keepdims=True)
         out = np.zeros((len(texts), len(LABELS)))
         for row, scores in zip(out, self.backend(texts), strict=True):
             for name, p in scores.items():
@@ -135,6 +155,8 @@ class SentimentModel:
                 if lex_probs is None
                 else (1 - self.lexicon_weight) * row + self.lexicon_weight * lex_probs
             )
+            if self.temperature != 1.0:
+                fused = np.power(np.clip(fused, 1e-12, None), 1.0 / self.temperature)
             out[i] = _from_probs(fused, lex, len(texts[i].split()))
         return out
 

@@ -369,3 +369,43 @@ def test_ten_thousand_words_with_names() -> None:
     text = " ".join((sentence * 700).split()[:10_000])
     found = extract_entities(text, REF)
     assert len(found.phone_numbers) > 400
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("mi número es seis, uno, dos, tres, cuatro, cinco, seis, siete, ocho", "+34612345678"),
+        ("apunte: seis cero cero, doce, treinta y cuatro, cincuenta y seis", "+34600123456"),
+        ("llámeme al nueve uno, tres cuatro cinco, sesenta y siete, ochenta y nueve", "+34913456789"),
+        ("el celular es cinco cinco, uno dos tres cuatro, cinco seis siete ocho", "+525512345678"),
+    ],
+)
+def test_phones_said_in_comma_separated_groups(text: str, value: str) -> None:
+    assert [e.value for e in extract_entities(text, names=False).phone_numbers] == [value]
+
+
+def test_ten_digits_are_a_phone_only_in_latin_american_speech() -> None:
+    said = "cinco cinco, uno dos tres cuatro, cinco seis siete ocho"
+    assert extract_entities(f"apunte el {said}", names=False).phone_numbers == []
+    assert extract_entities(f"el celular es {said}", names=False).phone_numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("me cobraron mil doscientos pesos mexicanos de más", "1200.00 MXN"),
+        ("fueron 4500 pesos argentinos", "4500.00 ARS"),
+        ("son trescientos mil pesos colombianos", "300000.00 COP"),
+        ("me descontaron 15.000 CLP", "15000.00 CLP"),
+        ("le paso 200 pesos, pesos chilenos digo", "200.00 CLP"),
+    ],
+)
+def test_amounts_in_pesos(text: str, value: str) -> None:
+    assert [a.value for a in extract_entities(text, names=False).amounts] == [value]
+
+
+def test_dni_said_in_comma_groups_with_its_letter() -> None:
+    found = extract_entities("dni cinco cero, seis siete, ocho nueve, uno dos, letra e", names=False)
+    assert [e.value for e in found.national_ids] == ["50678912E"]
+    assert extract_entities("dni cinco cero, seis siete, ocho nueve, uno dos, letra te",
+                            names=False).national_ids == []

@@ -8,12 +8,21 @@ from callpipe.analysis.spoken import adjacent, parse_cardinal, read_digit_group
 _CURRENCIES = {
     "€": "EUR", "euro": "EUR", "euros": "EUR", "eur": "EUR", "$": "USD", "dolar": "USD",
     "dolares": "USD", "usd": "USD", "£": "GBP", "libra": "GBP", "libras": "GBP", "gbp": "GBP",
+    "mxn": "MXN", "ars": "ARS", "cop": "COP", "clp": "CLP",
 }
+_PESOS = {"peso", "pesos"}
+_PESO_COUNTRIES = {
+    "mexicano": "MXN", "mexicanos": "MXN", "argentino": "ARS", "argentinos": "ARS",
+    "colombiano": "COP", "colombianos": "COP", "chileno": "CLP", "chilenos": "CLP",
+}
+_PESO_CODES = {"mxn", "ars", "cop", "clp"}
+DEFAULT_PESO = "MXN"
+"""Currency of "pesos" said without a country (and none named elsewhere in the text)."""
 _CENTS = {"centimo", "centimos", "cts", "cent", "centavos"}
 _MONEY_WORDS = words(
     "importe recibo factura cuota pagar pago pague pagado pagamos cobrar cobro cobrado cobraron cobran "
     "cargo cargaron precio cuesta cuestan coste costo saldo deuda total abonar abono devolver devolucion "
-    "reembolso tarifa dinero euros euro"
+    "reembolso tarifa dinero euros euro pesos peso plata"
 )
 
 def _written_number(doc: Doc, i: int) -> tuple[float, int] | None:
@@ -63,6 +72,13 @@ def _cents_at(doc: Doc, norms: list[str], i: int) -> tuple[float, int] | None:
 def _currency_at(norms: list[str], i: int, after_million: bool) -> tuple[str, int] | None:
     if after_million and i + 1 < len(norms) and norms[i] == "de":
         i += 1
+    if i < len(norms) and norms[i] in _PESOS:
+        if i + 1 < len(norms) and norms[i + 1] in _PESO_COUNTRIES:
+            return _PESO_COUNTRIES[norms[i + 1]], i + 2
+        if i + 1 < len(norms) and norms[i + 1] in _PESO_CODES:
+            return _CURRENCIES[norms[i + 1]], i + 2
+        named = [_PESO_COUNTRIES[w] for w in norms if w in _PESO_COUNTRIES]
+        return (named[0] if named else DEFAULT_PESO), i + 1
     if i < len(norms) and norms[i] in _CURRENCIES:
         return _CURRENCIES[norms[i]], i + 1
     if i < len(norms) and norms[i] in _CENTS:

@@ -26,8 +26,10 @@ _NOT_PHONE_CONTEXT = words(
 )
 _CARD_CONTEXT = {"tarjeta", "visa", "mastercard", "master", "amex", "american", "credito", "debito"}
 _ID_CONTEXT = {"dni", "nie", "nif", "documento", "identidad", "identificacion"}
-_LETTER_LEAD = {"letra", "la", "con", "y", "-"}
-_RUN_GLUE = {"eh", "ehh", "em", "emm", "mm", "mmm", "-", "."}  # may sit between digit groups
+_LETTER_LEAD = {"letra", "la", "con", "y", "-", ","}
+# May sit between digit groups: fillers, and the commas Whisper writes between digits said in groups
+# ("seis, uno, dos, ..." or "seis cero cero, doce, treinta y cuatro").
+_RUN_GLUE = {"eh", "ehh", "em", "emm", "mm", "mmm", "-", ".", ","}
 
 
 def written_ibans(doc: Doc) -> None:
@@ -179,7 +181,7 @@ def _phones(doc: Doc, run: Run, first: int) -> None:
     if doc.context(first, 4) & _NOT_PHONE_CONTEXT:
         return
     plus = first >= 1 and doc.norms[first - 1] in {"+", "mas"} and not doc.claimed[first - 1]
-    number = _phone_value(run.digits, plus)
+    number = _phone_value(run.digits, plus, latam_text(doc))
     if number:
         start = first - 1 if plus else first
         doc.add(doc.out.phone_numbers, start, run.groups[-1][2], "phone", number, confidence=0.9)
@@ -200,7 +202,7 @@ def _phone_pieces(run: Run) -> list[tuple[str, int, int]]:
     return pieces if len(pieces) > 1 and not acc else []
 
 
-def _phone_value(digits: str, plus: bool) -> str | None:
+def _phone_value(digits: str, plus: bool, latam: bool = False) -> str | None:
     if plus:
         candidate = "+" + digits
     elif digits.startswith("00") and len(digits) > 10:
@@ -209,6 +211,8 @@ def _phone_value(digits: str, plus: bool) -> str | None:
         candidate = "+" + digits
     elif len(digits) == 9:
         candidate = digits
+    elif len(digits) == 10 and latam:
+        return _latam_phone(digits)
     else:
         return None
     try:
@@ -218,4 +222,29 @@ def _phone_value(digits: str, plus: bool) -> str | None:
     if not phonenumbers.is_valid_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_LATAM_REGIONS = ("MX", "CO", "AR")
+"""Ten national digits without a country code: a Mexican, Colombian or Argentine number, tried in this
+order (a Spanish number has nine), read only when the text sounds Latin American (:data:`LATAM_WORDS`)."""
+LATAM_WORDS = words(
+    "celular mexico colombia argentina chile peru pesos peso plata mexicano mexicana colombiano colombiana "
+    "argentino argentina chileno chilena mxn ars cop clp lada"
+)
+
+
+def latam_text(doc: Doc) -> bool:
+    """True when a word of :data:`LATAM_WORDS` occurs in the text."""
+    return not LATAM_WORDS.isdisjoint(doc.norms)
+
+
+def _latam_phone(digits: str) -> str | None:
+    for region in _LATAM_REGIONS:
+        try:
+            parsed = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
