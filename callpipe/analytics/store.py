@@ -78,6 +78,14 @@ class AnalyticsStore(Protocol):
         """Remove every row of one recording (erasure); whether there were any."""
         ...
 
+    def has_rows(self, recording_id: str) -> bool:
+        """Whether any table, index or search row of the recording remains (erasure's check)."""
+        ...
+
+    def failed_total(self) -> int:
+        """Failed calls over every day (from the per-day aggregates)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -147,3 +155,19 @@ def remove_recordings(store: object, recording_ids: list[str], url: str | None =
         return sum(1 for rid in recording_ids if writer.remove_recording(rid))
     finally:
         writer.close()
+
+
+def remaining_recordings(store: object, recording_ids: list[str], url: str | None = None) -> list[str]:
+    """Those of ``recording_ids`` that still have a row in some analytics table or index (an
+    erasure is incomplete while this is not empty)."""
+    if not recording_ids:
+        return []
+    local_root = store_local_root(store)
+    configured = url if url is not None else os.environ.get(ANALYTICS_ENV, "")
+    if not configured.strip() and not default_root(local_root=local_root).exists():
+        return []
+    reader = open_analytics_store(url, local_root=local_root)
+    try:
+        return [rid for rid in recording_ids if reader.has_rows(rid)]
+    finally:
+        reader.close()
