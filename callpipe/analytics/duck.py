@@ -71,10 +71,12 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 class ParquetAnalyticsStore:
-    """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files and a SQLite listing under ``root``."""
+    """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files and a SQLite listing
+    under ``root``."""
 
-    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, root: str | Path, *, read_only: bool = False, mirror: Any = None) -> None:
         self.root = Path(root)
+        self.mirror = mirror  # an S3Mirror (callpipe.analytics.mirror) when the store is S3
         self.read_only = read_only
         self.hook: WriteHook | None = None
         if not read_only:
@@ -156,11 +158,13 @@ class ParquetAnalyticsStore:
             finally:
                 for tmp, _ in tmps:
                     tmp.unlink(missing_ok=True)
+            self._mirror(day, [t for t in TABLES])
             for old_day, rids in moved.items():
                 self._drop_from_day(old_day, set(rids))
 
     def remove_recording(self, recording_id: str) -> bool:
-        """Erase one recording: tombstone it, then rewrite only its day's files and rows; whether any held it."""
+        """Erase one recording: tombstone it, then rewrite only its day's files and rows; whether
+        any held it."""
         with self._locked():
             listing = self.listing
             conn = listing.conn()
@@ -178,9 +182,7 @@ class ParquetAnalyticsStore:
     def has_rows(self, recording_id: str) -> bool:
         """Whether any table, index or search row of ``recording_id`` remains (erasure's check)."""
         day = self.listing.day_of(recording_id)
-        if day is not None:
-            return True
-        return False
+        return day is not None
 
     def _drop_from_day(self, day: str, ids: set[str]) -> bool:
         """Rewrite one day's files without ``ids`` and recompute its aggregate (lock held)."""
@@ -200,6 +202,7 @@ class ParquetAnalyticsStore:
             tmp = self._write_tmp(table, day, kept)
             os.replace(tmp, path)
             _fsync_dir(path.parent)
+            self._mirror(day, [table])
         conn = self.listing.conn()
         with conn:
             self.listing.delete_ids(conn, sorted(ids))
@@ -207,6 +210,11 @@ class ParquetAnalyticsStore:
                 conn, day, day_aggregate(day, [decode_json_columns(r) for r in kept_calls])
             )
         return found
+
+    def _mirror(self, day: str, tables: list[str]) -> None:
+        if self.mirror is not None:
+            for table in tables:
+                self.mirror.put(table, day, self.day_path(table, day))
 
     def _read(self, path: Path, recording_id: str | None = None) -> list[dict[str, Any]]:
         sql = f"SELECT * FROM read_parquet('{_quote(path)}', hive_partitioning=false)"

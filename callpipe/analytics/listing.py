@@ -183,7 +183,8 @@ class Listing:
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             conn.execute(
-                f"DELETE FROM calls_fts WHERE rowid IN (SELECT rowid FROM calls WHERE recording_id IN ({marks}))",
+                "DELETE FROM calls_fts WHERE rowid IN"
+                f" (SELECT rowid FROM calls WHERE recording_id IN ({marks}))",
                 chunk,
             )
             removed += conn.execute(f"DELETE FROM calls WHERE recording_id IN ({marks})", chunk).rowcount
@@ -244,7 +245,10 @@ class Listing:
         """``limit`` listing rows: newest first (keyset ``after``), or by ``bm25`` rank with ``match``."""
         clauses, args = list(where), list(params)
         if match is not None:
-            sql = "SELECT c.row FROM calls_fts JOIN calls AS c ON c.rowid = calls_fts.rowid WHERE calls_fts MATCH ?"
+            sql = (
+                "SELECT c.row FROM calls_fts JOIN calls AS c ON c.rowid = calls_fts.rowid"
+                " WHERE calls_fts MATCH ?"
+            )
             args.insert(0, match)
             tail = " ORDER BY bm25(calls_fts), c.start_us DESC, c.recording_id DESC LIMIT ? OFFSET ?"
             args += [limit, offset]

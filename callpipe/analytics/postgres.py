@@ -53,7 +53,8 @@ _INDEXES = (
     ),
     "CREATE INDEX IF NOT EXISTS turns_by_date ON turns (call_date)",
     "CREATE INDEX IF NOT EXISTS entities_by_date ON entities (call_date)",
-    "CREATE INDEX IF NOT EXISTS calls_fts ON calls USING gin (to_tsvector('spanish', coalesce(search_text, '')))",
+    "CREATE INDEX IF NOT EXISTS calls_fts ON calls"
+    " USING gin (to_tsvector('spanish', coalesce(search_text, '')))",
     "CREATE TABLE IF NOT EXISTS day_aggregates (call_date DATE PRIMARY KEY, doc JSONB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased_recordings (recording_id TEXT PRIMARY KEY,"
     " erased_at TIMESTAMPTZ NOT NULL DEFAULT now())",
@@ -239,7 +240,8 @@ class PostgresAnalyticsStore(SqlReads):
         joiner = " AND " if " WHERE " in base else " WHERE "
         ranked = (
             f"{base.replace(' FROM calls', f', ts_rank({TSV}, {tsq}) AS _rank FROM calls', 1)}"
-            f"{joiner}{TSV} @@ {tsq} ORDER BY _rank DESC, call_start_utc DESC, recording_id DESC LIMIT ? OFFSET ?"
+            f"{joiner}{TSV} @@ {tsq}"
+            " ORDER BY _rank DESC, call_start_utc DESC, recording_id DESC LIMIT ? OFFSET ?"
         )
         rows = self._query(ranked, [words, *params[:-1], words, limit + 1, offset])
         for r in rows:
@@ -295,12 +297,13 @@ def _primary_key(cur: Any, table: str) -> None:
     if cur.fetchone():
         return
     key = KEYS[table]
-    cur.execute(
-        f"DELETE FROM {table} a USING {table} b WHERE a.ctid < b.ctid AND ({', '.join('a.' + k.strip() for k in key.split(','))}) = ({', '.join('b.' + k.strip() for k in key.split(','))})"
-    )
+    cols = [k.strip() for k in key.split(",")]
+    same = " AND ".join(f"a.{c} = b.{c}" for c in cols)
+    cur.execute(f"DELETE FROM {table} a USING {table} b WHERE a.ctid < b.ctid AND {same}")
     if table == "entities":
         cur.execute(
-            "UPDATE entities SET entity_index = -ctid_rank FROM (SELECT ctid AS c, row_number() OVER () AS ctid_rank FROM entities WHERE entity_index IS NULL) s WHERE entities.ctid = s.c"
+            "UPDATE entities SET entity_index = -s.n FROM (SELECT ctid AS c, row_number() OVER () AS n"
+            " FROM entities WHERE entity_index IS NULL) s WHERE entities.ctid = s.c"
         )
     cur.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({key})")
 

@@ -34,9 +34,9 @@ def default_opener(store: RecordingStore, url: str | None = None) -> AnalyticsOp
     embedded tables beside ``store``'s local root)."""
 
     def open_store() -> Any:
-        from callpipe.analytics import open_analytics_store, store_local_root
+        from callpipe.analytics import open_analytics_store
 
-        return open_analytics_store(url, read_only=True, local_root=store_local_root(store))
+        return open_analytics_store(url, read_only=True, store=store)
 
     return open_store
 

@@ -169,7 +169,9 @@ def test_a_call_not_in_the_tables_yet_has_a_page(client: TestClient, local_store
     """A pending call (stored, no analytics row, no table written at all) shows what is known."""
     rng = random.Random(3)
     doc = generated_call(0, DAY, rng, "pending")
-    local_store.save_recording(make_wav(seconds=1.0, seed=1), doc.conversation_id, doc, "wav", doc.recording_id)
+    local_store.save_recording(
+        make_wav(seconds=1.0, seed=1), doc.conversation_id, doc, "wav", doc.recording_id
+    )
     _login(client)
     page = client.get(f"/ui/calls/{doc.recording_id}")
     assert page.status_code == 200
