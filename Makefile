@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench screenshots clean
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	PYTHON=$(PYTHON) scripts/bootstrap
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/online_latency.py
+
+## Refresh the README's screenshots (the browser test writes them to a temp dir otherwise).
+screenshots: $(STAMP)
+	CALLPIPE_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q callpipe_tests/service/test_browser.py
 
 clean:
 	rm -rf data .dagster_home .pytest_cache

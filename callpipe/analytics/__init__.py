@@ -22,6 +22,7 @@ from callpipe.analytics.store import (
     AnalyticsStore,
     default_root,
     open_analytics_store,
+    remaining_recordings,
     remove_recordings,
     store_local_root,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "default_root",
     "normalize_text",
     "open_analytics_store",
+    "remaining_recordings",
     "remove_recordings",
     "rows_for_day",
     "store_local_root",

@@ -72,7 +72,7 @@ CALLS_COLUMNS: list[Column] = [
 ]
 
 TURNS_COLUMNS: list[Column] = [
-    ("recording_id", "TEXT", "Recording id"),
+    ("recording_id", "TEXT", "Recording id (primary key with turn_index)"),
     ("call_date", "DATE", "Call date (partition)"),
     ("turn_index", "BIGINT", "Position of the turn in the call, from 0"),
     ("speaker", "TEXT", "agent, customer or unknown"),
@@ -84,8 +84,9 @@ TURNS_COLUMNS: list[Column] = [
 ]
 
 ENTITIES_COLUMNS: list[Column] = [
-    ("recording_id", "TEXT", "Recording id"),
+    ("recording_id", "TEXT", "Recording id (primary key with entity_index)"),
     ("call_date", "DATE", "Call date (partition)"),
+    ("entity_index", "BIGINT", "Position of the entity in the call, from 0 (key with recording_id)"),
     ("category", "TEXT", "Entity group (account_numbers, amounts, emails, ...)"),
     ("kind", "TEXT", "Entity kind (iban, email, phone, amount, dni, ...)"),
     ("value_masked", "TEXT", "Normalised value, masked for personal data"),
@@ -282,6 +283,7 @@ def entity_rows(meta: RecordingMetadata, call_date: str) -> list[dict[str, Any]]
                 {
                     "recording_id": meta.recording_id,
                     "call_date": call_date,
+                    "entity_index": len(rows),
                     "category": category,
                     "kind": entity.kind,
                     "value_masked": value,

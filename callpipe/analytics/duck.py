@@ -1,59 +1,66 @@
-"""Embedded analytics store: one Parquet file per table and call date, queried through DuckDB.
+"""Embedded analytics store: Parquet files per table and call date (the tables a BI tool reads),
+plus a SQLite listing beside them (:mod:`callpipe.analytics.listing`) that serves the API.
 
-Layout (``ROOT`` defaults to ``./data/analytics``)::
+Layout (``ROOT`` defaults to ``analytics/`` beside the recording store)::
 
-    ROOT/calls/call_date=YYYY-MM-DD/part.parquet
+    ROOT/calls/call_date=YYYY-MM-DD/part.parquet      hive-partitioned: any engine reads them
     ROOT/turns/call_date=YYYY-MM-DD/part.parquet
     ROOT/entities/call_date=YYYY-MM-DD/part.parquet
+    ROOT/listing.sqlite                               calls listing, FTS5 index, day aggregates,
+                                                      tombstone of erased ids
 
-Why files and not one ``.duckdb`` database: DuckDB lets one process open a database file for
-writing *or* many processes open it read-only, never both at once. Dagster runs (writers), the
-HTTP API and an analyst's ``duckdb`` shell or BI tool (readers) are separate processes, so a
-shared database file would make a reader block the day's write or the reverse. Here a writer
-never opens anything a reader holds: it writes the day's table to a temporary file beside the
-target and renames it over ``part.parquet`` (atomic on POSIX), so a reader sees the old day or
-the new day, never half of one; a reader with the old file open keeps reading the old inode.
-Re-running a day replaces its files, so rows are never duplicated. A day's three tables are
-renamed one after the other (calls last), so for an instant a reader may see new turns with the
-previous calls row of the same day.
+Nothing is copied into memory: a list, a search, the dashboard and stats read indexed SQLite
+rows (the dashboard reads the per-day aggregates written with each day); a call's page reads
+that call's rows from its own day's files through DuckDB. Memory does not grow with history.
 
-Readers query an in-memory DuckDB whose tables mirror the files: before each query the store
-compares each day file's (inode, size, mtime) with what it loaded and reloads only the days that
-changed, so a query over 100,000 calls does not re-read Parquet. Anyone can also read the files
-directly, e.g. ``duckdb -c "SELECT * FROM read_parquet('data/analytics/calls/*/*.parquet',
-hive_partitioning=true)"``.
+Writes (a day, an erasure) are serialised across processes by ``ROOT/.write.lock`` (``flock``).
+A day write, inside the lock: drops the ids in the tombstone, writes the three day files to
+temporary names, renames them over ``part.parquet`` (atomic; a reader holding the old file keeps
+the old inode) and commits the day's listing, search and aggregate rows; a call whose call date
+moved is removed from its old day. An erasure, inside the same lock, adds the id to the tombstone
+first, then rewrites only its own day's files and rows: a run that read the documents before the
+erasure cannot write the call back. Its cost is that of one day, whatever the history.
+
+Anyone can read the files directly, e.g. ``duckdb -c "SELECT * FROM read_parquet(
+'data/analytics/calls/*/*.parquet', hive_partitioning=true)"``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from callpipe.analytics.columns import LIST_COLUMNS, TABLES
+from callpipe.analytics.aggregates import dashboard_from, day_aggregate, summary_from
+from callpipe.analytics.columns import TABLES
+from callpipe.analytics.listing import FILTERS, Listing, fts_query, start_us
 from callpipe.analytics.queries import (
-    LIST_ORDER,
-    SqlReads,
+    STATUSES,
+    AnalyticsQueryError,
     create_table_sql,
+    decode_cursor,
     decode_json_columns,
-    list_calls_sql,
-    page,
+    encode_cursor,
 )
 
 PART = "part.parquet"
-VERSION = "_version"
-"""Replaced (new inode) after every day write: readers stat this one file per query and scan the
-day files only when it changed."""
-_Signature = tuple[int, int, int]
+LISTING = "listing.sqlite"
+LOCK = ".write.lock"
+WriteHook = Callable[[str], None]
+"""Called at named points of a write (``"files-written"``: the day's files are written, nothing
+renamed or committed yet); tests pause a writer there to interleave an erasure."""
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect(":memory:", config={"threads": 2})
+    conn = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": "256MB"})
     conn.execute("SET TimeZone = 'UTC'")
     return conn
 
@@ -63,28 +70,53 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-class ParquetAnalyticsStore(SqlReads):
-    """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files under ``root``."""
+class ParquetAnalyticsStore:
+    """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files and a SQLite listing
+    under ``root``."""
 
-    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, root: str | Path, *, read_only: bool = False, mirror: Any = None) -> None:
         self.root = Path(root)
+        self.mirror = mirror  # an S3Mirror (callpipe.analytics.mirror) when the store is S3
         self.read_only = read_only
+        self.hook: WriteHook | None = None
         if not read_only:
             for table in TABLES:
                 (self.root / table).mkdir(parents=True, exist_ok=True)
-        self._conn = _connect()
-        for table, columns in TABLES.items():
-            self._conn.execute(create_table_sql(table, columns, "duckdb"))
-        self._indexed = False
-        self._loaded: dict[str, dict[str, _Signature]] = {table: {} for table in TABLES}
-        self._version: _Signature | None = None
-        self._lock = threading.Lock()
+        self._listing: Listing | None = None
+        self._duck = _connect()
+        self._duck_lock = threading.Lock()
+
+    @property
+    def listing(self) -> Listing:
+        """The SQLite side (created by the first writer; a reader before it sees empty tables)."""
+        if self._listing is None:
+            path = self.root / LISTING
+            if self.read_only and not path.is_file():
+                raise FileNotFoundError(f"no analytics tables written yet under {self.root}")
+            self._listing = Listing(path, read_only=self.read_only)
+        return self._listing
 
     # --- writing -------------------------------------------------------------------------------
 
     def day_path(self, table: str, call_date: str) -> Path:
         """The Parquet file of ``table`` for ``call_date``."""
         return self.root / table / f"call_date={date.fromisoformat(call_date).isoformat()}" / PART
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.read_only:
+            raise PermissionError("analytics store opened read-only")
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _hook(self, point: str) -> None:
+        if self.hook is not None:
+            self.hook(point)
 
     def replace_day(
         self,
@@ -93,55 +125,113 @@ class ParquetAnalyticsStore(SqlReads):
         turns: list[dict[str, Any]],
         entities: list[dict[str, Any]],
     ) -> None:
-        """Write the day's three files (temporary file, then rename); calls last."""
-        if self.read_only:
-            raise PermissionError("analytics store opened read-only")
+        """Make the day's rows exactly these, less any erased id (see the module docstring)."""
         day = date.fromisoformat(call_date).isoformat()
         for table, rows in (("turns", turns), ("entities", entities), ("calls", calls)):
             wrong = {str(r.get("call_date")) for r in rows} - {day}
             if wrong:
                 raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
-            self._write_file(table, day, rows)
-        self._bump_version()
+        with self._locked():
+            listing = self.listing
+            ids = {str(r["recording_id"]) for r in calls} | {str(r["recording_id"]) for r in turns}
+            erased = listing.erased_among(ids)
+            if erased:
+                calls, turns, entities = (
+                    [r for r in rows if r["recording_id"] not in erased] for rows in (calls, turns, entities)
+                )
+            moved: dict[str, list[str]] = {}
+            for rid, old_day in listing.days_of(r["recording_id"] for r in calls).items():
+                if old_day != day:
+                    moved.setdefault(old_day, []).append(rid)
+            tmps = [
+                (self._write_tmp(t, day, rows), self.day_path(t, day))
+                for t, rows in (("turns", turns), ("entities", entities), ("calls", calls))
+            ]
+            self._hook("files-written")
+            conn = listing.conn()
+            try:
+                with conn:
+                    listing.replace_day(conn, day, calls, day_aggregate(day, calls))
+                    for tmp, target in tmps:
+                        os.replace(tmp, target)
+                        _fsync_dir(target.parent)
+            finally:
+                for tmp, _ in tmps:
+                    tmp.unlink(missing_ok=True)
+            self._mirror(day, [t for t in TABLES])
+            for old_day, rids in moved.items():
+                self._drop_from_day(old_day, set(rids))
 
     def remove_recording(self, recording_id: str) -> bool:
-        """Rewrite the days holding ``recording_id`` without its rows (erasure); whether any held it."""
-        if self.read_only:
-            raise PermissionError("analytics store opened read-only")
+        """Erase one recording: tombstone it, then rewrite only its day's files and rows; whether
+        any held it."""
+        with self._locked():
+            listing = self.listing
+            conn = listing.conn()
+            with conn:
+                listing.tombstone(conn, recording_id)
+            day = listing.day_of(recording_id)
+            found = False
+            days = {day} if day else set()
+            for d in days:
+                found = self._drop_from_day(d, {recording_id}) or found
+            with conn:
+                found = listing.delete_ids(conn, [recording_id]) > 0 or found
+            return found
+
+    def has_rows(self, recording_id: str) -> bool:
+        """Whether any table, index or search row of ``recording_id`` remains (erasure's check)."""
+        day = self.listing.day_of(recording_id)
+        return day is not None
+
+    def _drop_from_day(self, day: str, ids: set[str]) -> bool:
+        """Rewrite one day's files without ``ids`` and recompute its aggregate (lock held)."""
         found = False
+        kept_calls: list[dict[str, Any]] = []
         for table in TABLES:
-            for day_dir in sorted((self.root / table).glob("call_date=*")):
-                path = day_dir / PART
-                if not path.is_file():
-                    continue
-                conn = _connect()
-                try:
-                    quoted = _quote(path)
-                    sql = f"SELECT count(*) FROM read_parquet('{quoted}') WHERE recording_id = ?"
-                    hits = conn.execute(sql, [recording_id]).fetchone()
-                    if not hits or not hits[0]:
-                        continue
-                    found = True
-                    tmp = path.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
-                    conn.execute(
-                        f"COPY (SELECT * FROM read_parquet('{quoted}') WHERE recording_id <> ?)"
-                        f" TO '{_quote(tmp)}' (FORMAT parquet)",
-                        [recording_id],
-                    )
-                finally:
-                    conn.close()
-                os.replace(tmp, path)
-                _fsync_dir(path.parent)
-        if found:
-            self._bump_version()
+            path = self.day_path(table, day)
+            if not path.is_file():
+                continue
+            rows = self._read(path)
+            kept = [r for r in rows if r["recording_id"] not in ids]
+            if table == "calls":
+                kept_calls = kept
+            if len(kept) == len(rows):
+                continue
+            found = True
+            tmp = self._write_tmp(table, day, kept)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            self._mirror(day, [table])
+        conn = self.listing.conn()
+        with conn:
+            self.listing.delete_ids(conn, sorted(ids))
+            self.listing.put_aggregate(
+                conn, day, day_aggregate(day, [decode_json_columns(r) for r in kept_calls])
+            )
         return found
 
-    def _bump_version(self) -> None:
-        tmp = self.root / f".{VERSION}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(uuid.uuid4().hex, encoding="ascii")
-        os.replace(tmp, self.root / VERSION)
+    def _mirror(self, day: str, tables: list[str]) -> None:
+        if self.mirror is not None:
+            for table in tables:
+                self.mirror.put(table, day, self.day_path(table, day))
 
-    def _write_file(self, table: str, day: str, rows: list[dict[str, Any]]) -> None:
+    def _read(self, path: Path, recording_id: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT * FROM read_parquet('{_quote(path)}', hive_partitioning=false)"
+        params: list[Any] = []
+        if recording_id is not None:
+            sql += " WHERE recording_id = ?"
+            params.append(recording_id)
+        with self._duck_lock:
+            cursor = self._duck.cursor()
+        try:
+            return _rows(cursor.execute(sql, params))
+        except duckdb.IOException:
+            return []
+        finally:
+            cursor.close()
+
+    def _write_tmp(self, table: str, day: str, rows: list[dict[str, Any]]) -> Path:
         target = self.day_path(table, day)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
@@ -155,91 +245,18 @@ class ParquetAnalyticsStore(SqlReads):
                     f"unnest(${i + 1}::{_array_type(kind)})" for i, (_, kind, _) in enumerate(columns)
                 )
                 conn.execute(f"INSERT INTO day SELECT {selects}", values)
-            order = "call_start_utc DESC, recording_id" if table == "calls" else "recording_id"
-            conn.execute(f"COPY (SELECT * FROM day ORDER BY {order}) TO '{_quote(tmp)}' (FORMAT parquet)")
+            order = "call_start_utc DESC, recording_id" if table == "calls" else "recording_id, turn_index"
+            conn.execute(
+                f"COPY (SELECT * FROM day ORDER BY {order}) TO '{_quote(tmp)}'"
+                " (FORMAT parquet, ROW_GROUP_SIZE 8192)"
+            )
         finally:
             conn.close()
-        try:
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        return tmp
 
     # --- reading -------------------------------------------------------------------------------
-
-    def _scan(self, table: str) -> dict[str, _Signature]:
-        found: dict[str, _Signature] = {}
-        base = self.root / table
-        try:
-            entries = list(os.scandir(base))
-        except FileNotFoundError:
-            return found
-        for entry in entries:
-            if not entry.name.startswith("call_date="):
-                continue
-            try:
-                st = os.stat(os.path.join(entry.path, PART))
-            except FileNotFoundError:
-                continue
-            found[entry.name.removeprefix("call_date=")] = (st.st_ino, st.st_size, st.st_mtime_ns)
-        return found
-
-    def _version_signature(self) -> _Signature | None:
-        try:
-            st = os.stat(self.root / VERSION)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def refresh(self) -> None:
-        """Reload the days whose files changed since the last query (and drop removed days);
-        nothing but one ``stat`` when no day was written since."""
-        with self._lock:
-            version = self._version_signature()
-            if version is not None and version == self._version:
-                return
-            for table in TABLES:
-                current = self._scan(table)
-                loaded = self._loaded[table]
-                changed = [d for d, sig in current.items() if loaded.get(d) != sig]
-                gone = [d for d in loaded if d not in current]
-                if not changed and not gone:
-                    continue
-                self._conn.execute("BEGIN")
-                try:
-                    for day in changed + gone:
-                        self._conn.execute(
-                            f"DELETE FROM {table} WHERE call_date = ?", [date.fromisoformat(day)]
-                        )
-                    for day in changed:
-                        path = _quote(self.day_path(table, day))
-                        self._conn.execute(
-                            f"INSERT INTO {table} BY NAME"
-                            f" SELECT * FROM read_parquet('{path}', hive_partitioning=false)"
-                        )
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                for day in gone:
-                    loaded.pop(day, None)
-                loaded.update({d: current[d] for d in changed})
-            if not self._indexed:  # after the first load: building it once beats updating it per row
-                for table in TABLES:
-                    self._conn.execute(f"CREATE INDEX {table}_by_id ON {table} (recording_id)")
-                self._indexed = True
-            self._version = version
-
-    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        self.refresh()
-        cursor = self._conn.cursor()
-        try:
-            return _rows(cursor.execute(sql, params))
-        finally:
-            cursor.close()
 
     def list_calls(
         self,
@@ -254,48 +271,134 @@ class ParquetAnalyticsStore(SqlReads):
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """See :meth:`AnalyticsStore.list_calls`.
-
-        Two steps in one snapshot: the filters and the order pick the page's row ids reading only
-        the filtered columns, then only those rows are read whole (reading every column of every
-        matching row first made a page over 100,000 calls several times slower).
-        """
-        filters = {
-            "date_from": date_from,
-            "date_to": date_to,
-            "status": status,
-            "intent": intent,
-            "sentiment": sentiment,
-            "agent_id": agent_id,
-            "q": q,
-            "cursor": cursor,
-        }
-        sql, params = list_calls_sql(limit=limit, select="rowid", **filters)
-        self.refresh()
-        cursor = self._conn.cursor()
+        """See :meth:`AnalyticsStore.list_calls`: indexed SQLite rows, newest first; with ``q``
+        the FTS5 matches ranked by ``bm25`` (best first)."""
+        if not 1 <= limit <= 1000:
+            raise AnalyticsQueryError(f"limit must be 1..1000, got {limit}")
+        if status is not None and status not in STATUSES:
+            raise AnalyticsQueryError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        where: list[str] = []
+        params: list[Any] = []
+        if date_from is not None:
+            where.append("call_date >= ?")
+            params.append(date_from.isoformat())
+        if date_to is not None:
+            where.append("call_date <= ?")
+            params.append(date_to.isoformat())
+        for key, value in (
+            ("status", status),
+            ("intent", intent),
+            ("sentiment", sentiment),
+            ("agent_id", agent_id),
+        ):
+            if value is not None:
+                where.append(f"{FILTERS[key]} = ?")
+                params.append(value)
+        match = fts_query(q)
+        offset, after = 0, None
+        if cursor:
+            if match is not None:
+                offset = _offset_cursor(cursor)
+            else:
+                start, rid = decode_cursor(cursor)
+                after = (start_us(start), rid)
         try:
-            cursor.execute("BEGIN TRANSACTION")
-            ids = [row[0] for row in cursor.execute(sql, params).fetchall()]
-            rows = _rows(
-                cursor.execute(
-                    f"SELECT {', '.join(LIST_COLUMNS)} FROM calls"
-                    f" WHERE rowid IN (SELECT unnest(?::BIGINT[])) {LIST_ORDER}",
-                    [ids],
-                )
-            )
-            cursor.execute("COMMIT")
-        finally:
-            cursor.close()
-        return page([decode_json_columns(r) for r in rows], limit)
+            listing = self.listing
+        except FileNotFoundError:
+            return [], None
+        rows = listing.search(where, params, match, limit + 1, offset, after)
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        if match is not None:
+            return rows, encode_cursor_offset(offset + limit)
+        last = rows[-1]
+        return rows, encode_cursor(last["call_start_utc"], last["recording_id"])
+
+    def _day_rows(self, table: str, recording_id: str) -> list[dict[str, Any]]:
+        try:
+            day = self.listing.day_of(recording_id)
+        except FileNotFoundError:
+            return []
+        if day is None:
+            return []
+        return [decode_json_columns(r) for r in self._read(self.day_path(table, day), recording_id)]
 
     def get_call(self, recording_id: str) -> dict[str, Any] | None:
-        """See :meth:`AnalyticsStore.get_call`."""
-        rows = self._query("SELECT * FROM calls WHERE recording_id = ? LIMIT 1", [recording_id])
-        return decode_json_columns(rows[0]) if rows else None
+        """See :meth:`AnalyticsStore.get_call` (read from the call's own day file)."""
+        rows = self._day_rows("calls", recording_id)
+        return rows[0] if rows else None
+
+    def call_turns(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_turns`."""
+        rows = sorted(
+            self._day_rows("turns", recording_id), key=lambda r: (r["start_seconds"] or 0, r["turn_index"])
+        )
+        for r in rows:
+            r["start"], r["end"] = r["start_seconds"], r["end_seconds"]
+        return rows
+
+    def call_entities(self, recording_id: str) -> list[dict[str, Any]]:
+        """See :meth:`AnalyticsStore.call_entities`."""
+        rows = self._day_rows("entities", recording_id)
+        big = 1 << 62
+        return sorted(
+            rows,
+            key=lambda r: (
+                big if r["turn_index"] is None else r["turn_index"],
+                r["category"] or "",
+                r["kind"] or "",
+            ),
+        )
+
+    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.dashboard`: merged from the per-day aggregates."""
+        try:
+            days = self.listing.aggregates(date_from, date_to)
+        except FileNotFoundError:
+            days = []
+        return dashboard_from(days)
+
+    def failed_total(self) -> int:
+        """Failed calls over all days (from the per-day aggregates)."""
+        return sum(int(d.get("failed") or 0) for d in self.dashboard()["per_day"])
+
+    def day_summary(self, call_date: str) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.day_summary`: the day's aggregate, no table scan."""
+        day = date.fromisoformat(call_date)
+        try:
+            found = self.listing.aggregates(day, day)
+        except FileNotFoundError:
+            found = []
+        return summary_from(call_date, found[0] if found else None)
 
     def close(self) -> None:
-        """Close the in-memory database."""
-        self._conn.close()
+        """Close the connections of this thread."""
+        if self._listing is not None:
+            self._listing.close()
+        self._duck.close()
+
+
+def encode_cursor_offset(offset: int) -> str:
+    """The cursor of a ranked search page (its offset)."""
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(["rank", offset]).encode()).decode().rstrip("=")
+
+
+def _offset_cursor(cursor: str) -> int:
+    import base64
+    import binascii
+    import json
+
+    try:
+        kind, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if kind != "rank" or not isinstance(offset, int) or not 0 <= offset <= 1_000_000:
+            raise ValueError(cursor)
+        return offset
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise AnalyticsQueryError("invalid cursor: pass the next_cursor of a previous page") from None
 
 
 def _array_type(portable: str) -> str:

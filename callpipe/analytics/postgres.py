@@ -1,20 +1,36 @@
 """PostgreSQL analytics store: the same three tables in one database, for production.
 
-A day is replaced in one short transaction (``DELETE`` the day's rows, then ``INSERT`` the new
-ones): PostgreSQL's MVCC lets readers go on reading the previous day meanwhile, and they never
-block the writer. Two writers of the same day are serialised by a transaction-level advisory
-lock on the date, so a day is never left with both runs' rows.
+- Primary keys: ``calls (recording_id)``, ``turns (recording_id, turn_index)``,
+  ``entities (recording_id, entity_index)``; indexes on the list order and each filter column.
+- Search: a GIN index over ``to_tsvector('spanish', search_text)``; ``search_text`` already holds
+  each word lower-cased without accents (:func:`~callpipe.analytics.columns.normalize_text`), and
+  the query is normalised the same way, so ``facturacion`` finds ``facturación`` (the ``spanish``
+  configuration alone does not unaccent); matches ranked by ``ts_rank``.
+- ``day_aggregates``: the per-day aggregate documents (:mod:`callpipe.analytics.aggregates`),
+  written in the day's transaction; the dashboard and the day summary read only those.
+- ``erased_recordings``: the tombstone. A day write takes a shared advisory lock, an erasure the
+  exclusive one, so an erasure waits for the writes in flight to commit and deletes their rows;
+  any later write reads the tombstone inside its transaction and drops the id.
+- A connection pool (``psycopg2.pool.ThreadedConnectionPool``): requests run in parallel.
+
+A day is replaced in one short transaction: MVCC lets readers go on reading the previous day.
+Two writers of the same day are serialised by an advisory lock on the date.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import json
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
-from callpipe.analytics.columns import TABLES
+from callpipe.analytics.aggregates import dashboard_from, day_aggregate, summary_from
+from callpipe.analytics.columns import TABLES, normalize_text
 from callpipe.analytics.queries import (
     JSON_COLUMNS,
+    LIST_ORDER,
+    AnalyticsQueryError,
     SqlReads,
     create_table_sql,
     list_calls_sql,
@@ -22,15 +38,28 @@ from callpipe.analytics.queries import (
     sql_type,
 )
 
+ERASURE_LOCK = 0x63616C6C  # advisory lock key shared by writers, taken alone by an erasure
+KEYS = {
+    "calls": "recording_id",
+    "turns": "recording_id, turn_index",
+    "entities": "recording_id, entity_index",
+}
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_by_date ON calls (call_date)",
     "CREATE INDEX IF NOT EXISTS calls_by_start ON calls (call_start_utc DESC, recording_id DESC)",
-    "CREATE INDEX IF NOT EXISTS calls_by_id ON calls (recording_id)",
-    "CREATE INDEX IF NOT EXISTS turns_by_call ON turns (recording_id)",
+    *(
+        f"CREATE INDEX IF NOT EXISTS calls_by_{c} ON calls ({c}, call_start_utc DESC, recording_id DESC)"
+        for c in ("status", "primary_intent", "sentiment_label", "agent_id")
+    ),
     "CREATE INDEX IF NOT EXISTS turns_by_date ON turns (call_date)",
-    "CREATE INDEX IF NOT EXISTS entities_by_call ON entities (recording_id)",
     "CREATE INDEX IF NOT EXISTS entities_by_date ON entities (call_date)",
+    "CREATE INDEX IF NOT EXISTS calls_fts ON calls"
+    " USING gin (to_tsvector('spanish', coalesce(search_text, '')))",
+    "CREATE TABLE IF NOT EXISTS day_aggregates (call_date DATE PRIMARY KEY, doc JSONB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS erased_recordings (recording_id TEXT PRIMARY KEY,"
+    " erased_at TIMESTAMPTZ NOT NULL DEFAULT now())",
 )
+TSV = "to_tsvector('spanish', coalesce(search_text, ''))"
 
 
 def _pg(sql: str) -> str:
@@ -41,22 +70,33 @@ def _pg(sql: str) -> str:
 class PostgresAnalyticsStore(SqlReads):
     """:class:`~callpipe.analytics.store.AnalyticsStore` on PostgreSQL (``dsn``: a libpq URL)."""
 
-    def __init__(self, dsn: str, *, read_only: bool = False) -> None:
-        import psycopg2
+    def __init__(self, dsn: str, *, read_only: bool = False, pool_size: int = 8) -> None:
+        from psycopg2.pool import ThreadedConnectionPool
 
         self.read_only = read_only
-        self._conn = psycopg2.connect(dsn, options="-c timezone=UTC")
-        self._lock = threading.Lock()
+        self.hook: Callable[[str], None] | None = None
+        self._pool = ThreadedConnectionPool(1, pool_size, dsn, options="-c timezone=UTC")
         if not read_only:
-            with self._conn, self._conn.cursor() as cur:
+            with self._conn() as conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK + 1])  # one schema migrator
                 for table, columns in TABLES.items():
                     cur.execute(create_table_sql(table, columns, "postgres"))
                     for name, kind, _ in columns:  # tables made by an older version gain new columns
                         kind_sql = sql_type(kind, "postgres")
                         cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind_sql}")
+                    _primary_key(cur, table)
                 for statement in _INDEXES:
                     cur.execute(statement)
-                _trigram_index(cur)
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[Any]:
+        """A pooled connection inside one transaction (committed on success, else rolled back)."""
+        conn = self._pool.getconn()
+        try:
+            with conn:
+                yield conn
+        finally:
+            self._pool.putconn(conn)
 
     def replace_day(
         self,
@@ -65,48 +105,104 @@ class PostgresAnalyticsStore(SqlReads):
         turns: list[dict[str, Any]],
         entities: list[dict[str, Any]],
     ) -> None:
-        """Delete the day's rows and insert these, in one transaction."""
+        """In one transaction: drop erased ids, delete the day's rows (and rows of these calls
+        filed under another date), insert these, store the day's aggregate."""
         if self.read_only:
             raise PermissionError("analytics store opened read-only")
         from psycopg2.extras import Json, execute_values
 
         day = date.fromisoformat(call_date)
-        with self._lock, self._conn, self._conn.cursor() as cur:
+        for table, rows in (("calls", calls), ("turns", turns), ("entities", entities)):
+            wrong = {str(r.get("call_date")) for r in rows} - {day.isoformat()}
+            if wrong:
+                raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ERASURE_LOCK])
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [day.toordinal()])
+            ids = sorted({str(r["recording_id"]) for rows in (calls, turns, entities) for r in rows})
+            cur.execute("SELECT recording_id FROM erased_recordings WHERE recording_id = ANY(%s)", [ids])
+            erased = {r[0] for r in cur.fetchall()}
+            if erased:
+                calls, turns, entities = (
+                    [r for r in rows if r["recording_id"] not in erased] for rows in (calls, turns, entities)
+                )
+            call_ids = [str(r["recording_id"]) for r in calls]
+            cur.execute(
+                "SELECT DISTINCT call_date FROM calls WHERE recording_id = ANY(%s) AND call_date <> %s",
+                [call_ids, day],
+            )
+            moved_from = [r[0] for r in cur.fetchall()]
             for table, rows in (("calls", calls), ("turns", turns), ("entities", entities)):
-                wrong = {str(r.get("call_date")) for r in rows} - {day.isoformat()}
-                if wrong:
-                    raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
                 names = [name for name, _, _ in TABLES[table]]
-                cur.execute(f"DELETE FROM {table} WHERE call_date = %s", [day])
+                cur.execute(
+                    f"DELETE FROM {table} WHERE call_date = %s OR recording_id = ANY(%s)", [day, call_ids]
+                )
                 values = [
                     [Json(_json(row.get(n))) if n in JSON_COLUMNS else row.get(n) for n in names]
                     for row in rows
                 ]
                 if values:
                     execute_values(
-                        cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=500
+                        cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
                     )
+            self._put_aggregate(cur, day.isoformat(), calls)
+            for old in moved_from:
+                self._recompute_aggregate(cur, old)
+            if self.hook is not None:
+                self.hook("rows-written")
+
+    def _put_aggregate(self, cur: Any, day: str, calls: list[dict[str, Any]]) -> None:
+        doc = json.dumps(day_aggregate(day, calls), default=str)
+        cur.execute(
+            "INSERT INTO day_aggregates (call_date, doc) VALUES (%s, %s)"
+            " ON CONFLICT (call_date) DO UPDATE SET doc = excluded.doc",
+            [day, doc],
+        )
+
+    def _recompute_aggregate(self, cur: Any, day: date) -> None:
+        names = [n for n, _, _ in TABLES["calls"] if n not in ("redacted_text", "search_text")]
+        cur.execute(f"SELECT {', '.join(names)} FROM calls WHERE call_date = %s", [day])
+        rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
+        self._put_aggregate(cur, day.isoformat(), rows)
 
     def remove_recording(self, recording_id: str) -> bool:
-        """Delete the recording's rows from every table (erasure); whether it had any."""
+        """Erase one recording: tombstone, then delete its rows (after the writes in flight)."""
         if self.read_only:
             raise PermissionError("analytics store opened read-only")
         found = 0
-        with self._lock, self._conn, self._conn.cursor() as cur:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK])
+            cur.execute(
+                "INSERT INTO erased_recordings (recording_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                [recording_id],
+            )
+            cur.execute("SELECT DISTINCT call_date FROM calls WHERE recording_id = %s", [recording_id])
+            days = [r[0] for r in cur.fetchall()]
             for table in TABLES:
                 cur.execute(f"DELETE FROM {table} WHERE recording_id = %s", [recording_id])
                 found += cur.rowcount
+            for day in days:
+                self._recompute_aggregate(cur, day)
         return found > 0
 
+    def has_rows(self, recording_id: str) -> bool:
+        """Whether any table still holds a row of ``recording_id``."""
+        sql = " UNION ALL ".join(f"SELECT 1 FROM {t} WHERE recording_id = ?" for t in TABLES)
+        return bool(self._query(f"SELECT EXISTS ({sql})", [recording_id] * len(TABLES))[0]["exists"])
+
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        with self._lock, self._conn.cursor() as cur:
-            try:
+        conn = self._pool.getconn()
+        try:
+            with conn.cursor() as cur:
                 cur.execute(_pg(sql), params)
                 names = [d[0] for d in cur.description or []]
                 rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
-            finally:
-                self._conn.rollback()  # end the read transaction: no snapshot held between queries
+            conn.rollback()  # end the read transaction: no snapshot held between queries
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            self._pool.putconn(conn)
         return rows
 
     def list_calls(
@@ -122,7 +218,7 @@ class PostgresAnalyticsStore(SqlReads):
         limit: int = 50,
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """See :meth:`AnalyticsStore.list_calls`."""
+        """See :meth:`AnalyticsStore.list_calls`; with ``q`` the full-text matches ranked best first."""
         filters = {
             "date_from": date_from,
             "date_to": date_to,
@@ -130,38 +226,86 @@ class PostgresAnalyticsStore(SqlReads):
             "intent": intent,
             "sentiment": sentiment,
             "agent_id": agent_id,
-            "q": q,
-            "cursor": cursor,
         }
+        words = " ".join(dict.fromkeys(normalize_text(q).split()))
+        if not words:
+            sql, params = list_calls_sql(limit=limit, cursor=cursor, **filters)
+            return page(self._query(sql, params), limit)
+        from callpipe.analytics.duck import _offset_cursor, encode_cursor_offset
+
+        offset = _offset_cursor(cursor) if cursor else 0
         sql, params = list_calls_sql(limit=limit, **filters)
-        return page(self._query(sql, params), limit)
+        base, _ = sql.split(f" {LIST_ORDER}", 1)
+        tsq = "plainto_tsquery('spanish', ?)"
+        joiner = " AND " if " WHERE " in base else " WHERE "
+        ranked = (
+            f"{base.replace(' FROM calls', f', ts_rank({TSV}, {tsq}) AS _rank FROM calls', 1)}"
+            f"{joiner}{TSV} @@ {tsq}"
+            " ORDER BY _rank DESC, call_start_utc DESC, recording_id DESC LIMIT ? OFFSET ?"
+        )
+        rows = self._query(ranked, [words, *params[:-1], words, limit + 1, offset])
+        for r in rows:
+            r.pop("_rank", None)
+        if len(rows) <= limit:
+            return rows, None
+        return rows[:limit], encode_cursor_offset(offset + limit)
 
     def get_call(self, recording_id: str) -> dict[str, Any] | None:
         """See :meth:`AnalyticsStore.get_call`."""
         rows = self._query("SELECT * FROM calls WHERE recording_id = ? LIMIT 1", [recording_id])
         return rows[0] if rows else None
 
+    def _aggregates(self, date_from: date | None, date_to: date | None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if date_from is not None:
+            where.append("call_date >= ?")
+            params.append(date_from)
+        if date_to is not None:
+            where.append("call_date <= ?")
+            params.append(date_to)
+        sql = "SELECT doc FROM day_aggregates" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return [_json(r["doc"]) for r in self._query(sql + " ORDER BY call_date", params)]
+
+    def dashboard(self, date_from: date | None = None, date_to: date | None = None) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.dashboard`: merged from the per-day aggregates."""
+        return dashboard_from(self._aggregates(date_from, date_to))
+
+    def failed_total(self) -> int:
+        """Failed calls over all days (per-day aggregates)."""
+        rows = self._query("SELECT coalesce(sum((doc->>'failed')::bigint), 0) AS n FROM day_aggregates", [])
+        return int(rows[0]["n"])
+
+    def day_summary(self, call_date: str) -> dict[str, Any]:
+        """See :meth:`AnalyticsStore.day_summary`: the day's aggregate."""
+        day = date.fromisoformat(call_date)
+        found = self._aggregates(day, day)
+        return summary_from(call_date, found[0] if found else None)
+
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Close the pool's connections."""
+        self._pool.closeall()
 
 
 def _json(value: Any) -> Any:
-    import json
-
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _trigram_index(cur: Any) -> None:
-    """A trigram index for the text search (``LIKE '%term%'``) when ``pg_trgm`` can be enabled;
-    without it the search scans the table, which is correct, only slower."""
-    import psycopg2
+def _primary_key(cur: Any, table: str) -> None:
+    """Give ``table`` its primary key (tables made by an older version had none): duplicate rows
+    an older version may have left are dropped first, keeping one."""
+    cur.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'", [table])
+    if cur.fetchone():
+        return
+    key = KEYS[table]
+    cols = [k.strip() for k in key.split(",")]
+    same = " AND ".join(f"a.{c} = b.{c}" for c in cols)
+    cur.execute(f"DELETE FROM {table} a USING {table} b WHERE a.ctid < b.ctid AND {same}")
+    if table == "entities":
+        cur.execute(
+            "UPDATE entities SET entity_index = -s.n FROM (SELECT ctid AS c, row_number() OVER () AS n"
+            " FROM entities WHERE entity_index IS NULL) s WHERE entities.ctid = s.c"
+        )
+    cur.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({key})")
 
-    cur.execute("SAVEPOINT trigram")
-    try:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        cur.execute("CREATE INDEX IF NOT EXISTS calls_search ON calls USING gin (search_text gin_trgm_ops)")
-    except psycopg2.Error:
-        cur.execute("ROLLBACK TO SAVEPOINT trigram")
-    else:
-        cur.execute("RELEASE SAVEPOINT trigram")
+
+__all__ = ["AnalyticsQueryError", "PostgresAnalyticsStore"]

@@ -78,6 +78,14 @@ class AnalyticsStore(Protocol):
         """Remove every row of one recording (erasure); whether there were any."""
         ...
 
+    def has_rows(self, recording_id: str) -> bool:
+        """Whether any table, index or search row of the recording remains (erasure's check)."""
+        ...
+
+    def failed_total(self) -> int:
+        """Failed calls over every day (from the per-day aggregates)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -104,16 +112,44 @@ def store_local_root(store: object) -> Path | None:
     return None
 
 
+def s3_location(store: object) -> tuple[Path, Any] | None:
+    """For an S3-only recording store: the local directory of its tables (beside its staging
+    cache, one per bucket and prefix, never the working directory) and the bucket mirror the day
+    files are copied to (``s3://BUCKET/PREFIX/analytics/...``); ``None`` for other stores."""
+    base = getattr(store, "s3", store)
+    bucket, cache_dir = getattr(base, "bucket", None), getattr(base, "cache_dir", None)
+    if store_local_root(store) is not None or not isinstance(bucket, str) or not isinstance(cache_dir, Path):
+        return None
+    from callpipe.analytics.mirror import S3Mirror
+
+    prefix = str(getattr(base, "prefix", "") or "")
+    root = cache_dir.parent / DEFAULT_DIRNAME / bucket / (prefix.replace("/", "_") or "_")
+    return root, S3Mirror(
+        base.client,
+        bucket,
+        f"{prefix}/{DEFAULT_DIRNAME}" if prefix else DEFAULT_DIRNAME,
+        getattr(base, "_sse", None),
+    )
+
+
 def open_analytics_store(
     url: str | None = None,
     *,
     read_only: bool = False,
     environ: Mapping[str, str] | None = None,
     local_root: str | Path | None = None,
+    store: object | None = None,
 ) -> AnalyticsStore:
     """The analytics store ``url`` names (default ``CALLPIPE_ANALYTICS_DB``, then embedded Parquet
-    beside ``local_root`` or ``STORAGE_LOCAL_PATH``, see :func:`default_root`)."""
+    beside ``store`` (local root, or for S3 see :func:`s3_location`), ``local_root`` or
+    ``STORAGE_LOCAL_PATH``, see :func:`default_root`)."""
     env = os.environ if environ is None else environ
+    mirror = None
+    if store is not None and local_root is None:
+        local_root = store_local_root(store)
+        located = s3_location(store) if local_root is None else None
+        if located is not None:
+            local_root, mirror = located[0] / "recordings", located[1]
     raw = (url if url is not None else env.get(ANALYTICS_ENV, "")).strip()
     if raw.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
         from callpipe.analytics.postgres import PostgresAnalyticsStore
@@ -129,7 +165,7 @@ def open_analytics_store(
 
     path = raw.removeprefix("duckdb://") if raw else ""
     root = Path(path).expanduser() if path else default_root(env, local_root)
-    return ParquetAnalyticsStore(root, read_only=read_only)
+    return ParquetAnalyticsStore(root, read_only=read_only, mirror=None if path else mirror)
 
 
 def remove_recordings(store: object, recording_ids: list[str], url: str | None = None) -> int:
@@ -138,12 +174,33 @@ def remove_recordings(store: object, recording_ids: list[str], url: str | None =
     how many of them had rows."""
     if not recording_ids:
         return 0
-    local_root = store_local_root(store)
     configured = url if url is not None else os.environ.get(ANALYTICS_ENV, "")
-    if not configured.strip() and not default_root(local_root=local_root).exists():
+    if not configured.strip() and not _tables_root(store).exists():
         return 0  # no tables were ever written here: nothing to remove, and nothing to create
-    writer = open_analytics_store(url, local_root=local_root)
+    writer = open_analytics_store(url, store=store)
     try:
         return sum(1 for rid in recording_ids if writer.remove_recording(rid))
     finally:
         writer.close()
+
+
+def remaining_recordings(store: object, recording_ids: list[str], url: str | None = None) -> list[str]:
+    """Those of ``recording_ids`` that still have a row in some analytics table or index (an
+    erasure is incomplete while this is not empty)."""
+    if not recording_ids:
+        return []
+    configured = url if url is not None else os.environ.get(ANALYTICS_ENV, "")
+    if not configured.strip() and not _tables_root(store).exists():
+        return []
+    reader = open_analytics_store(url, store=store)
+    try:
+        return [rid for rid in recording_ids if reader.has_rows(rid)]
+    finally:
+        reader.close()
+
+
+def _tables_root(store: object) -> Path:
+    """Where the embedded tables of ``store`` live by default."""
+    local_root = store_local_root(store)
+    located = s3_location(store) if local_root is None else None
+    return default_root(local_root=located[0] / "recordings" if located else local_root)

@@ -20,7 +20,6 @@ from callpipe.analytics import (
     TURNS_COLUMNS,
     open_analytics_store,
     rows_for_day,
-    store_local_root,
 )
 from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
 from callpipe.defs.partitions import call_date_partitions, call_timezone, partition_window
@@ -279,7 +278,7 @@ def call_analytics(
     started = time.perf_counter()
     docs, unreadable = day_documents(backend, *partition_window(day))
     calls, turns, entities = rows_for_day(docs, timezone=call_timezone())
-    analytics = open_analytics_store(local_root=store_local_root(backend))
+    analytics = open_analytics_store(store=backend)
     try:
         analytics.replace_day(day, calls, turns, entities)
         summary = analytics.day_summary(day)
@@ -316,7 +315,7 @@ def daily_call_summary(
 ) -> dict[str, Any]:
     """Counts, WER before/after, sentiment and intent distributions and slowest calls of the day,
     computed with SQL from the analytics tables."""
-    analytics = open_analytics_store(read_only=True, local_root=store_local_root(store.get_store()))
+    analytics = open_analytics_store(read_only=True, store=store.get_store())
     try:
         summary = analytics.day_summary(context.partition_key)
     finally:

@@ -295,12 +295,17 @@ def delete_recording(request: Request, recording_id: str, principal: Admin) -> J
         outcome="complete" if receipt.complete else "incomplete",
         objects_removed=removed,
     )
+    complete = receipt.complete
     try:  # the call leaves the analytics tables now, not at its day's next run
-        from callpipe.analytics import remove_recordings
+        from callpipe.analytics import remaining_recordings, remove_recordings
 
         removed_rows = remove_recordings(state.store, [recording_id], state.analytics_url)
-        body["analytics"] = {"rows_removed": bool(removed_rows)}
+        left = remaining_recordings(state.store, [recording_id], state.analytics_url)
+        body["analytics"] = {"rows_removed": bool(removed_rows), "rows_remain": bool(left)}
+        complete = complete and not left
     except Exception as exc:  # the erasure itself succeeded: say what is left
         log.warning("erasure of %s: analytics rows not removed: %s", recording_id, type(exc).__name__)
         body["analytics"] = {"rows_removed": False, "error": "analytics tables unavailable; rows remain"}
-    return JSONResponse(body, status_code=200 if receipt.complete else 502)
+        complete = False
+    body["complete"] = complete
+    return JSONResponse(body, status_code=200 if complete else 502)

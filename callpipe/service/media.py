@@ -95,9 +95,7 @@ def _read(path: Path, first: int, last: int) -> Iterator[bytes]:
             yield data
 
 
-def audio_response(
-    source: Path | bytes, audio_format: str, range_header: str | None
-) -> StreamingResponse:
+def audio_response(source: Path | bytes, audio_format: str, range_header: str | None) -> StreamingResponse:
     """200 with the whole file or 206 with one range; always ``Accept-Ranges: bytes``. ``source``
     is a local file or the audio's bytes."""
     size = len(source) if isinstance(source, bytes) else os.stat(source).st_size
@@ -114,6 +112,4 @@ def audio_response(
     first, last = wanted
     headers["Content-Length"] = str(last - first + 1)
     headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return StreamingResponse(
-        chunks(first, last), status_code=206, media_type=media_type, headers=headers
-    )
+    return StreamingResponse(chunks(first, last), status_code=206, media_type=media_type, headers=headers)

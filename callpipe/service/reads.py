@@ -34,18 +34,18 @@ def default_opener(store: RecordingStore, url: str | None = None) -> AnalyticsOp
     embedded tables beside ``store``'s local root)."""
 
     def open_store() -> Any:
-        from callpipe.analytics import open_analytics_store, store_local_root
+        from callpipe.analytics import open_analytics_store
 
-        return open_analytics_store(url, read_only=True, local_root=store_local_root(store))
+        return open_analytics_store(url, read_only=True, store=store)
 
     return open_store
 
 
 class AnalyticsHandle:
-    """One read-only analytics store for the app, opened at first use and kept: the embedded
-    store keeps an in-memory copy of the tables and reloads only the days whose files changed,
-    so a query does not re-read 100,000 calls. Reading never blocks a writer (see
-    :mod:`callpipe.analytics.duck`). After a failed query the store is reopened next time."""
+    """One read-only analytics store for the app, opened at first use and kept (its connections:
+    the embedded store's SQLite listing and DuckDB, or a PostgreSQL pool; nothing of the tables
+    is held in memory). Reading never blocks a writer (see :mod:`callpipe.analytics.duck`).
+    After a failed query the store is reopened next time."""
 
     def __init__(self, opener: AnalyticsOpener) -> None:
         self.opener = opener
@@ -200,7 +200,7 @@ def queue_stats(store: RecordingStore, tables: AnalyticsHandle) -> dict[str, Any
     failed, analytics_error = 0, None
     try:
         with tables.use() as analytics:
-            failed = sum(int(day.get("failed") or 0) for day in analytics.dashboard()["per_day"])
+            failed = analytics.failed_total()  # the per-day aggregates, not a table scan
     except AnalyticsUnavailableError as exc:
         analytics_error = str(exc)
     failed = min(failed, pending)

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from callpipe.service.api_config import Principal
 from callpipe.service.auth import SESSION_COOKIE, end_session, identify, make_session
-from callpipe.service.reads import analyst_view, corrections_of
+from callpipe.service.reads import AnalyticsUnavailableError, analyst_view, corrections_of
 from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
@@ -180,10 +180,7 @@ def mount(app: FastAPI) -> None:
             meta = analyst_view(request.app.state.store.get_metadata(recording_id))
         except (ValueError, RecordingNotFoundError):
             return page(request, "missing.html", principal, recording_id=recording_id[:80])
-        with request.app.state.analytics.use() as tables:
-            call = tables.get_call(recording_id) or {}
-            turns = tables.call_turns(recording_id)
-            entities = tables.call_entities(recording_id)
+        call, turns, entities = _known_so_far(request, recording_id, meta)
         fixes = corrections_of(meta)
         whole = None
         if not turns and call.get("redacted_text"):  # no speaker turns (e.g. the live transcript was kept)
@@ -207,6 +204,32 @@ def mount(app: FastAPI) -> None:
             run_url=run_url,
             recording_id=recording_id,
         )
+
+
+def _known_so_far(
+    request: Request, recording_id: str, meta: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The call's analytics row, turns and entities; for a call not in the tables yet (pending,
+    or no table written) every column ``None`` and the facts the metadata already holds."""
+    from callpipe.analytics import CALLS_COLUMNS
+
+    call: dict[str, Any] | None = None
+    turns: list[dict[str, Any]] = []
+    entities: list[dict[str, Any]] = []
+    try:
+        with request.app.state.analytics.use() as tables:
+            call = tables.get_call(recording_id)
+            if call is not None:
+                turns = tables.call_turns(recording_id)
+                entities = tables.call_entities(recording_id)
+    except AnalyticsUnavailableError:
+        call = None
+    if call is None:
+        call = dict.fromkeys(name for name, _, _ in CALLS_COLUMNS)
+        audio = meta.get("audio") or {}
+        call["duration_seconds"] = audio.get("duration_seconds")
+        call["status"] = (meta.get("status") or {}).get("status")
+    return call, turns, entities
 
 
 def intent_names() -> list[str]:

@@ -3,7 +3,8 @@
 ``callpipe demo`` records the bundled demo calls and runs the real offline pipeline on them (the
 Dagster batch: Whisper, correction, analysis, analytics tables); ``callpipe serve`` serves them;
 the browser logs in, filters the call list by intent, opens a call and checks its turns,
-entities and audio. Screenshots go to ``docs/screenshots/`` (shown in the README).
+entities and audio. Screenshots go to a temporary directory; ``make screenshots`` refreshes
+``docs/screenshots/`` (shown in the README).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,9 @@ import httpx
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("CALLPIPE_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="callpipe-shots-"))
+"""Where the screenshots go: a temporary directory, or ``docs/screenshots`` when
+``make screenshots`` sets ``CALLPIPE_SCREENSHOT_DIR`` (the test suite never rewrites the repo)."""
 KEY = "browser-analyst-key-0123456789"
 ADMIN = "browser-admin-key-0123456789"
 pytestmark = pytest.mark.slow

@@ -104,7 +104,8 @@ def test_erasure_removes_the_call_from_the_tables(client: TestClient, filled: li
     gone = filled[3]
     response = client.delete(f"/recordings/{gone}", headers=auth("admin"))
     assert response.status_code == 200
-    assert response.json()["analytics"] == {"rows_removed": True}
+    assert response.json()["analytics"] == {"rows_removed": True, "rows_remain": False}
+    assert response.json()["complete"] is True
     items = client.get("/recordings?limit=500", headers=auth("analyst")).json()["items"]
     assert len(items) == 11 and gone not in {r["recording_id"] for r in items}
 
@@ -169,3 +170,16 @@ def test_html_is_escaped_in_highlighted_turns() -> None:
     assert out.startswith('&lt;b&gt;<mark class="fix" title="live: salgo">saldo</mark>&lt;/b&gt;')
     assert '<mark class="ent" title="iban">[IBAN]</mark>' in out
     assert '<mark class="ent" title="amount">500.00</mark>' in out
+
+
+def test_a_call_not_in_the_tables_yet_has_a_page(client: TestClient, local_store: LocalStore) -> None:
+    """A pending call (stored, no analytics row, no table written at all) shows what is known."""
+    rng = random.Random(3)
+    doc = generated_call(0, DAY, rng, "pending")
+    local_store.save_recording(
+        make_wav(seconds=1.0, seed=1), doc.conversation_id, doc, "wav", doc.recording_id
+    )
+    _login(client)
+    page = client.get(f"/ui/calls/{doc.recording_id}")
+    assert page.status_code == 200
+    assert f'src="/recordings/{doc.recording_id}/audio"' in page.text and "st-pending" in page.text
