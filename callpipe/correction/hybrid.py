@@ -37,7 +37,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
-from callpipe.correction.candidates import CandidateFinder, Edit, probable_name
+from callpipe.correction.candidates import CandidateFinder, Edit
 from callpipe.correction.domain_lexicon import DomainLexicon
 from callpipe.correction.scorer import Scorer, ScorerWeights
 from callpipe.recorder.dictionary import ConfusionDictionary, Token, tokenize
@@ -138,7 +138,7 @@ class HybridCorrector:
         edits = self._exact(tokens, confidences)
         locked = {k for e in edits for k in range(e.start, e.end)}
         if any(c is not None and c < self.scorer.weights.max_confidence for c in confidences):
-            edits += _consistent(tokens, self.finder().find(tokens, confidences, locked))
+            edits += self.finder().find(tokens, confidences, locked)
         edits.sort(key=lambda e: e.start)
         corrected, out_confidences, sources = _apply(tokens, confidences, edits, text)
         clarification = self._clarifier.correct(corrected, out_confidences)
@@ -193,35 +193,6 @@ class HybridCorrector:
                 edits.append(chosen)
                 i = chosen.end
         return edits
-
-
-def _consistent(tokens: Sequence[Token], edits: list[Edit]) -> list[Edit]:
-    """The phonetic/vector edits whose heard word(s) change the same way at every occurrence.
-
-    The same heard form is one decision for the whole call: when some occurrence of it is left
-    alone (its confidence was high, or the evidence there did not clear the margin) or changed to
-    something else, none of its occurrences change ("Preción" fixed once of twice is no fix).
-    Probable names (:func:`~callpipe.correction.candidates.probable_name`) are not occurrences.
-    """
-    folds = [t.fold for t in tokens]
-    chosen: dict[tuple[str, ...], set[str]] = {}
-    covered: dict[tuple[str, ...], set[int]] = {}
-    for edit in edits:
-        heard = tuple(folds[edit.start : edit.end])
-        chosen.setdefault(heard, set()).add(edit.replacement.lower())
-        covered.setdefault(heard, set()).add(edit.start)
-    keep = []
-    for edit in edits:
-        heard = tuple(folds[edit.start : edit.end])
-        width = len(heard)
-        starts = {
-            i
-            for i in range(len(folds) - width + 1)
-            if tuple(folds[i : i + width]) == heard and not probable_name(tokens, i)
-        }
-        if len(chosen[heard]) == 1 and starts <= covered[heard]:
-            keep.append(edit)
-    return keep
 
 
 def _apply(
