@@ -11,6 +11,7 @@ its variable, never the content.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from callpipe.settings import Settings
@@ -43,9 +44,9 @@ class Limits:
     max_word_confidences: int = 60000
 
     @classmethod
-    def from_env(cls) -> Limits:
-        """The limits of the environment's settings."""
-        s = Settings.from_env(only=LIMIT_VARIABLES)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """The limits of ``environ``'s settings (default ``os.environ``)."""
+        s = Settings.from_env(environ, only=LIMIT_VARIABLES)
         return cls(
             max_upload_bytes=s.callpipe_max_upload_mb * 1024 * 1024,
             max_call_seconds=s.callpipe_max_call_minutes * 60.0,

@@ -340,10 +340,27 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+"""Zero-width and bidirectional-control characters: they change nothing a reader sees, but placed
+between digits they would hide a phone number or an IBAN from the patterns, so they are removed."""
+
+
+def visible(text: str) -> str:
+    """``text`` without zero-width and bidirectional-control characters."""
+    return _INVISIBLE.sub("", text)
+
+
 def redact(text: str, entities: Entities | None = None) -> str:
-    """``text`` with each piece of personal data replaced by its tag ("[IBAN]", "[PHONE]" ...)."""
+    """``text`` with each piece of personal data replaced by its tag ("[IBAN]", "[PHONE]" ...).
+
+    Zero-width and bidirectional-control characters are removed first (``entities``, whose offsets
+    refer to the text as it was, are then extracted again).
+    """
     if not text:
         return text
+    clean = visible(text)
+    if clean != text:
+        text, entities = clean, None
     out = text
     for start, end, tag in reversed(find_pii(text, entities)):
         out = out[:start] + f"[{tag}]" + out[end:]
@@ -393,6 +410,9 @@ def _redact_words(words: list[WordConfidence]) -> list[WordConfidence]:
     """Each word inside a piece of personal data becomes its tag (timings and confidences kept)."""
     if not words:
         return words
+    words = [
+        w.model_copy(update={"word": visible(w.word)}) if _INVISIBLE.search(w.word) else w for w in words
+    ]
     starts, pos = [], 0
     for w in words:
         starts.append(pos)

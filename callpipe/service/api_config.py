@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callpipe.limits import Limits
+from callpipe.settings import SettingsError
+
 ROLES = ("ingest", "analyst", "admin")
 IMPLIED = {
     "admin": frozenset({"admin", "analyst"}),
@@ -27,7 +30,6 @@ KEYS_ENV = "CALLPIPE_API_KEYS"
 SESSION_SECRET_ENV = "CALLPIPE_SESSION_SECRET"
 DAGSTER_URL_ENV = "DAGSTER_WEBSERVER_URL"
 AUDIT_ENV = "CALLPIPE_AUDIT_LOG"
-MAX_UPLOAD_ENV = "CALLPIPE_MAX_UPLOAD_MB"
 STATE_DIR_ENV = "CALLPIPE_STATE_DIR"
 BODY_TIMEOUT_ENV = "CALLPIPE_BODY_TIMEOUT_SECONDS"
 BODY_IDLE_ENV = "CALLPIPE_BODY_IDLE_SECONDS"
@@ -136,17 +138,15 @@ class ServiceSettings:
         store_dir = Path(env.get("STORAGE_LOCAL_PATH") or "./data/recordings")
         audit = Path(env.get(AUDIT_ENV) or store_dir.parent / "audit" / "api.jsonl")
         try:
-            max_mb = float(env.get(MAX_UPLOAD_ENV) or 100)
-        except ValueError:
-            raise ServiceConfigError(f"{MAX_UPLOAD_ENV} must be a number of megabytes") from None
+            max_upload_bytes = Limits.from_env(env).max_upload_bytes
+        except SettingsError as exc:
+            raise ServiceConfigError(str(exc)) from None
         timing = {
             "body_timeout_seconds": _positive(env, BODY_TIMEOUT_ENV, 120.0),
             "body_idle_seconds": _positive(env, BODY_IDLE_ENV, 15.0),
             "header_timeout_seconds": _positive(env, HEADER_TIMEOUT_ENV, 10.0),
             "max_connections": int(_positive(env, MAX_CONNECTIONS_ENV, 200)),
         }
-        if max_mb <= 0:
-            raise ServiceConfigError(f"{MAX_UPLOAD_ENV} must be a positive number of megabytes")
         settings = cls(
             **timing,
             state_dir=Path(env[STATE_DIR_ENV]) if env.get(STATE_DIR_ENV) else store_dir.parent / "state",
@@ -154,7 +154,7 @@ class ServiceSettings:
             session_secret=secret,
             dagster_url=(env.get(DAGSTER_URL_ENV) or "http://127.0.0.1:3000").rstrip("/"),
             audit_log=audit,
-            max_upload_bytes=int(max_mb * 1024 * 1024),
+            max_upload_bytes=max_upload_bytes,
         )
         return settings, demo_key
 

@@ -79,3 +79,24 @@ def test_drop_keeps_no_raw_value_in_the_document_or_the_output(
     printed = json.dumps(out, ensure_ascii=False)
     assert not leaks(printed), printed
     assert not leaks(stored), stored
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066", "\u00ad"],
+    ids=["zwsp", "zwj", "word-joiner", "bom", "rlo", "lri", "soft-hyphen"],
+)
+def test_invisible_characters_between_digits_hide_nothing(hidden: str) -> None:
+    """A zero-width or bidi-control character inside a phone number or IBAN would break the digit
+    runs the patterns look for; redaction removes them first, in free text and in word lists."""
+    from callpipe.pii import _redact_words, redact
+    from callpipe.schema import WordConfidence
+
+    text = TEXT.replace("612 345", f"6{hidden}12 34{hidden}5").replace("2100 0418", f"21{hidden}00 0418")
+    out = redact(text)
+    assert leaks(out.replace(hidden, "")) == [], out
+    assert hidden not in out
+    assert "[PHONE]" in out and "[IBAN]" in out
+    words = [WordConfidence(word=w, confidence=0.9) for w in text.split()]
+    kept = " ".join(w.word for w in _redact_words(words))
+    assert leaks(kept.replace(hidden, "")) == [], kept
