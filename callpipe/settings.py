@@ -63,9 +63,9 @@ class Settings(BaseModel):
         "(default `~/.cache/callpipe/recordings`)",
     )
     callpipe_catalog: Literal["sqlite", "off"] = Field(
-        "sqlite",
-        description="catalog of recordings (state, listing, counts): `sqlite` (embedded, or PostgreSQL "
-        "with `CALLPIPE_CATALOG_DSN`) or `off` (the marker-file index answers)",
+        "off",
+        description="catalog of recordings (state, listing, counts): `sqlite` (embedded) or `off` (the "
+        "marker-file index answers); a `CALLPIPE_CATALOG_DSN` turns it on in PostgreSQL",
     )
     callpipe_catalog_path: str | None = Field(
         None,

@@ -1,10 +1,10 @@
 """The catalog of recordings: one database row per recording, the store's state in one place.
 
-SQLite beside the store by default (``<STORAGE_LOCAL_PATH>/state/catalog.sqlite``; with S3 alone,
-``CALLPIPE_CATALOG_PATH``), PostgreSQL with ``CALLPIPE_CATALOG_DSN``, none with
-``CALLPIPE_CATALOG=off``. :func:`with_catalog` wraps a store so that saves, updates, leases and
-erasure write the catalog and listing, pending lookups and counts read it;
-:func:`~callpipe.catalog.rebuild.rebuild_catalog` rebuilds it from the metadata documents.
+With ``CALLPIPE_CATALOG=sqlite``: SQLite beside the store (``<STORAGE_LOCAL_PATH>/state/catalog.sqlite``,
+or ``CALLPIPE_CATALOG_PATH``); with ``CALLPIPE_CATALOG_DSN``: PostgreSQL; off by default for now.
+:func:`with_catalog` wraps a store so that saves, updates, leases and erasure write the catalog and
+listing, pending lookups and counts read it; :func:`~callpipe.catalog.rebuild.rebuild_catalog`
+rebuilds it from the metadata documents.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ def catalog_path(settings: StorageSettings) -> Path:
 
 
 def open_catalog(settings: StorageSettings) -> Catalog | None:
-    """The catalog ``settings`` configure (None with ``CALLPIPE_CATALOG=off``)."""
-    if settings.catalog == "off":
-        return None
+    """The catalog ``settings`` configure: PostgreSQL with a DSN, SQLite with ``CALLPIPE_CATALOG=sqlite``,
+    else None (off, the default for now: the marker-file index answers)."""
     if settings.catalog_dsn is not None:
         return Catalog(dsn=settings.catalog_dsn.get_secret_value())
+    if settings.catalog == "off":
+        return None
     return Catalog(path=catalog_path(settings))
 
 

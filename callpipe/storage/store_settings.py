@@ -62,7 +62,7 @@ class StorageSettings(BaseModel):
     """
     s3_sse: Literal["AES256", "aws:kms"] | None = None
     s3_sse_kms_key_id: str | None = None
-    catalog: Literal["sqlite", "off"] = "sqlite"
+    catalog: Literal["sqlite", "off"] = "off"
     catalog_path: str | None = None
     catalog_dsn: SecretStr | None = None
     """The catalog of recordings (:mod:`callpipe.catalog`): embedded SQLite, PostgreSQL with a DSN."""

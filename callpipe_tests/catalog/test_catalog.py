@@ -138,8 +138,8 @@ def test_erasure_removes_the_row(store: CatalogStore) -> None:
 
 
 def test_settings_build_a_catalogued_store(tmp_path: Path) -> None:
-    store = build_store(StorageSettings(local_path=str(tmp_path / "root")))
+    store = build_store(StorageSettings(local_path=str(tmp_path / "root"), catalog="sqlite"))
     assert isinstance(store, CatalogStore)
     assert (tmp_path / "root" / "state" / "catalog.sqlite").exists()
-    off = build_store(StorageSettings(local_path=str(tmp_path / "root2"), catalog="off"))
+    off = build_store(StorageSettings(local_path=str(tmp_path / "root2")))  # off by default
     assert isinstance(off, LocalStore)

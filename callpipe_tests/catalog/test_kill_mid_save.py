@@ -19,7 +19,7 @@ from callpipe_tests.storage.conftest import make_wav
 _SAVER = """
 import sys
 from callpipe.storage import StorageSettings, build_store
-store = build_store(StorageSettings(local_path=sys.argv[1]))
+store = build_store(StorageSettings(local_path=sys.argv[1], catalog="sqlite"))
 store.save_recording(open(sys.argv[2], "rb").read(), "conv-k", {"recording_id": "rec-killed"},
                      recording_id="rec-killed")
 """
@@ -52,7 +52,7 @@ def test_kill_9_mid_save_is_swept_on_next_open(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert any(name.startswith("audio/") for name in _files(root)), "the kill left no audio: nothing tested"
-    settings = StorageSettings(local_path=str(root))
+    settings = StorageSettings(local_path=str(root), catalog="sqlite")
     from callpipe.catalog import open_catalog
 
     catalog = open_catalog(settings)
@@ -68,7 +68,7 @@ def test_kill_9_mid_save_is_swept_on_next_open(tmp_path: Path) -> None:
 
 
 def test_interrupted_save_with_both_files_is_completed(tmp_path: Path) -> None:
-    settings = StorageSettings(local_path=str(tmp_path / "store"))
+    settings = StorageSettings(local_path=str(tmp_path / "store"), catalog="sqlite")
     store = build_store(settings)
     store.save_recording(make_wav(), "conv-c", {"recording_id": "rec-done"}, recording_id="rec-done")
     # as if the process died between the document write and the 'saved' mark, owner long gone
