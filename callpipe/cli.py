@@ -180,6 +180,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """``callpipe catalog rebuild|recover``: the catalog from the documents, or interrupted saves."""
+    store = get_audio_storage()
+    if getattr(store, "catalog", None) is None:
+        raise UserError("the catalog is off (CALLPIPE_CATALOG=off)")
+    if args.action == "rebuild":
+        from callpipe.catalog.rebuild import rebuild_catalog
+
+        report = rebuild_catalog(store)  # type: ignore[arg-type]
+        _print_json({"rows": report.rows, "errors": [path for path, _ in report.errors]})
+        return 1 if report.errors else 0
+    from callpipe.catalog.recover import recover_saves
+
+    recovered = recover_saves(store, force=args.force)  # type: ignore[arg-type]
+    _print_json(dataclasses.asdict(recovered))
+    return 0
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     store = get_audio_storage()
     sync = getattr(store, "sync_pending", None)
@@ -363,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
 
     sub.add_parser("stats", help="store statistics and processed/pending counts").set_defaults(func=cmd_stats)
+    catalog = sub.add_parser("catalog", help="catalog of recordings: rebuild, or finish interrupted saves")
+    catalog.add_argument("action", choices=["rebuild", "recover"])
+    catalog.add_argument("--force", action="store_true", help="recover: also saves claimed on other hosts")
+    catalog.set_defaults(func=cmd_catalog)
     sub.add_parser("sync", help="upload recordings kept locally during an S3 outage").set_defaults(
         func=cmd_sync
     )

@@ -147,6 +147,7 @@ def erase(
     down: dict[int, str] = {}
     _execute(index_side, sides, targets, receipt, down, resumed=False)
     _execute(index_side, sides, {r: t for r, t in unfinished.items() if r not in targets}, receipt, down)
+    _settle_catalog(store, index_side, [*targets, *unfinished])
     if conversation_id is not None and targets:
         for side in sides:
             if id(side) not in down:
@@ -163,7 +164,23 @@ def resume_erasures(store: RecordingStore) -> ErasureReceipt:
     receipt = ErasureReceipt(request={"resume": "unfinished erasures"})
     pending = {t.entry.recording_id: t for t in list_tombstones(index_side)}
     _execute(index_side, sides, pending, receipt, {})
+    _settle_catalog(store, index_side, list(pending))
     return receipt
+
+
+def _settle_catalog(store: RecordingStore, index_side: BlobStore, recording_ids: list[str]) -> None:
+    """A catalog wrapper's rows: forgotten once the recording's by-id entry is gone, else marked
+    ``erasing`` (its tombstone keeps the rest to do; listing no longer offers it to runs)."""
+    catalog = getattr(store, "catalog", None)
+    if catalog is None:
+        return
+    from callpipe.storage.index import by_id_key
+
+    for rid in recording_ids:
+        if index_side._exists(by_id_key(rid)):
+            catalog.mark(rid, erasing=True)
+        else:
+            catalog.forget(rid)
 
 
 # ---- finding ------------------------------------------------------------------------------------

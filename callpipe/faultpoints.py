@@ -6,7 +6,8 @@ test signals it. With either variable unset (production) :func:`park` returns at
 nothing else. Points: ``planning`` (a partition chosen, its run not created yet),
 ``stage:<stage>`` (one recording's result of that stage written, inside the step: for ``stt``
 the ``gpu`` pool slot is held), ``before:<stage>`` (the previous step finished, this one has done
-nothing yet) and ``finalize`` (one recording finalized).
+nothing yet), ``finalize`` (one recording finalized) and ``save:audio`` (a save's audio written,
+its document not yet: any process that saves, e.g. ``callpipe record`` or ``callpipe serve``).
 """
 
 from __future__ import annotations

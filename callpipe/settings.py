@@ -62,6 +62,19 @@ class Settings(BaseModel):
         description="where a stage stages S3 audio in a private temporary file, deleted when the stage ends "
         "(default `~/.cache/callpipe/recordings`)",
     )
+    callpipe_catalog: Literal["sqlite", "off"] = Field(
+        "off",
+        description="catalog of recordings (state, listing, counts): `sqlite` (embedded) or `off` (the "
+        "marker-file index answers); a `CALLPIPE_CATALOG_DSN` turns it on in PostgreSQL",
+    )
+    callpipe_catalog_path: str | None = Field(
+        None,
+        description="SQLite catalog file (default `<STORAGE_LOCAL_PATH>/state/catalog.sqlite`; with `s3` "
+        "alone `~/.local/state/callpipe/catalog-<hash>.sqlite`: use one host, or a DSN)",
+    )
+    callpipe_catalog_dsn: SecretStr | None = Field(
+        None, description="PostgreSQL DSN of the catalog, shared by every host (`callpipe catalog rebuild`)"
+    )
     s3_bucket: str | None = Field(None, description="S3 bucket (needed by `s3` and `both`)")
     s3_region: str | None = Field(
         None, description="S3 region (the S3 client of the Dagster resources: `us-east-1`)"

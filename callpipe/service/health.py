@@ -52,6 +52,7 @@ def store_checks(store: Any) -> dict[str, Callable[[], None]]:
     from callpipe.storage.local import LocalStore
     from callpipe.storage.s3 import S3Store
 
+    store = getattr(store, "wrapped", store)  # a catalog wrapper: the store it wraps
     sides = {"local": getattr(store, "local", None), "s3": getattr(store, "s3", None)}
     if isinstance(store, LocalStore):
         sides["local"] = store

@@ -180,6 +180,10 @@ def queue_counts(store: RecordingStore) -> tuple[int, int]:
     from callpipe.storage.index import BY_ID, PENDING, marker_ids
     from callpipe.storage.local import LocalStore
 
+    catalog = getattr(store, "catalog", None)
+    if catalog is not None:  # the catalog: saved rows only, processed from each row's state
+        counts = catalog.counts()
+        return counts["recordings"], counts["pending"]
     base = getattr(store, "local", store)
     if isinstance(base, LocalStore):
         total = len(_count(str(base.path(BY_ID))))

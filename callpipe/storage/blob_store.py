@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, suppress
 from datetime import datetime, time
 from typing import Any
 
+from callpipe import faultpoints
 from callpipe.schema import RecordingMetadata, StorageInfo
 from callpipe.storage import index, pending, reconcile
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
@@ -158,6 +159,7 @@ class BlobStore(RecordingStore):
         try:
             if audio is not None:
                 self._put(self.audio_key(entry), audio)
+                faultpoints.park("save:audio")  # a fault test kills a save here (audio, no document)
             self._put(index.by_date_key(entry.call_date, entry.recording_id), raw_entry)
             reconcile.add_caller_entry(self, entry, doc)
             if not doc.processed:

@@ -327,7 +327,9 @@ class MirroredStore(RecordingStore):
 
 def store_sides(store: RecordingStore) -> tuple[BlobStore, list[BlobStore]]:
     """``(index side, every side)`` of a store: the mirrored store's local side keeps the index
-    and the tombstones, and is erased before S3; a single store is both."""
+    and the tombstones, and is erased before S3; a single store is both. A catalog wrapper
+    (:class:`callpipe.catalog.store.CatalogStore`) stands for the store it wraps."""
+    store = getattr(store, "wrapped", store)
     if isinstance(store, MirroredStore):
         return store.local, [store.local, store.s3]
     if isinstance(store, BlobStore):

@@ -4,7 +4,8 @@ Environment variables: ``STORAGE_BACKEND`` (``local`` | ``s3`` | ``both``, defau
 ``STORAGE_LOCAL_PATH`` (default ``./data/recordings``), ``S3_BUCKET``, ``S3_REGION``,
 ``S3_ENDPOINT_URL`` (any S3-compatible server), ``S3_PREFIX``, ``STORAGE_CACHE_DIR``,
 ``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``, ``S3_MAX_ATTEMPTS``, ``S3_SSE`` (``AES256`` or
-``aws:kms``: server-side encryption of every object written) and ``S3_SSE_KMS_KEY_ID``.
+``aws:kms``: server-side encryption of every object written), ``S3_SSE_KMS_KEY_ID`` and the
+catalog's ``CALLPIPE_CATALOG``, ``CALLPIPE_CATALOG_PATH``, ``CALLPIPE_CATALOG_DSN``.
 Credentials are not settings: boto3 finds them through its usual chain (env, profile, instance
 role), so they never reach a settings object, its repr or the Dagster UI.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from callpipe.settings import Settings
 from callpipe.storage.base import RecordingStore
@@ -35,6 +36,9 @@ _ENV = {
     "s3_max_attempts": "S3_MAX_ATTEMPTS",
     "s3_sse": "S3_SSE",
     "s3_sse_kms_key_id": "S3_SSE_KMS_KEY_ID",
+    "catalog": "CALLPIPE_CATALOG",
+    "catalog_path": "CALLPIPE_CATALOG_PATH",
+    "catalog_dsn": "CALLPIPE_CATALOG_DSN",
 }
 
 
@@ -58,6 +62,10 @@ class StorageSettings(BaseModel):
     """
     s3_sse: Literal["AES256", "aws:kms"] | None = None
     s3_sse_kms_key_id: str | None = None
+    catalog: Literal["sqlite", "off"] = "off"
+    catalog_path: str | None = None
+    catalog_dsn: SecretStr | None = None
+    """The catalog of recordings (:mod:`callpipe.catalog`): embedded SQLite, PostgreSQL with a DSN."""
 
     @field_validator("s3_sse", mode="before")
     @classmethod
@@ -111,11 +119,11 @@ def build_store(settings: StorageSettings, s3_client: Any | None = None) -> Reco
             sse=settings.s3_sse,
             sse_kms_key_id=settings.s3_sse_kms_key_id,
         )
-    if local and s3:
-        return MirroredStore(local, s3)
-    store = local or s3
+    store: RecordingStore | None = MirroredStore(local, s3) if local and s3 else local or s3
     assert store is not None
-    return store
+    from callpipe.catalog import with_catalog
+
+    return with_catalog(store, settings)
 
 
 def get_audio_storage(settings: StorageSettings | None = None) -> RecordingStore:
