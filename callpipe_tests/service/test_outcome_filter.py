@@ -10,7 +10,7 @@ from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import generated_call
 from callpipe.schema import Outcome
 from callpipe.storage import LocalStore
-from callpipe_tests.service.conftest import auth
+from callpipe_tests.service.conftest import KEYS, auth
 from callpipe_tests.storage.conftest import make_wav
 
 DAY = "2026-11-21"
@@ -39,3 +39,8 @@ def test_outcome_filter(client: TestClient, local_store: LocalStore, analytics_u
         assert {r["outcome"] for r in items} == {outcome}
     assert client.get("/recordings?outcome=unknown", headers=headers).json()["items"] == []
     assert client.get("/recordings?outcome=" + "x" * 30, headers=headers).status_code == 422
+    # The call page shows it.
+    assert client.post("/ui/login", data={"key": KEYS["analyst"]}, follow_redirects=False).status_code == 303
+    page = client.get(f"/ui/calls/{want['escalated'][0]}")
+    assert page.status_code == 200
+    assert '<span class="chip outcome" id="outcome">escalated</span>' in page.text
