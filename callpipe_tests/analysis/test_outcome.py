@@ -121,3 +121,16 @@ def test_recorder_value_is_kept_and_inference_is_redone() -> None:
     redone = call_outcome(Out.RESOLVED, earlier, "", turns)
     assert (redone.label, redone.source) == (Out.ESCALATED, "inferred")
     assert call_outcome(Out.UNKNOWN, None, "", turns).label == Out.ESCALATED
+
+
+def test_the_demo_has_a_call_of_each_outcome() -> None:
+    from callpipe.demo_calls import load_demo_calls
+
+    found = {}
+    for call in load_demo_calls():
+        turns = _turns(*call.turns)
+        found.setdefault(infer_outcome("", turns).label, call.call_id)
+        # What the online recogniser heard (no speakers) gives the same outcome for the new calls.
+        if call.call_id in ("siniestro", "cobertura"):
+            assert infer_outcome(call.live_text).label == infer_outcome("", turns).label
+    assert {Out.RESOLVED, Out.ESCALATED, Out.ABANDONED, Out.TRANSFERRED} <= set(found)
