@@ -134,3 +134,26 @@ def test_the_demo_has_a_call_of_each_outcome() -> None:
         if call.call_id in ("siniestro", "cobertura"):
             assert infer_outcome(call.live_text).label == infer_outcome("", turns).label
     assert {Out.RESOLVED, Out.ESCALATED, Out.ABANDONED, Out.TRANSFERRED} <= set(found)
+
+
+def test_the_intent_stage_stores_the_outcome_and_keeps_the_recorders() -> None:
+    from callpipe.stage_list import STAGES, StageModels
+    from callpipe.stage_runner import fingerprint
+
+    turns = CALLS[Out.TRANSFERRED]
+    meta = schema.RecordingMetadata(
+        recording_id="r-outcome",
+        conversation_id="c-outcome",
+        transcription=schema.Transcription(text=" ".join(t.text for t in turns)),
+        turns=turns,
+    )
+    before = fingerprint("intent", meta)
+    patch = STAGES["intent"].run(meta, StageModels(), None)  # type: ignore[arg-type]
+    assert patch["outcome"] == Out.TRANSFERRED
+    assert patch["outcome_detail"].source == "inferred"
+    assert patch["intent"].primary_intent
+    done = meta.model_copy(update={k: patch[k] for k in ("outcome", "outcome_detail")})
+    assert fingerprint("intent", done) == before  # its own inference does not make it stale
+    given = meta.model_copy(update={"outcome": Out.ESCALATED})
+    kept = STAGES["intent"].run(given, StageModels(), None)  # type: ignore[arg-type]
+    assert (kept["outcome"], kept["outcome_detail"].source) == (Out.ESCALATED, "recorder")
