@@ -263,6 +263,9 @@ def cross_validate(k: int, errors: bool, head: str = "auto") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--outcome", action="store_true", help="call outcome accuracy on the frozen fresh set"
+    )
     parser.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the training sets")
     parser.add_argument("--noise", type=float, default=None, help="degrade held-out text like a weak ASR")
     parser.add_argument("--errors", action="store_true", help="list every misclassified utterance")
@@ -272,6 +275,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if args.outcome:
+        from outcome_eval import outcome_eval
+
+        outcome_eval()
+        return
     if args.cv:
         cross_validate(args.cv, args.errors, args.head or "auto")
     else:

@@ -120,6 +120,23 @@ DIALOGUES["domicilio"] = [
     ("customer", "No, nada más, muchas gracias."),
 ]
 
+DIALOGUES["siniestro"] = [
+    ("agent", "Seguros Faro, buenos días, le atiende Andrés."),
+    ("customer", "Hola, quería saber cómo va el parte del golpe que tuve con el coche."),
+    ("agent", "Los partes de automóvil los gestiona el departamento de siniestros."),
+    ("customer", "¿Me puede pasar con ellos?"),
+    ("agent", "Claro, le paso ahora con un compañero de siniestros, no cuelgue."),
+    ("customer", "Vale, espero."),
+]
+DIALOGUES["cobertura"] = [
+    ("agent", "Telefonía Norte, buenas tardes, le atiende Elena."),
+    ("customer", "Hola, llamo porque me han cobrado una..."),
+    ("agent", "Perdone, no le oigo bien, ¿me escucha?"),
+    ("customer", "Que le digo que..."),
+    ("agent", "¿Hola? ¿Sigue ahí? Se ha cortado la llamada."),
+]
+"""Calls ending transferred and abandoned, so that the demo has a call of each outcome."""
+
 LIVE_CONFUSIONS: dict[str, list[tuple[int, str, str]]] = {
     "saldo": [(1, "saldo", "salgo"), (1, "cuenta", "cuesta"), (4, "saldo", "salgo")],
     "tarjeta": [(1, "tarjeta", "tarjeda"), (4, "reclamación", "retramación")],

@@ -162,6 +162,20 @@ class Intent(_Model):
     scores: dict[str, float] = Field(default_factory=dict)
 
 
+class CallOutcome(_Model):
+    """How the call ended, with where the label comes from.
+
+    ``source`` is ``recorder`` when the recorder was told the outcome (kept as given, confidence
+    1.0) and ``inferred`` when the analysis stage read it from the conversation
+    (:mod:`callpipe.analysis.outcome`); ``cues`` names the cues that decided it.
+    """
+
+    label: Outcome = Outcome.UNKNOWN
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    source: Literal["recorder", "inferred"] = "inferred"
+    cues: list[str] = Field(default_factory=list)
+
+
 class Entity(_Model):
     """A value found in the transcript. ``value`` is normalised (compact IBAN, E.164, ISO date)."""
 
@@ -303,6 +317,9 @@ class RecordingMetadata(_Model):
     timestamp: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     direction: Direction = Direction.INBOUND
     outcome: Outcome = Outcome.UNKNOWN
+    outcome_detail: CallOutcome | None = Field(
+        default=None, description="Confidence and provenance (recorder or inferred) of ``outcome``."
+    )
     caller: CallerInfo = Field(default_factory=CallerInfo)
     audio: AudioInfo | None = None
     transcription: Transcription = Field(default_factory=Transcription)

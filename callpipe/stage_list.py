@@ -205,8 +205,24 @@ def _sentiment(meta: RecordingMetadata, services: StageModels, store: RecordingS
     return {"sentiment": services.analyzer.sentiment.analyze(_text(meta), _turns(meta))}
 
 
+def _outcome_inputs(meta: RecordingMetadata) -> Any:
+    detail = meta.outcome_detail
+    recorder = detail.source == "recorder" if detail else meta.outcome.value != "unknown"
+    given = meta.outcome.value if recorder else None  # unchanged by the stage's own inference
+    return [*_analysis_inputs(meta), given]
+
+
 def _intent(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
-    return {"intent": services.analyzer.intent.analyze(_text(meta), _turns(meta))}
+    """Intent, and the call's outcome: the recorder's when given, else inferred from the last turns."""
+    from callpipe.analysis.outcome import call_outcome
+
+    text, turns = _text(meta), _turns(meta)
+    outcome = call_outcome(meta.outcome, meta.outcome_detail, text, turns)
+    return {
+        "intent": services.analyzer.intent.analyze(text, turns),
+        "outcome": outcome.label,
+        "outcome_detail": outcome,
+    }
 
 
 def _entities(meta: RecordingMetadata, services: StageModels, store: RecordingStore) -> dict[str, Any]:
@@ -232,7 +248,7 @@ STAGES: dict[str, StageSpec] = {
     "stt": StageSpec("3", _stt_inputs, _stt),  # 3: mono calls diarized by voice
     "correction": StageSpec("2", _correction_inputs, _correction),
     "sentiment": StageSpec("2", _analysis_inputs, _sentiment),
-    "intent": StageSpec("2", _analysis_inputs, _intent),
+    "intent": StageSpec("3", _outcome_inputs, _intent),  # 3: also the call's outcome
     "entities": StageSpec("2", _analysis_inputs, _entities),
     "topics": StageSpec("2", _analysis_inputs, _topics),
 }

@@ -36,6 +36,7 @@ from callpipe.analysis.embeddings import (
     load_text_classifier,
 )
 from callpipe.analysis.intent import IntentModel, load_taxonomy
+from callpipe.analysis.outcome import infer_outcome
 from callpipe.analysis.polarity_lexicon import DEFAULT_LEXICON, Lexicon
 from callpipe.analysis.sentiment import SentimentModel
 from callpipe.analysis.topics import TopicModel
@@ -60,6 +61,8 @@ class Analysis(BaseModel):
     intent: schema.Intent
     entities: schema.Entities
     topics: schema.Topics
+    outcome: schema.CallOutcome
+    """How the call ended, inferred from its last turns (:mod:`callpipe.analysis.outcome`)."""
 
 
 class Analyzer:
@@ -108,7 +111,8 @@ class Analyzer:
         *,
         reference_date: date | None = None,
     ) -> Analysis:
-        """Analyse one transcript; ``turns`` (speaker-attributed) refine sentiment, intent, coherence.
+        """Analyse one transcript; ``turns`` (speaker-attributed) refine sentiment, intent, coherence
+        and the outcome.
 
         With turns and an empty ``text``, the text is the turns joined. Empty input gives neutral
         sentiment and ``other`` intent with zero confidence. Raises :class:`InvalidInputError` for a
@@ -125,6 +129,7 @@ class Analyzer:
             intent=self.intent.analyze(text, parsed),
             entities=_entities(text, reference_date),
             topics=self.topics.analyze(text, parsed),
+            outcome=infer_outcome(text, parsed),
         )
 
     def _embed_once(self, text: str, turns: list[schema.Turn]) -> None:

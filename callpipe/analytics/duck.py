@@ -267,6 +267,7 @@ class ParquetAnalyticsStore:
         intent: str | None = None,
         sentiment: str | None = None,
         agent_id: str | None = None,
+        outcome: str | None = None,
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -290,6 +291,7 @@ class ParquetAnalyticsStore:
             ("intent", intent),
             ("sentiment", sentiment),
             ("agent_id", agent_id),
+            ("outcome", outcome),
         ):
             if value is not None:
                 where.append(f"{FILTERS[key]} = ?")

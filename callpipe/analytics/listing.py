@@ -29,13 +29,14 @@ FILTERS = {
     "intent": "primary_intent",
     "sentiment": "sentiment_label",
     "agent_id": "agent_id",
+    "outcome": "outcome",
 }
 _KINDS = {name: kind for name, kind, _ in CALLS_COLUMNS}
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS calls (recording_id TEXT PRIMARY KEY, call_date TEXT NOT NULL,"
     " start_us INTEGER NOT NULL, status TEXT, primary_intent TEXT, sentiment_label TEXT,"
-    " agent_id TEXT, row TEXT NOT NULL)",
+    " agent_id TEXT, row TEXT NOT NULL, outcome TEXT)",
     "CREATE INDEX IF NOT EXISTS calls_order ON calls (start_us DESC, recording_id DESC)",
     "CREATE INDEX IF NOT EXISTS calls_date ON calls (call_date, start_us)",
     *(
@@ -46,6 +47,14 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS day_aggregates (call_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased (recording_id TEXT PRIMARY KEY, erased_at TEXT NOT NULL)",
 )
+
+
+def _add_outcome_column(conn: sqlite3.Connection) -> None:
+    """A listing made before the outcome filter gets the column, filled from each row's document."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    if "outcome" not in columns:
+        conn.execute("ALTER TABLE calls ADD COLUMN outcome TEXT")
+        conn.execute("UPDATE calls SET outcome = json_extract(row, '$.outcome')")
 
 
 def start_us(value: Any) -> int:
@@ -94,7 +103,9 @@ class Listing:
             conn = self.conn()
             conn.execute("PRAGMA journal_mode=WAL")
             with conn:
-                for statement in SCHEMA:
+                conn.execute(SCHEMA[0])
+                _add_outcome_column(conn)
+                for statement in SCHEMA[1:]:
                     conn.execute(statement)
 
     def conn(self) -> sqlite3.Connection:
@@ -158,7 +169,7 @@ class Listing:
         for r in calls:
             cur = conn.execute(
                 "INSERT INTO calls (recording_id, call_date, start_us, status, primary_intent,"
-                " sentiment_label, agent_id, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " sentiment_label, agent_id, row, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     r["recording_id"],
                     day,
@@ -168,6 +179,7 @@ class Listing:
                     r.get("sentiment_label"),
                     r.get("agent_id"),
                     _encode(r),
+                    r.get("outcome"),
                 ],
             )
             conn.execute(

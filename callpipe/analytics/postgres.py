@@ -49,7 +49,7 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_by_start ON calls (call_start_utc DESC, recording_id DESC)",
     *(
         f"CREATE INDEX IF NOT EXISTS calls_by_{c} ON calls ({c}, call_start_utc DESC, recording_id DESC)"
-        for c in ("status", "primary_intent", "sentiment_label", "agent_id")
+        for c in ("status", "primary_intent", "sentiment_label", "agent_id", "outcome")
     ),
     "CREATE INDEX IF NOT EXISTS turns_by_date ON turns (call_date)",
     "CREATE INDEX IF NOT EXISTS entities_by_date ON entities (call_date)",
@@ -214,6 +214,7 @@ class PostgresAnalyticsStore(SqlReads):
         intent: str | None = None,
         sentiment: str | None = None,
         agent_id: str | None = None,
+        outcome: str | None = None,
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
@@ -226,6 +227,7 @@ class PostgresAnalyticsStore(SqlReads):
             "intent": intent,
             "sentiment": sentiment,
             "agent_id": agent_id,
+            "outcome": outcome,
         }
         words = " ".join(dict.fromkeys(normalize_text(q).split()))
         if not words:

@@ -70,6 +70,7 @@ def list_calls_sql(
     intent: str | None = None,
     sentiment: str | None = None,
     agent_id: str | None = None,
+    outcome: str | None = None,
     q: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
@@ -87,6 +88,7 @@ def list_calls_sql(
         ("primary_intent", intent),
         ("sentiment_label", sentiment),
         ("agent_id", agent_id),
+        ("outcome", outcome),
     ):
         if value is not None:
             where.append(f"{column} = ?")

@@ -44,6 +44,7 @@ class AnalyticsStore(Protocol):
         intent: str | None = None,
         sentiment: str | None = None,
         agent_id: str | None = None,
+        outcome: str | None = None,
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,

@@ -176,6 +176,9 @@ def list_recordings(
     intent: str | None = None,
     sentiment: str | None = None,
     agent_id: str | None = None,
+    outcome: Annotated[
+        str | None, Query(max_length=20, description="resolved, escalated, abandoned, transferred or unknown")
+    ] = None,
     q: Annotated[str | None, Query(max_length=200, description="words in the redacted transcripts")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
@@ -190,6 +193,7 @@ def list_recordings(
                 intent=intent or None,
                 sentiment=sentiment or None,
                 agent_id=agent_id or None,
+                outcome=outcome or None,
                 q=q.strip() if q and q.strip() else None,
                 limit=limit,
                 cursor=cursor or None,

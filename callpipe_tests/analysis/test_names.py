@@ -23,6 +23,7 @@ REF = date(2025, 3, 10)
 # Names said in each demo call: (field, folded value). Juan Pérez in "correo" is part of an email.
 REFERENCE: dict[str, set[tuple[str, str]]] = {
     "baja": {("persons", "marta"), ("organizations", "energia clara")},
+    "cobertura": {("persons", "elena"), ("organizations", "telefonia norte")},
     "correo": {("persons", "ana")},
     "domicilio": {
         ("persons", "lucia"),
@@ -32,6 +33,7 @@ REFERENCE: dict[str, set[tuple[str, str]]] = {
     },
     "factura": {("organizations", "telefonia norte")},
     "saldo": {("persons", "laura"), ("organizations", "banco sol")},
+    "siniestro": {("persons", "andres"), ("organizations", "seguros faro")},
     "tarjeta": {("persons", "carlos"), ("organizations", "banco sol")},
     "transferencia": {("persons", "pablo"), ("organizations", "banco sol")},
 }
