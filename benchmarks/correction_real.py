@@ -8,6 +8,11 @@ fixes, right fixes, precision and WER before/after per transcript kind; on the d
 lists the wrong fixes. ``--cache`` keeps the transcripts (Whisper runs once).
 
     .venv/bin/python benchmarks/correction_real.py --set dev|report [--cache /tmp/x.json]
+
+Measured 2026-12-07 on the dev set (8 calls, 2 shared cores, load 2.6), with the rule that a heard
+non-word closer to an ordinary Spanish word than to the lexicon term keeps its form: live 3 fixes,
+3 right (precision 1.00, WER 0.191 -> 0.186); premium 2 fixes, 2 right (1.00, 0.181 -> 0.177).
+Few fixes: the precision is of 5 decisions.
 """
 
 from __future__ import annotations
