@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callpipe.pii import RedactionMode, mask_value, redact
-from callpipe.schema import Entities, ProcessingStatus, RecordingMetadata
+from callpipe.schema import Correction, Entities, ProcessingStatus, RecordingMetadata, Transcription
 
 Column = tuple[str, str, str]
 
@@ -211,9 +211,7 @@ def call_row(meta: RecordingMetadata, call_date: str, mode: RedactionMode) -> di
         "live_wer_measured": live_measured,
         "offline_wer_measured": offline_measured,
         "online_corrections": len(live.corrections_made),
-        "offline_corrections": (
-            sum(c.method != "fast_exact" for c in t.corrections_made) if online is not None else 0
-        ),
+        "offline_corrections": len(new_offline_corrections(live, t)) if online is not None else 0,
         "retranscribed": bool(t.retranscribed),
         "needs_clarification": bool(live.needs_clarification),
         "status": _status(meta),
@@ -323,3 +321,17 @@ def rows_for_day(
             turns.extend(turn_rows(meta, day, mode))
             entities.extend(entity_rows(meta, day))
     return calls, turns, entities
+
+
+def new_offline_corrections(live: Transcription, offline: Transcription) -> list[Correction]:
+    """The offline corrections that are new: all of them on a re-transcription (the live text was
+    discarded); on a kept live transcript, those the recorder had not already made (same word at
+    the same position changed the same way, whatever the method that found it again)."""
+    if offline.retranscribed:
+        return list(offline.corrections_made)
+    made = {(c.position, c.original.lower(), c.corrected.lower()) for c in live.corrections_made}
+    return [
+        c
+        for c in offline.corrections_made
+        if (c.position, c.original.lower(), c.corrected.lower()) not in made
+    ]

@@ -27,6 +27,7 @@ from callpipe.correction.domain_lexicon import DomainLexicon, DomainPhrase
 from callpipe.correction.phonetic import phonetic_key, sound_similarity, word_distance
 from callpipe.correction.scorer import CandidateFeatures, Scorer, is_number_word, zipf
 from callpipe.correction.vector import FlatIndex, align_phrase, default_embedders, ngram_vectors
+from callpipe.correction.vocabulary import default_vocabulary
 from callpipe.recorder.dictionary import Token
 
 LEXICON_K = 8
@@ -128,9 +129,7 @@ class CandidateFinder:
             return False
         if is_number_word(token.core):
             return False
-        sentence_start = i == 0 or any(ch in _SENTENCE_END for ch in tokens[i - 1].trail)
-        titled = token.core[:1].isupper() and not token.core.isupper()
-        return not (titled and not sentence_start)  # a Title-case word inside a sentence: probable name
+        return not probable_name(tokens, i)
 
     def _lexicon_candidates(
         self,
@@ -236,8 +235,13 @@ class CandidateFinder:
         )
         decision = self.scorer.decide(features)
         method = "refused"
+        rival = None
         if decision.accepted:
             method = "vector" if (decision.needs_context or not cand.from_lexicon) else "phonetic"
+            if method == "phonetic":  # no phrase supports it: an ordinary word may sound closer
+                rival = default_vocabulary().rival(original.replace(" ", ""), cand.word, distance.similarity)
+                if rival is not None:
+                    method = "refused"
         evidence: dict[str, Any] = {
             **distance.as_evidence(),
             "frequency": {"original": features.zipf_original, "candidate": features.zipf_candidate},
@@ -246,6 +250,8 @@ class CandidateFinder:
             "margin": self.scorer.weights.margin,
             **cand.retrieval,
         }
+        if rival is not None:
+            evidence["closer_general_word"] = rival
         if cand.phrase is not None:
             evidence.update(
                 phrase=cand.phrase,
@@ -272,3 +278,11 @@ def _uses_both(span: Sequence[Token], word: str, joined_similarity: float) -> bo
 
 def _weight(folded: str) -> float:
     return FUNCTION_WEIGHT if zipf(folded) >= FUNCTION_ZIPF else 1.0
+
+
+def probable_name(tokens: Sequence[Token], i: int) -> bool:
+    """A Title-case word inside a sentence: probably a name, never corrected."""
+    token = tokens[i]
+    sentence_start = i == 0 or any(ch in _SENTENCE_END for ch in tokens[i - 1].trail)
+    titled = token.core[:1].isupper() and not token.core.isupper()
+    return titled and not sentence_start

@@ -272,10 +272,14 @@ def analyst_view(doc: RecordingMetadata) -> dict[str, Any]:
 
 
 def corrections_of(doc: dict[str, Any]) -> list[dict[str, str]]:
-    """Live -> corrected word pairs of a (redacted) metadata view, each once: ``stage`` says
-    whether the online recorder (``live``) or the offline correction (``offline``) made it."""
+    """Heard -> corrected word pairs of the transcript a (redacted) metadata view displays, each
+    once: ``stage`` says whether the online recorder (``live``) or the offline correction
+    (``offline``) made it. A re-transcribed call displays Whisper's transcript: the live
+    corrections were of the discarded live text and are not listed."""
     pairs: dict[tuple[str, str], dict[str, str]] = {}
-    for part, stage in (("online_transcription", "live"), ("transcription", "offline")):
+    shown = doc.get("transcription") or {}
+    parts = [("online_transcription", "live")] if not shown.get("retranscribed") else []
+    for part, stage in [*parts, ("transcription", "offline")]:
         t = doc.get(part) or {}
         for c in t.get("corrections_made") or []:
             if c.get("original") and c.get("corrected") and c["original"] != c["corrected"]:

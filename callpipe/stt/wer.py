@@ -193,3 +193,37 @@ def corpus_wer(pairs: Iterable[tuple[str, str]], *, normalize: bool = True) -> f
     if words == 0:
         return 0.0 if errors == 0 else 1.0
     return errors / words
+
+
+def judge_fixes(
+    reference: str, text: str, fixes: Iterable[tuple[int, int, str]], *, fold: bool = True
+) -> list[bool]:
+    """Whether each fix of ``text`` is right against ``reference``.
+
+    A fix is ``(position, count, replacement)``: whitespace tokens ``position`` to
+    ``position + count`` of ``text`` replaced by ``replacement``. It is right when the normalised
+    replacement equals the reference words aligned (:func:`word_alignment`) to those tokens, so that
+    the fix makes that stretch match the reference. ``fold`` also folds ñ to n (for references
+    written without it).
+    """
+
+    def words(piece: str) -> list[str]:
+        out = normalize_spanish(piece)
+        return [w.replace("ñ", "n") for w in out] if fold else out
+
+    hypothesis: list[str] = []
+    owner: list[int] = []
+    for index, token in enumerate(text.split()):
+        for word in words(token):
+            hypothesis.append(word)
+            owner.append(index)
+    ref = words(reference)
+    aligned: dict[int, list[str]] = {}
+    for _op, r, h in word_alignment(ref, hypothesis):
+        if h is not None and r is not None:
+            aligned.setdefault(owner[h], []).append(ref[r])
+    verdicts = []
+    for position, count, replacement in fixes:
+        truth = [w for k in range(position, position + max(count, 1)) for w in aligned.get(k, [])]
+        verdicts.append(bool(truth) and truth == words(replacement))
+    return verdicts

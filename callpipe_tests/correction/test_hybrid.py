@@ -270,3 +270,25 @@ async def test_seed_pipeline_process_offline_reaches_the_hybrid_corrector() -> N
     assert through_seed["corrected_text"] == "quiero pagar el recibo de la luz"
     assert through_seed["corrected_text"] == direct["corrected_text"]
     assert through_seed["corrections_made"] == direct["corrections_made"]
+
+
+def test_a_non_word_closer_to_an_ordinary_word_is_not_given_the_domain_term(corrector: HybridCorrector):
+    """Whisper's "Preción" (the audio says "Presione") sounds more like "presión" than like the
+    lexicon's "precinto": the phonetic pass leaves it, at both occurrences."""
+    from callpipe.correction.vocabulary import default_vocabulary
+
+    text = "Preción la tecla numeral para volver al menú. Preción el número de su extensión."
+    words = [
+        WordConfidence(
+            word=w, confidence=0.4 if w.startswith("Preci") else 0.95, start=i * 0.3, end=i * 0.3 + 0.25
+        )
+        for i, w in enumerate(text.split())
+    ]
+    result = corrector.process(text, words)
+    assert "precinto" not in result.corrected_text.lower()
+    assert not any(c.corrected.lower() == "precinto" for c in result.corrections)
+    vocabulary = default_vocabulary()
+    assert not vocabulary.knows("Preción") and vocabulary.knows("salmo")
+    assert vocabulary.rival("Preción", "precinto", 0.848) is not None
+    # A heard form that is itself a word has no rivals: the scorer decides from the context.
+    assert vocabulary.rival("salmo", "saldo", 0.85) is None

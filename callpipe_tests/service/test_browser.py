@@ -138,7 +138,9 @@ def test_analyst_ui_in_chromium(served: str) -> None:
         assert page.locator("#transcript .turn .text").first.inner_text().strip()
         assert page.locator("#entities tbody mark.ent").count() > 0
         assert page.locator("#transcript mark.ent").count() > 0  # entities highlighted in the turns
-        if target.get("online_corrections"):
+        if target.get("offline_corrections") or (
+            target.get("online_corrections") and not target.get("retranscribed")
+        ):
             assert page.locator(".fixes li:not(.muted)").count() >= 1
         expect(page.locator("#intent")).to_have_text(target["primary_intent"].replace("_", " "))
         assert page.locator("#run-link").get_attribute("href").startswith("http://127.0.0.1:3000/runs/")
@@ -151,8 +153,10 @@ def test_analyst_ui_in_chromium(served: str) -> None:
         )
         page.evaluate("document.getElementById('player').pause()")
         page.screenshot(path=str(SCREENSHOTS / "call.png"), full_page=True)
-        corrected = [c for c in calls if c.get("online_corrections")]
-        if corrected:  # live -> corrected words highlighted in the transcript
+        # Fixes of the displayed transcript: live ones when the live text was kept, else offline ones.
+        corrected = [c for c in calls if c.get("online_corrections") and not c.get("retranscribed")]
+        corrected = corrected or [c for c in calls if c.get("offline_corrections")]
+        if corrected:  # heard -> corrected words highlighted in the transcript
             call = corrected[0]
             page.goto(f"{served}/ui/calls/{call['recording_id']}")
             assert page.locator(".fixes li:not(.muted)").count() >= 1

@@ -28,7 +28,8 @@ def fill(store: LocalStore, analytics_url: str, count: int = 12) -> list[str]:
     ids = []
     for index in range(count):
         doc = generated_call(index, DAY, rng, "failed" if index == count - 1 else "processed")
-        if index == 0:
+        if index == 0:  # the live transcript kept: the page shows it, with its live fix
+            doc.transcription.retranscribed = False
             doc.online_transcription.corrections_made = [
                 Correction(
                     original="fractura", corrected="factura", method="fast_exact", position=3, confidence=0.9

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from callpipe.schema import Turn, WordConfidence
+from callpipe.schema import Correction, Turn, WordConfidence
 from callpipe.stt.quality import retranscribe_policy, should_retranscribe
 from callpipe.stt.record import group_tokens, index_turns, retext_turns, token_times, turns_match_text
 
@@ -148,6 +148,25 @@ def test_kept_live_transcript_is_corrected_split_and_analysed(
     for text, turns in seen:
         assert text == corrected
         assert [t.text for t in turns] == [t.text for t in meta.turns]
+    # Offline counts only its new fixes: the live fixes it found again (method exact) are the recorder's.
+    from callpipe.analytics.columns import call_row, new_offline_corrections
+    from callpipe.pii import RedactionMode
+    from callpipe.service.reads import analyst_view, corrections_of
+
+    live = meta.online_transcription
+    assert live is not None
+    row = call_row(meta, "2026-12-07", RedactionMode.DROP)
+    assert row["offline_corrections"] == len(new_offline_corrections(live, transcription))
+    # Had the recorder already made the first fix, finding it again offline is no new fix.
+    first = transcription.corrections_made[0]
+    live = live.model_copy(update={"corrections_made": [first.model_copy(update={"method": "fast_exact"})]})
+    fresh = new_offline_corrections(live, transcription)
+    assert len(fresh) == len(transcription.corrections_made) - 1 and first not in fresh
+    meta = meta.model_copy(update={"online_transcription": live})
+    assert call_row(meta, "2026-12-07", RedactionMode.DROP)["offline_corrections"] == len(fresh)
+    # The live transcript is the one displayed: its live fixes are listed on the call page.
+    listed = corrections_of(analyst_view(meta))
+    assert {f["stage"] for f in listed} >= {"live"}
 
 
 def test_live_turns_without_timings_and_on_mono(clips):
@@ -193,5 +212,26 @@ def test_always_policy_keeps_the_retranscription_as_transcript_of_record(
     for stage in ("stt", "correction"):
         meta = meta.model_copy(update=STAGES[stage].run(meta, services, store))
     assert meta.transcription.retranscribed and meta.online_transcription.text == call.live_text
+    # The call page displays Whisper's transcript: only its own (offline) fixes are listed, and all
+    # of them count as offline corrections.
+    from callpipe.analytics.columns import call_row
+    from callpipe.pii import RedactionMode
+    from callpipe.service.reads import analyst_view, corrections_of
+
+    live_fix = Correction(
+        original="Manto", corrected="Banco", method="fast_exact", position=0, confidence=0.9
+    )
+    live = meta.online_transcription.model_copy(update={"corrections_made": [live_fix]})
+    meta = meta.model_copy(update={"online_transcription": live})
+    listed = corrections_of(analyst_view(meta))
+    assert {f["stage"] for f in listed} <= {"offline"} and all(f["original"] != "Manto" for f in listed)
+    kept = meta.model_copy(
+        update={"transcription": meta.transcription.model_copy(update={"retranscribed": False})}
+    )
+    assert any(f["original"] == "Manto" for f in corrections_of(analyst_view(kept))), (
+        "live text shown: listed"
+    )
+    row = call_row(meta, "2026-12-07", RedactionMode.DROP)
+    assert row["offline_corrections"] == len(meta.transcription.corrections_made)
     assert " ".join(t.text for t in meta.turns).split() == meta.transcription.corrected_text.split()
     assert {t.speaker for t in meta.turns} == {"agent", "customer"}

@@ -53,3 +53,12 @@ def test_error_counts():
 def test_corpus_wer_weights_by_reference_length():
     pairs = [("uno dos tres cuatro", "uno dos tres cuatro"), ("hola", "adios")]
     assert corpus_wer(pairs) == pytest.approx(1 / 5)
+
+
+def test_judge_fixes_right_only_when_the_fix_matches_the_reference():
+    from callpipe.stt.wer import judge_fixes
+
+    reference = "Presione la tecla numeral para consultar su saldo"
+    text = "Preción la tecla numeral para consultar su salmo"
+    verdicts = judge_fixes(reference, text, [(0, 1, "Precinto"), (7, 1, "saldo"), (0, 1, "Presione")])
+    assert verdicts == [False, True, True]
