@@ -167,7 +167,10 @@ def match(rule: CategoryRule, meta: RecordingMetadata) -> CategoryMatch | None:
 
 
 def apply_rules(rules: list[CategoryRule], documents: Iterable[RecordingMetadata]) -> list[dict[str, object]]:
-    """Apply every rule to every document: one row per match (recording_id, category, version, turn_index, matched)."""
+    """Apply every rule to every document.
+
+    Returns one row per match: recording_id, category, version, turn_index, matched.
+    """
     rows: list[dict[str, object]] = []
     for meta in documents:
         for rule in rules:

@@ -13,7 +13,9 @@ from callpipe.schema import Entities, Entity, Intent, Outcome, RecordingMetadata
 DATA = Path(__file__).resolve().parents[2] / "callpipe" / "data"
 
 
-def _meta(turns: list[tuple[str, str]], rid: str = "r1", step: float = 10.0, **kw: object) -> RecordingMetadata:
+def _meta(
+    turns: list[tuple[str, str]], rid: str = "r1", step: float = 10.0, **kw: object
+) -> RecordingMetadata:
     return RecordingMetadata(
         recording_id=rid, conversation_id="c1",
         turns=[Turn(speaker=s, start=i * step, end=(i + 1) * step, text=t) for i, (s, t) in enumerate(turns)],
