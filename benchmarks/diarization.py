@@ -31,27 +31,59 @@ Dev set (10 calls, load 1.5 to 1.9): attribution 0.994 (worst 0.971), roles 10/1
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callpipe.speakers.encoder import load_encoder
 from callpipe.stt import Transcriber
+from callpipe.stt.result import TranscriptResult
 from callpipe.stt.turns import transcribe_conversation, transcript_turns
 from callpipe_tests.diarization_calls import (
+    DEV2_ONE_VOICES,
+    DEV2_SEEDS,
     DEV_SEEDS,
     DEV_VOICES,
     TEST_SEEDS,
     TEST_VOICES,
+    dev2_call,
     make_call,
     one_voice_call,
     true_speaker,
 )
 
-ONE_VOICES = [v for v in TEST_VOICES if v[0] != "human"]
+ONE_VOICES = {
+    "test": ([v for v in TEST_VOICES if v[0] != "human"], 950),
+    "dev": ([v for v in DEV_VOICES if v[0] != "human"], 970),
+    "dev2": (list(DEV2_ONE_VOICES), 980),
+}
+
+
+class CachedTranscriber:
+    """Whisper with its results kept in ``folder`` by audio hash (``--cache``: tuning iterations
+    re-run only the diarization). ``elapsed_seconds`` stays the first, real, decoding time."""
+
+    def __init__(self, transcriber: Transcriber, folder: Path) -> None:
+        self._transcriber, self._folder = transcriber, folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def transcribe_samples(self, samples: np.ndarray, **options) -> TranscriptResult:
+        key = np.ascontiguousarray(samples).tobytes() + repr(sorted(options.items())).encode()
+        digest = hashlib.sha256(key)
+        path = self._folder / f"{digest.hexdigest()[:32]}.json"
+        if path.exists():
+            return TranscriptResult.model_validate_json(path.read_text())
+        result = self._transcriber.transcribe_samples(samples, **options)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(result.model_dump_json())
+        tmp.replace(path)
+        return result
 
 
 def score(call, words, turns) -> tuple[float, bool, float]:
@@ -77,24 +109,30 @@ def score(call, words, turns) -> tuple[float, bool, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("test", "dev"), default="test")
+    parser.add_argument("--set", choices=("test", "dev", "dev2"), default="test")
+    parser.add_argument("--cache", type=Path, help="keep Whisper results here (tuning only)")
     parser.add_argument("--one-voice", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="only the first N calls")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    seeds, voices = (TEST_SEEDS, TEST_VOICES) if args.set == "test" else (DEV_SEEDS, DEV_VOICES)
-    seeds = seeds[: args.limit] if args.limit else seeds
+    if args.set == "dev2":
+        calls = [dev2_call(i) for i in range(len(DEV2_SEEDS))]
+    else:
+        seeds, voices = (TEST_SEEDS, TEST_VOICES) if args.set == "test" else (DEV_SEEDS, DEV_VOICES)
+        calls = [make_call(seed, voices) for seed in seeds]
+    calls = calls[: args.limit] if args.limit else calls
+    seeds = calls
     transcriber = Transcriber()
+    if args.cache:
+        transcriber = CachedTranscriber(transcriber, args.cache)
     started = time.perf_counter()
     load_encoder()  # once per process, like the Whisper model: not a per-call cost
     print(f"speaker encoder load: {time.perf_counter() - started:.2f} s")
     print(f"load average at start: {os.getloadavg()[0]:.2f}; set {args.set}, {len(seeds)} calls")
     attributions, roles_right, minutes, stt_s, diar_s, kept_s = [], 0, 0.0, 0.0, 0.0, 0.0
-    for seed in seeds:
-        call = make_call(seed, voices)
-        started = time.perf_counter()
+    for call in calls:
         conv = transcribe_conversation(transcriber, call.wav, premium=True, direction=call.direction)
-        elapsed = time.perf_counter() - started
+        elapsed = conv.channels[0].elapsed_seconds + conv.diarization_seconds
         words = conv.word_confidences
         started = time.perf_counter()
         transcript_turns(call.wav, conv.text, words, direction=call.direction)
@@ -112,8 +150,9 @@ def main() -> int:
                 f"{'ok' if roles else 'WRONG'} speakers {[t.speaker[0] for t in conv.turns]} conf {sep}"
             )
     unknown_ok = 0
+    one_voices, first_seed = ONE_VOICES[args.set]
     for seed in range(args.one_voice):
-        call = one_voice_call(950 + seed, ONE_VOICES[seed % len(ONE_VOICES)])
+        call = one_voice_call(first_seed + seed, one_voices[seed % len(one_voices)])
         conv = transcribe_conversation(transcriber, call.wav, premium=True, direction=call.direction)
         unknown_ok += all(t.speaker == "unknown" for t in conv.turns)
         if args.verbose:

@@ -9,6 +9,10 @@ overlap of up to 0.4 s with the previous one. 8 kHz telephone band (300-3400 Hz)
 The construction parameters are fixed here before any threshold was tuned: :data:`TEST_SEEDS`
 with :data:`TEST_VOICES` is the set ``benchmarks/diarization.py`` reports; :data:`DEV_SEEDS`
 with :data:`DEV_VOICES` (other seeds, other voices) is the only set thresholds were tuned on.
+:data:`DEV2_CALLS` (written before the second round of tuning, after the test set showed that
+same-family espeak voices did not separate) is a harder tuning set: each call pairs two variants of
+one espeak family (none of the test set's voices or pairs), or the human voice's long prompts
+(7-14 s files, cut to 6 s; the test set only uses the 2-7 s ones) against an espeak voice.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import numpy as np
 RATE = 8000
 HUMAN_DIR = Path("/usr/share/asterisk/sounds/es_MX_f_Allison")
 HUMAN = "human"
+HUMAN_LONG = "human-long"
+"""The same recorded voice from its long prompts only (never drawn by the test set)."""
 Voice = tuple[str, int, int]  # espeak voice (or HUMAN), pitch 0-99, speed (words per minute)
 
 TEST_SEEDS = tuple(range(20))
@@ -47,6 +53,18 @@ DEV_VOICES: tuple[Voice, ...] = (
     (HUMAN, 0, 0),
     ("es-419+f4", 75, 140),
 )
+DEV2_SEEDS = tuple(range(200, 214))
+DEV2_PAIRS: tuple[tuple[Voice, Voice], ...] = (
+    (("es+m5", 40, 150), ("es+m6", 30, 145)),
+    (("es+f1", 65, 155), ("es+f4", 72, 160)),
+    (("es-419+m1", 45, 150), ("es-419+m4", 35, 155)),
+    (("es-419+f1", 62, 150), ("es-419+f4", 70, 160)),
+    (("es+m4", 30, 160), ("es-419+m5", 38, 150)),
+    (("es", 56, 155), ("es+m1", 45, 150)),
+    ((HUMAN_LONG, 0, 0), ("es+f1", 62, 150)),
+)
+"""Call ``DEV2_SEEDS[i]`` pairs the two voices of ``DEV2_PAIRS[i % 7]`` (who is the agent: the seed)."""
+DEV2_ONE_VOICES: tuple[Voice, ...] = (("es+m5", 40, 150), ("es-419+f1", 62, 150), ("es+m1", 45, 150))
 
 AGENT_OPENINGS = (
     "Buenas tardes, le atiende Sergio de Seguros Faro, ¿en qué puedo ayudarle?",
@@ -97,12 +115,16 @@ def _espeak(text: str, voice: Voice) -> np.ndarray:
         return _read(out)
 
 
-def _human(rng: random.Random) -> np.ndarray:
-    prompts = sorted(p for p in HUMAN_DIR.glob("*.gsm") if 3300 < p.stat().st_size < 12000)  # 2-7 s
+def _human(rng: random.Random, *, long: bool = False) -> np.ndarray:
+    if long:  # 7-14 s prompts, cut to 6 s
+        prompts = sorted(p for p in HUMAN_DIR.glob("*.gsm") if 12000 <= p.stat().st_size < 24000)
+    else:
+        prompts = sorted(p for p in HUMAN_DIR.glob("*.gsm") if 3300 < p.stat().st_size < 12000)  # 2-7 s
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
         _telephone(rng.choice(prompts), out)
-        return _read(out)
+        audio = _read(out)
+        return audio[: 6 * RATE] if long else audio
 
 
 def _telephone(source: Path, out: Path) -> None:
@@ -152,7 +174,10 @@ def make_call(seed: int, voices: tuple[Voice, ...], *, turns: int = 6) -> Genera
     placed: list[tuple[str, int, np.ndarray]] = []
     for index, (role, text) in enumerate(script):
         voice = agent_voice if role == "agent" else customer_voice
-        audio = _human(rng) if voice[0] == HUMAN else _espeak(text, voice)
+        if voice[0] in (HUMAN, HUMAN_LONG):
+            audio = _human(rng, long=voice[0] == HUMAN_LONG)
+        else:
+            audio = _espeak(text, voice)
         if index and rng.random() < 0.25:
             cursor -= int(rng.uniform(0.15, 0.4) * RATE)  # overlap the previous turn's end
         placed.append((role, cursor, audio))
@@ -169,6 +194,13 @@ def make_call(seed: int, voices: tuple[Voice, ...], *, turns: int = 6) -> Genera
         direction="outbound" if outbound else "inbound",
         voices={"agent": agent_voice, "customer": customer_voice},
     )
+
+
+def dev2_call(index: int) -> GeneratedCall:
+    """The ``index``-th call of the harder tuning set (:data:`DEV2_SEEDS`, :data:`DEV2_PAIRS`)."""
+    seed = DEV2_SEEDS[index]
+    call = make_call(seed, DEV2_PAIRS[index % len(DEV2_PAIRS)])
+    return GeneratedCall(f"dev2-{seed}", call.wav, call.segments, call.direction, call.voices)
 
 
 def one_voice_call(seed: int, voice: Voice = ("es", 50, 150)) -> GeneratedCall:
