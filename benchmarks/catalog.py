@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from callpipe.catalog import Catalog
-from callpipe.catalog.schema import row_from_doc
-from callpipe.catalog.store import CatalogStore
+from callpipe.catalog.catalog_table import row_from_doc
+from callpipe.catalog.cataloged import CatalogStore
 from callpipe.schema import AudioInfo, RecordingMetadata
 from callpipe.service.reads import queue_counts
 from callpipe.storage import LocalStore

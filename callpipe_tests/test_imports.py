@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "callpipe.faultpoints",
         ),
     ),
-    ("storage", ("callpipe.storage",)),
+    ("storage", ("callpipe.storage", "callpipe.catalog")),
     # Rule-based personal-data finding, shared by the recorder (redaction of the live transcript)
     # and the offline stages: redaction, spoken-form parsing and the entity passes. The spaCy
     # names pass loads its model lazily, only when asked for names.

@@ -13,8 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from callpipe.catalog.catalog_table import SAVED, SAVING, Row
 from callpipe.catalog.db import Catalog, CatalogConflictError
-from callpipe.catalog.schema import SAVED, SAVING, Row
 
 if TYPE_CHECKING:
     from callpipe.storage.base import RecordingStore
@@ -45,10 +45,10 @@ def open_catalog(settings: StorageSettings) -> Catalog | None:
 
 
 def with_catalog(store: RecordingStore, settings: StorageSettings) -> RecordingStore:
-    """``store`` wrapped by :class:`~callpipe.catalog.store.CatalogStore`, unless the catalog is off."""
+    """``store`` wrapped by :class:`~callpipe.catalog.cataloged.CatalogStore`, unless the catalog is off."""
     catalog = open_catalog(settings)
     if catalog is None:
         return store
-    from callpipe.catalog.store import CatalogStore
+    from callpipe.catalog.cataloged import CatalogStore
 
     return CatalogStore(store, catalog)

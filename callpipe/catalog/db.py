@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from callpipe.catalog.schema import COLUMNS, DDL, INDEXES, SAVED, SAVING, Row, row_from_values
+from callpipe.catalog.catalog_table import COLUMNS, DDL, INDEXES, SAVED, SAVING, Row, row_from_values
 
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
@@ -34,7 +34,7 @@ class CatalogConflictError(Exception):
 
 
 class Catalog:
-    """Rows of :class:`~callpipe.catalog.schema.Row` in a SQLite file or a PostgreSQL database."""
+    """Rows of :class:`~callpipe.catalog.catalog_table.Row` in a SQLite file or a PostgreSQL database."""
 
     def __init__(self, *, path: str | os.PathLike[str] | None = None, dsn: str | None = None) -> None:
         if (path is None) == (dsn is None):

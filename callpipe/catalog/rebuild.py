@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from callpipe.catalog.schema import row_from_doc
-from callpipe.catalog.store import CatalogStore
+from callpipe.catalog.catalog_table import row_from_doc
+from callpipe.catalog.cataloged import CatalogStore
 from callpipe.storage.documents import parse_document
 from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.mirrored import store_sides

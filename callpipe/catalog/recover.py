@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from callpipe.catalog.schema import Row, owner_is_gone, row_from_doc
+from callpipe.catalog.catalog_table import Row, owner_is_gone, row_from_doc
 from callpipe.storage.errors import StorageError
 from callpipe.storage.index import Entry
 from callpipe.storage.mirrored import store_sides
 
 if TYPE_CHECKING:
-    from callpipe.catalog.store import CatalogStore
+    from callpipe.catalog.cataloged import CatalogStore
 
 log = logging.getLogger(__name__)
 

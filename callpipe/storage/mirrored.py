@@ -328,7 +328,7 @@ class MirroredStore(RecordingStore):
 def store_sides(store: RecordingStore) -> tuple[BlobStore, list[BlobStore]]:
     """``(index side, every side)`` of a store: the mirrored store's local side keeps the index
     and the tombstones, and is erased before S3; a single store is both. A catalog wrapper
-    (:class:`callpipe.catalog.store.CatalogStore`) stands for the store it wraps."""
+    (:class:`callpipe.catalog.cataloged.CatalogStore`) stands for the store it wraps."""
     store = getattr(store, "wrapped", store)
     if isinstance(store, MirroredStore):
         return store.local, [store.local, store.s3]

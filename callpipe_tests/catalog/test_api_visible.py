@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from callpipe.catalog import Catalog
-from callpipe.catalog.store import CatalogStore
+from callpipe.catalog.cataloged import CatalogStore
 from callpipe.storage import LocalStore
 from callpipe_tests.service.conftest import auth, client_for, make_settings, post_call
 from callpipe_tests.storage.conftest import make_wav

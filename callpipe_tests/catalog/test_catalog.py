@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from callpipe.catalog import Catalog
+from callpipe.catalog.catalog_table import SAVED, SAVING, row_from_doc
+from callpipe.catalog.cataloged import CatalogStore
 from callpipe.catalog.rebuild import rebuild_catalog
-from callpipe.catalog.schema import SAVED, SAVING, row_from_doc
-from callpipe.catalog.store import CatalogStore
 from callpipe.erasure import erase
 from callpipe.schema import RecordingMetadata
 from callpipe.storage import LocalStore, RecordingExistsError, StorageSettings, build_store

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from callpipe.catalog.schema import SAVING
+from callpipe.catalog.catalog_table import SAVING
 from callpipe.storage import StorageSettings, build_store
 from callpipe_tests.storage.conftest import make_wav
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
+from callpipe.catalog.catalog_table import SAVING, Row, row_from_doc
 from callpipe.catalog.db import Catalog, CatalogConflictError
-from callpipe.catalog.schema import SAVING, Row, row_from_doc
 from callpipe.schema import RecordingMetadata
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
 from callpipe.storage.documents import prepare_document
