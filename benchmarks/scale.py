@@ -40,6 +40,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callpipe.analytics import open_analytics_store, rows_for_day
+from callpipe.analytics.synthetic import INTENTS, SENTIMENTS, call_document
 from callpipe.pii import redact
 from callpipe.schema import RecordingMetadata
 
@@ -47,9 +48,6 @@ KEY = "scale-bench-key-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 DATA = Path(__file__).resolve().parents[1] / "callpipe" / "data"
 FIRST_DAY = date(2026, 1, 1)
-INTENTS = ("balance_inquiry", "card_issue", "billing_dispute", "cancellation", "transfer", "account_update")
-SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
-TOPICS = ("cuenta", "tarjeta", "factura", "portabilidad", "baja", "transferencia", "fraude", "tarifa")
 AGENTS = 40
 
 
@@ -115,64 +113,25 @@ class Generator:
                 {"speaker": speaker, "start": round(clock, 2), "end": round(clock + length, 2), "text": text}
             )
             clock += length + rng.uniform(0.1, 0.8)
-        live = " ".join(t["text"] for t in turns)
         # what the pipeline stores as redacted_text: only turn 3 carries personal data
         redacted = " ".join(redact(t["text"]) if n == 3 else t["text"] for n, t in enumerate(turns))
-        doc: dict[str, Any] = {
-            "recording_id": rid,
-            "conversation_id": f"conv-{day.isoformat()}-{index:06d}",
-            "timestamp": start,
-            "direction": "inbound" if index % 5 else "outbound",
-            "audio": {
-                "format": "wav",
-                "sample_rate": 8000,
-                "channels": 2,
-                "duration_seconds": round(clock, 2),
-                "file_size_bytes": int(clock * 32000),
-                "checksum_sha256": f"{index:064x}",
-            },
-            "transcription": {"text": live, "estimated_wer": round(rng.uniform(0.05, 0.4), 3)},
-            "extra": {"agent_id": f"agent-{index % AGENTS:03d}"},
-            "processing_metrics": {"online_ms": round(rng.uniform(2, 20), 3)},
-        }
-        if index % 40 == 39:
-            doc["status"] = {"status": "failed", "error": "stt: audio could not be decoded", "attempts": 3}
-            return RecordingMetadata.model_validate(doc)
-        if index % 25 == 24:
-            return RecordingMetadata.model_validate(doc)
-        label = SENTIMENTS[rng.randrange(4)]
-        score = {"positive": 0.6, "neutral": 0.0, "negative": -0.5, "frustrated": -0.8}[label]
-        intent = INTENTS[rng.randrange(len(INTENTS))]
-        doc |= {
-            "processed": True,
-            "processing_mode": "offline",
-            "status": {"status": "processed"},
-            "online_transcription": doc["transcription"],
-            "transcription": {
-                "text": live,
-                "corrected_text": live,
-                "redacted_text": redacted,
-                "estimated_wer": round(rng.uniform(0.02, 0.2), 3),
-                "retranscribed": rng.random() < 0.2,
-            },
-            "turns": turns,
-            "sentiment": {
-                "label": label,
-                "score": score,
-                "confidence": 0.8,
-                "trend": ("improving", "stable", "worsening")[index % 3],
-                "per_turn": [
-                    {"turn_index": i, "speaker": t["speaker"], "label": label, "score": score}
-                    for i, t in enumerate(turns)
-                ],
-            },
-            "intent": {
-                "primary_intent": intent,
-                "secondary_intents": [INTENTS[index % 6]],
-                "confidence": 0.7,
-            },
-            "topics": {"topics": rng.sample(TOPICS, 2), "keywords": rng.sample(self.content, 3)},
-            "entities": {
+        status = "failed" if index % 40 == 39 else "pending" if index % 25 == 24 else "processed"
+        email = f"{name.lower()}{index}@example.com"
+        return call_document(
+            recording_id=rid,
+            conversation_id=f"conv-{day.isoformat()}-{index:06d}",
+            timestamp=start,
+            index=index,
+            turns=turns,
+            duration=clock,
+            rng=rng,
+            status=status,
+            label=SENTIMENTS[rng.randrange(len(SENTIMENTS))],
+            intent=INTENTS[rng.randrange(len(INTENTS))],
+            agents=AGENTS,
+            redacted=redacted,
+            keywords=rng.sample(self.content, 3),
+            entities={
                 "amounts": [
                     {
                         "kind": "amount",
@@ -181,25 +140,10 @@ class Generator:
                         "amount": float(amount),
                     }
                 ],
-                "emails": [
-                    {
-                        "kind": "email",
-                        "text": f"{name.lower()}{index}@example.com",
-                        "value": f"{name.lower()}{index}@example.com",
-                        "valid": True,
-                    }
-                ],
+                "emails": [{"kind": "email", "text": email, "value": email, "valid": True}],
             },
-            "conversation_metrics": {
-                "talk_time_seconds": round(clock * 0.8, 2),
-                "silence_seconds": round(clock * 0.2, 2),
-                "overlap_seconds": 0.5,
-                "turn_count": len(turns),
-            },
-            "processing_metrics": {"online_ms": 5.0, "total_seconds": round(rng.uniform(5, 60), 3)},
-            "provenance": {"run_id": "scale-bench", "stage_versions": {"stt": "1"}},
-        }
-        return RecordingMetadata.model_validate(doc)
+            run_id="scale-bench",
+        )
 
 
 def write_day(root: Path, gen: Generator, day: date, count: int) -> tuple[float, float]:

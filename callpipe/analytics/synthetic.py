@@ -42,22 +42,58 @@ def generated_call(index: int, day: str, rng: random.Random, status: str = "proc
             {"speaker": speaker, "start": round(clock, 2), "end": round(clock + length, 2), "text": text}
         )
         clock += length + rng.uniform(0.2, 1.5)
+    return call_document(
+        recording_id=f"gen-{day}-{index:06d}",
+        conversation_id=f"conv-{index:06d}",
+        timestamp=start,
+        index=index,
+        turns=turns,
+        duration=clock,
+        rng=rng,
+        status=status,
+        label=label,
+        intent=intent,
+    )
+
+
+def call_document(
+    *,
+    recording_id: str,
+    conversation_id: str,
+    timestamp: datetime,
+    index: int,
+    turns: list[dict[str, Any]],
+    duration: float,
+    rng: random.Random,
+    status: str = "processed",
+    label: str = "neutral",
+    intent: str = INTENTS[0],
+    agents: int = 7,
+    redacted: str | None = None,
+    keywords: list[str] | None = None,
+    entities: dict[str, Any] | None = None,
+    run_id: str = "generated",
+) -> RecordingMetadata:
+    """The document of a generated call whose ``turns`` (speaker, start, end, text) are given.
+
+    ``redacted`` is the stored redacted transcript (default: the transcript itself), ``entities``
+    the document's entities (default: one amount and one email)."""
     live = " ".join(t["text"] for t in turns)
     doc: dict[str, Any] = {
-        "recording_id": f"gen-{day}-{index:06d}",
-        "conversation_id": f"conv-{index:06d}",
-        "timestamp": start,
+        "recording_id": recording_id,
+        "conversation_id": conversation_id,
+        "timestamp": timestamp,
         "direction": "inbound" if index % 5 else "outbound",
         "audio": {
             "format": "wav",
             "sample_rate": 8000,
             "channels": 2,
-            "duration_seconds": round(clock, 2),
-            "file_size_bytes": int(clock * 32000),
+            "duration_seconds": round(duration, 2),
+            "file_size_bytes": int(duration * 32000),
             "checksum_sha256": f"{index:064x}",
         },
         "transcription": {"text": live, "estimated_wer": round(rng.uniform(0.05, 0.4), 3)},
-        "extra": {"agent_id": f"agent-{index % 7:03d}"},
+        "extra": {"agent_id": f"agent-{index % agents:03d}"},
         "processing_metrics": {"online_ms": round(rng.uniform(2, 20), 3)},
     }
     if status == "failed":
@@ -73,7 +109,7 @@ def generated_call(index: int, day: str, rng: random.Random, status: str = "proc
         "transcription": {
             "text": live,
             "corrected_text": live,
-            "redacted_text": live,
+            "redacted_text": live if redacted is None else redacted,
             "estimated_wer": round(rng.uniform(0.02, 0.2), 3),
             "retranscribed": rng.random() < 0.2,
         },
@@ -89,23 +125,24 @@ def generated_call(index: int, day: str, rng: random.Random, status: str = "proc
             ],
         },
         "intent": {"primary_intent": intent, "secondary_intents": [INTENTS[index % 6]], "confidence": 0.7},
-        "topics": {"topics": rng.sample(TOPICS, 2), "keywords": ["cuenta", "euros"]},
-        "entities": {
-            "amounts": [{"kind": "amount", "text": "quinientos euros", "value": "500.00", "amount": 500.0}],
-            "emails": [
-                {"kind": "email", "text": "juan@example.com", "value": "juan@example.com", "valid": True}
-            ],
-        },
+        "topics": {"topics": rng.sample(TOPICS, 2), "keywords": keywords or ["cuenta", "euros"]},
+        "entities": entities or _ENTITIES,
         "conversation_metrics": {
-            "talk_time_seconds": round(clock * 0.8, 2),
-            "silence_seconds": round(clock * 0.2, 2),
+            "talk_time_seconds": round(duration * 0.8, 2),
+            "silence_seconds": round(duration * 0.2, 2),
             "overlap_seconds": 0.5,
             "turn_count": len(turns),
         },
         "processing_metrics": {"online_ms": 5.0, "total_seconds": round(rng.uniform(5, 60), 3)},
-        "provenance": {"run_id": "generated", "stage_versions": {"stt": "1"}},
+        "provenance": {"run_id": run_id, "stage_versions": {"stt": "1"}},
     }
     return RecordingMetadata.model_validate(doc)
+
+
+_ENTITIES: dict[str, Any] = {
+    "amounts": [{"kind": "amount", "text": "quinientos euros", "value": "500.00", "amount": 500.0}],
+    "emails": [{"kind": "email", "text": "juan@example.com", "value": "juan@example.com", "valid": True}],
+}
 
 
 def generated_calls(
