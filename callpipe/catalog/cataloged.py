@@ -24,6 +24,7 @@ from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, Rec
 from callpipe.storage.documents import prepare_document
 from callpipe.storage.errors import MetadataCorruptError, RecordingExistsError, RecordingNotFoundError
 from callpipe.storage.ids import decode_cursor, encode_cursor, validate_date, validate_id
+from callpipe.storage.index import check_listing_bounds
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,7 @@ class CatalogStore(RecordingStore):
         limit: int = 100,
         cursor: str | None = None,
     ) -> RecordingPage:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        for name, bound in (("since", since), ("until", until)):
-            if bound is not None and bound.tzinfo is None:
-                raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
+        check_listing_bounds(limit, since, until)
         if conversation_id is not None:
             validate_id(conversation_id, "conversation_id")
         rows = self.catalog.page(

@@ -175,6 +175,15 @@ def caller_key(doc: RecordingMetadata) -> str | None:
     return doc.caller.phone_key or None
 
 
+def check_listing_bounds(limit: int, since: datetime | None, until: datetime | None) -> None:
+    """Refuse a page size under 1 and a naive ``since``/``until`` (``ValueError``)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
+
+
 def list_page(
     store: BlobStore,
     conversation_id: str | None,
@@ -185,11 +194,7 @@ def list_page(
     cursor: str | None,
 ) -> RecordingPage:
     """The listing algorithm behind :meth:`RecordingStore.list_recordings`."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    for name, bound in (("since", since), ("until", until)):
-        if bound is not None and bound.tzinfo is None:
-            raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
+    check_listing_bounds(limit, since, until)
     after = decode_cursor(cursor) if cursor else None
     errors: list[ListingError] = []
     items: list[RecordingRef] = []
