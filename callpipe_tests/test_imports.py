@@ -49,7 +49,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("recorder", ("callpipe.recorder",)),
-    ("offline stages", ("callpipe.stt", "callpipe.speakers", "callpipe.correction", "callpipe.analysis")),
+    (
+        "offline stages",
+        (
+            "callpipe.stt",
+            "callpipe.speakers",
+            "callpipe.correction",
+            "callpipe.analysis",
+            "callpipe.categories",
+        ),
+    ),
     (
         "offline runner",
         (
