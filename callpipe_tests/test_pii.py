@@ -69,6 +69,10 @@ def pii_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("el dni es doce tres cuatro cinco seis siete ocho equis", "el dni es [DNI]"),
         ("mi correo es pepito arroba jotmeil punto com", "mi correo es [EMAIL]"),
         ("referencia 98765432 del pedido", "referencia [NUMBER] del pedido"),
+        # Phones and ids said as digit words in groups, with commas, fillers or "y" between them.
+        ("seis uno dos, tres cuatro cinco y seis siete ocho es el fijo", "[PHONE] es el fijo"),
+        ("eh, seis uno dos, eh, tres cuatro cinco, seis siete ocho, dos veces", "eh, [PHONE] veces"),
+        ("el nie, i griega, dos tres cuatro, cinco seis siete ocho, zeta, vale", "el nie, [NIE], vale"),
     ],
 )
 def test_redact_replaces_personal_data_with_typed_tags(text: str, expected: str) -> None:

@@ -59,6 +59,8 @@ _LETTER_NAMES = {
     "erre": "R", "ere": "R", "ese": "S", "te": "T", "u": "U", "uve": "V", "ve": "V", "equis": "X",
     "ye": "Y", "zeta": "Z", "ceta": "Z", "seta": "Z",
 }
+_B_V_QUALIFIERS = {"larga": "B", "grande": "B", "alta": "B", "corta": "V", "chica": "V", "baja": "V",
+                   "pequena": "V", "chiquita": "V"}
 AMBIGUOUS_LETTERS = frozenset({"a", "e", "i", "o", "u", "y", "de", "te", "ese", "ve", "ye"})
 """Letter names that are also common Spanish words; callers need context before trusting them."""
 
@@ -269,8 +271,11 @@ def parse_letter(words: Sequence[str], i: int) -> tuple[str, int] | None:
     nxt = words[i + 1] if i + 1 < len(words) else ""
     if word == "i" and nxt == "griega":
         return "Y", i + 2
-    if word in {"uve", "doble"} and nxt in {"doble", "uve"} and word != nxt:
-        return "W", i + 2
+    if (word in {"uve", "doble"} and nxt in {"doble", "uve"} and word != nxt) or (
+            word == "doble" and nxt in {"ve", "u", "be"}) or (word == "ve" and nxt == "doble"):
+        return "W", i + 2  # "uve doble", "doble ve", "doble u" (Latin American)
+    if word in {"be", "ve"} and nxt in _B_V_QUALIFIERS:
+        return _B_V_QUALIFIERS[nxt], i + 2  # "be larga", "ve corta"
     if word in _LETTER_NAMES:
         return _LETTER_NAMES[word], i + 1
     if len(word) == 1 and word.isalpha() and word.isascii():

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from callpipe.analysis.entity_passes.doc import Doc, words
+from callpipe.analysis.entity_passes.regions import DEFAULT_REGION, PESO_CODES
 from callpipe.analysis.spoken import adjacent, parse_cardinal, read_digit_group
 
 _CURRENCIES = {
     "€": "EUR", "euro": "EUR", "euros": "EUR", "eur": "EUR", "$": "USD", "dolar": "USD",
     "dolares": "USD", "usd": "USD", "£": "GBP", "libra": "GBP", "libras": "GBP", "gbp": "GBP",
-    "mxn": "MXN", "ars": "ARS", "cop": "COP", "clp": "CLP",
+    "mxn": "MXN", "ars": "ARS", "cop": "COP", "clp": "CLP", "soles": "PEN", "pen": "PEN",
 }
-_PESOS = {"peso", "pesos"}
+_PREFIX_CODES = {"usd", "eur", "mxn", "ars", "cop", "clp", "gbp", "pen"}
+"""Codes also said or written before the number ("USD 200", "COP 89.900")."""
+_PESOS = {"peso", "pesos", "pesitos"}
 _PESO_COUNTRIES = {
     "mexicano": "MXN", "mexicanos": "MXN", "argentino": "ARS", "argentinos": "ARS",
     "colombiano": "COP", "colombianos": "COP", "chileno": "CLP", "chilenos": "CLP",
 }
 _PESO_CODES = {"mxn", "ars", "cop", "clp"}
-DEFAULT_PESO = "MXN"
+DEFAULT_PESO = PESO_CODES[DEFAULT_REGION]
 """Currency of "pesos" said without a country (and none named elsewhere in the text)."""
+_SCALES = {"mil": 1000, "millon": 1_000_000, "millones": 1_000_000}
 _CENTS = {"centimo", "centimos", "cts", "cent", "centavos"}
 _MONEY_WORDS = words(
     "importe recibo factura cuota pagar pago pague pagado pagamos cobrar cobro cobrado cobraron cobran "
@@ -47,7 +51,10 @@ def _number_at(doc: Doc, norms: list[str], i: int) -> tuple[float, int] | None:
     if i >= len(norms) or not norms[i]:
         return None
     if doc.tokens[i].is_digits:
-        return _written_number(doc, i)
+        value, j = _written_number(doc, i)
+        if j < len(norms) and norms[j] in _SCALES:  # "200 mil pesos", "1,5 millones"
+            value, j = value * _SCALES[norms[j]], j + 1
+        return value, j
     if norms[i] in {"medio", "media"}:
         return 0.5, i + 1
     parsed = parse_cardinal(norms, i, article_ok=True)
@@ -69,7 +76,8 @@ def _cents_at(doc: Doc, norms: list[str], i: int) -> tuple[float, int] | None:
     return float("0." + digits), j
 
 
-def _currency_at(norms: list[str], i: int, after_million: bool) -> tuple[str, int] | None:
+def _currency_at(norms: list[str], i: int, after_million: bool, peso: str) -> tuple[str, int] | None:
+    """The currency word at ``i`` as (code, next token); bare "pesos" are ``peso``."""
     if after_million and i + 1 < len(norms) and norms[i] == "de":
         i += 1
     if i < len(norms) and norms[i] in _PESOS:
@@ -77,8 +85,7 @@ def _currency_at(norms: list[str], i: int, after_million: bool) -> tuple[str, in
             return _PESO_COUNTRIES[norms[i + 1]], i + 2
         if i + 1 < len(norms) and norms[i + 1] in _PESO_CODES:
             return _CURRENCIES[norms[i + 1]], i + 2
-        named = [_PESO_COUNTRIES[w] for w in norms if w in _PESO_COUNTRIES]
-        return (named[0] if named else DEFAULT_PESO), i + 1
+        return peso, i + 1
     if i < len(norms) and norms[i] in _CURRENCIES:
         return _CURRENCIES[norms[i]], i + 1
     if i < len(norms) and norms[i] in _CENTS:
@@ -86,22 +93,43 @@ def _currency_at(norms: list[str], i: int, after_million: bool) -> tuple[str, in
     return None
 
 
+def _peso_of_text(doc: Doc) -> str:
+    """The peso of the country the text names ("pesos colombianos" earlier, "aquí en Bogotá")."""
+    return PESO_CODES.get(doc.region or DEFAULT_REGION, DEFAULT_PESO)
+
+
+def _symbol_at(doc: Doc, norms: list[str], i: int) -> str | None:
+    """The currency of a sign or code before the number: "€", "£", "$" (pesos in a Latin American
+    call), "USD", "COP"."""
+    if norms[i] == "$":
+        us = i >= 1 and norms[i - 1] == "us" and doc.tokens[i - 1].end == doc.tokens[i].start  # "US$"
+        return _peso_of_text(doc) if doc.latam and not us else "USD"
+    code_first = norms[i] in _PREFIX_CODES and i + 1 < len(norms) and doc.tokens[i + 1].is_digits
+    if norms[i] in {"€", "£"} or code_first:
+        return _CURRENCIES[norms[i]]
+    return None
+
+
 def _amount_at(
     doc: Doc, norms: list[str], i: int, need_currency: bool
 ) -> tuple[float, str, int, float] | None:
     """(amount, currency, next token, confidence) for an amount starting at token ``i``."""
-    symbol = _CURRENCIES.get(norms[i]) if norms[i] in {"€", "$", "£"} else None
+    symbol = _symbol_at(doc, norms, i)
     number = _number_at(doc, norms, i + 1 if symbol else i)
     if number is None:
         return None
     value, j = number
     if symbol:
+        # "$1,500.50 pesos", "$20 dólares": the word after the number wins over the sign.
+        after = _currency_at(norms, j, norms[j - 1] in _SCALES, _peso_of_text(doc))
+        if after and after[0] != "cents":
+            return value, after[0], after[1], 0.95
         return value, symbol, j, 0.95
     fraction = _cents_at(doc, norms, j)
     if fraction:
         value, j = value + fraction[0], fraction[1]
     after_million = norms[j - 1] in {"millon", "millones"}
-    currency = _currency_at(norms, j, after_million)
+    currency = _currency_at(norms, j, after_million, _peso_of_text(doc))
     if currency is None:
         if need_currency or not fraction or not (doc.context(i, 8) & _MONEY_WORDS):
             return None

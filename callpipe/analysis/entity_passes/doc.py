@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from callpipe.analysis.entity_passes.regions import latam_text, text_region
+from callpipe.analysis.entity_passes.regions import words as words  # re-exported: the passes' word lists
 from callpipe.analysis.spoken import Token, tokenize
 from callpipe.schema import Amount, Entities, Entity
-
-
-def words(text: str) -> frozenset[str]:
-    """The space-separated words of ``text`` as a set (for word lists)."""
-    return frozenset(text.split())
 
 
 @dataclass(slots=True)
@@ -52,6 +49,8 @@ class Doc:
         self.starts = [t.start for t in self.tokens]
         self.ends = [t.end for t in self.tokens]
         self.out = Entities()
+        self.region = text_region(self.norms)  # the Latin American country the text names, if any
+        self.latam = latam_text(self.norms)  # whether the text sounds Latin American
 
     def is_free(self, i: int, j: int) -> bool:
         """True when ``[i, j)`` is non-empty and no token in it is claimed."""
