@@ -60,6 +60,9 @@ def test_ten_digits_said_in_one_breath_stay_no_phone_in_spain() -> None:
         ("la factura es de COP 89.900", "89900.00 COP"),
         ("son cincuenta soles", "50.00 PEN"),
         ("mil quinientos pesitos", "1500.00 MXN"),
+        ("me cobraron medio millon de pesos", "500000.00 MXN"),
+        ("me cobraron un millon y medio de pesos", "1500000.00 MXN"),
+        ("me cobraron cincuenta pavos", "50.00 EUR"),
     ],
 )
 def test_amounts_in_pesos_and_dollars(text: str, value: str) -> None:
@@ -73,6 +76,7 @@ def test_amounts_in_pesos_and_dollars(text: str, value: str) -> None:
         ("el nie, i griega, dos tres cuatro, cinco seis siete ocho, zeta", "Y2345678Z"),
         ("dni cuatro cinco ocho siete uno dos tres cero, la letra es la efe", "45871230F"),
         ("dni cuatro cinco ocho siete uno dos tres cero guion efe", "45871230F"),
+        ("nie equis guion uno dos tres cuatro cinco seis siete guion ele", "X1234567L"),
         ("dni dos nueve tres ocho cuatro siete cinco seis doble ve", "29384756W"),
         ("el nie es la equis, noventa, ochenta y uno, setenta y dos, seis, y la letra ese", "X9081726S"),
     ],

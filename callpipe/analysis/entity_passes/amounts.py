@@ -10,6 +10,7 @@ _CURRENCIES = {
     "€": "EUR", "euro": "EUR", "euros": "EUR", "eur": "EUR", "$": "USD", "dolar": "USD",
     "dolares": "USD", "usd": "USD", "£": "GBP", "libra": "GBP", "libras": "GBP", "gbp": "GBP",
     "mxn": "MXN", "ars": "ARS", "cop": "COP", "clp": "CLP", "soles": "PEN", "pen": "PEN",
+    "pavos": "EUR",  # Spain's slang for euros: "cincuenta pavos"
 }
 _PREFIX_CODES = {"usd", "eur", "mxn", "ars", "cop", "clp", "gbp", "pen"}
 """Codes also said or written before the number ("USD 200", "COP 89.900")."""
@@ -54,11 +55,17 @@ def _number_at(doc: Doc, norms: list[str], i: int) -> tuple[float, int] | None:
         value, j = _written_number(doc, i)
         if j < len(norms) and norms[j] in _SCALES:  # "200 mil pesos", "1,5 millones"
             value, j = value * _SCALES[norms[j]], j + 1
-        return value, j
-    if norms[i] in {"medio", "media"}:
-        return 0.5, i + 1
-    parsed = parse_cardinal(norms, i, article_ok=True)
-    return (float(parsed[0]), parsed[1]) if parsed else None
+    elif norms[i] in {"medio", "media"}:
+        value, j = 0.5, i + 1
+        if j < len(norms) and norms[j] in {"millon", "mil"}:  # "medio millón de pesos"
+            value, j = value * _SCALES[norms[j]], j + 1
+    elif parsed := parse_cardinal(norms, i, article_ok=True):
+        value, j = float(parsed[0]), parsed[1]
+    else:
+        return None
+    if norms[j - 1] in {"millon", "millones"} and norms[j : j + 2] == ["y", "medio"]:
+        value, j = value + 500_000, j + 2  # "un millón y medio de pesos"
+    return value, j
 
 
 def _cents_at(doc: Doc, norms: list[str], i: int) -> tuple[float, int] | None:
@@ -128,7 +135,8 @@ def _amount_at(
     fraction = _cents_at(doc, norms, j)
     if fraction:
         value, j = value + fraction[0], fraction[1]
-    after_million = norms[j - 1] in {"millon", "millones"}
+    after_million = norms[j - 1] in {"millon", "millones"} or (
+        j >= 3 and norms[j - 3] in {"millon", "millones"} and norms[j - 2 : j] == ["y", "medio"])
     currency = _currency_at(norms, j, after_million, _peso_of_text(doc))
     if currency is None:
         if need_currency or not fraction or not (doc.context(i, 8) & _MONEY_WORDS):

@@ -167,7 +167,8 @@ def _letter_before(doc: Doc, first: int) -> tuple[str, int] | None:
     """The NIE's X/Y/Z before the digits as (letter, first token of the letter)."""
     norms = doc.free
     at = first
-    while at >= 1 and norms[at - 1] in {",", "-", ".", ":"} and first - at < 2:  # "i griega, dos tres ..."
+    # "i griega, dos tres ...", "equis guion uno dos ..."
+    while at >= 1 and norms[at - 1] in {",", "-", ".", ":", "guion"} and first - at < 2:
         at -= 1
     if at >= 2 and norms[at - 2 : at] == ["i", "griega"]:
         return "Y", at - 2
