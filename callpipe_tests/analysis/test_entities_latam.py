@@ -31,6 +31,8 @@ def found(text: str) -> Entities:
         # Ten digits: Latin American words, a named country, or a phone word shortly before.
         ("anote mi celular, tres cero cero, cuatro cinco seis, setenta y ocho, doce", "+573004567812"),
         ("mi numero es 55 1234 5678", "+525512345678"),
+        ("marcame al cincuenta y cinco, doce, treinta y cuatro, cincuenta y seis, setenta y ocho",
+         "+525512345678"),
         ("(55) 1234-5678 es mi celular", "+525512345678"),
         ("el numero es tres uno cero, cuatro cinco seis, siete ocho nueve cero, en bogota", "+573104567890"),
         ("el celular es mas cincuenta y siete, trescientos diez, cuatrocientos cincuenta y seis, setenta "

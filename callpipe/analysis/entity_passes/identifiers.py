@@ -35,8 +35,8 @@ _RUN_GLUE = {"eh", "ehh", "em", "emm", "mm", "mmm", "este", "y", "guion", "-", "
              "/"}
 _GLUE_MAX = 3
 _PHONE_CONTEXT = words(
-    "telefono telefonos movil movil fijo celular cel numero llamar llamame llameme llamen llamarme marcar "
-    "whatsapp wasap contacto linea"
+    "telefono telefonos tel tlf movil fijo celular cel numero llamar llamame llameme llamen llamarme llamale "
+    "llamarle marcar marcame marcale marqueme whatsapp wasap whats contacto linea"
 )
 
 
