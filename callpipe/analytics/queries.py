@@ -75,6 +75,7 @@ def list_calls_sql(
     limit: int = 50,
     cursor: str | None = None,
     select: str | None = None,
+    category: str | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL and parameters of one page of the call list (``limit + 1`` rows, to know if more follow);
     ``select`` replaces the list columns (DuckDB selects ``rowid`` first, then the rows)."""
@@ -93,6 +94,11 @@ def list_calls_sql(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if category is not None:
+        from callpipe.analytics.category_tables import CATEGORY_FILTER
+
+        where.append(CATEGORY_FILTER)
+        params.append(category)
     for term in dict.fromkeys(normalize_text(q).split()):
         where.append("search_text LIKE ?")  # a normalised term holds no LIKE wildcard
         params.append(f"%{term}%")
