@@ -182,8 +182,13 @@ def apply_category(
     for day, count in days:
         current = tables.categories(name)
         if not current or current[0]["version"] != rule.version:
-            return {"name": name, "version": rule.version, "covered": covered, "total": total,
-                    "state": "superseded"}
+            return {
+                "name": name,
+                "version": rule.version,
+                "covered": covered,
+                "total": total,
+                "state": "superseded",
+            }
         calls, turns, entities = tables.category_inputs(day)
         tables.replace_category_day(name, day, day_matches([rule], day, calls, turns, entities))
         covered += count

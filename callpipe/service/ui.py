@@ -30,7 +30,7 @@ from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
-FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q")
+FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q", "category")
 SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
 STATUSES = ("processed", "pending", "failed")
 _TAG = r"\[[A-Z_]+\]"
@@ -129,9 +129,17 @@ def mount(app: FastAPI) -> None:
         start, end = _date(date_from), _date(date_to)
         with request.app.state.analytics.use() as tables:
             data = tables.dashboard(date_from=start, date_to=end)
+            category_days = tables.category_counts(start, end)
         totals = {k: sum(int(d.get(k) or 0) for d in data["per_day"]) for k in ("calls", *STATUSES)}
         return page(
-            request, "dashboard.html", principal, data=data, totals=totals, date_from=start, date_to=end
+            request,
+            "dashboard.html",
+            principal,
+            data=data,
+            totals=totals,
+            date_from=start,
+            date_to=end,
+            category_days=category_days,
         )
 
     @app.get("/ui/calls", include_in_schema=False)
@@ -154,6 +162,7 @@ def mount(app: FastAPI) -> None:
                     q=filters["q"][:200] or None,
                     limit=25,
                     cursor=cursor or None,
+                    category=filters["category"][:100] or None,
                 )
             except ValueError:
                 items, next_cursor = [], None
@@ -181,6 +190,7 @@ def mount(app: FastAPI) -> None:
         except (ValueError, RecordingNotFoundError):
             return page(request, "missing.html", principal, recording_id=recording_id[:80])
         call, turns, entities = _known_so_far(request, recording_id, meta)
+        categories = _categories_of(request, recording_id)
         fixes = corrections_of(meta)
         whole = None
         if not turns and call.get("redacted_text"):  # no speaker turns (e.g. the live transcript was kept)
@@ -203,7 +213,25 @@ def mount(app: FastAPI) -> None:
             whole=whole,
             run_url=run_url,
             recording_id=recording_id,
+            categories=categories,
+            category_turns=_by_turn(categories),
         )
+
+
+def _by_turn(categories: list[dict[str, Any]]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for c in categories:
+        out.setdefault(c["turn_index"], []).append(c["category"])
+    return out
+
+
+def _categories_of(request: Request, recording_id: str) -> list[dict[str, Any]]:
+    """The categories the call matches (none while the tables are unavailable)."""
+    try:
+        with request.app.state.analytics.use() as tables:
+            return tables.call_categories(recording_id)
+    except AnalyticsUnavailableError:
+        return []
 
 
 def _known_so_far(
