@@ -199,6 +199,16 @@ def apply_category(
     return {"name": name, "version": rule.version, "covered": covered, "total": total, "state": "done"}
 
 
+def load_categories(tables: Any, rules: list[CategoryRule], *, apply: bool = True) -> dict[str, Any]:
+    """Store ``rules`` (a YAML file's, :func:`~callpipe.categories.load_rules`) and, with ``apply``,
+    apply each to every stored call (in this process); each rule's result."""
+    out: dict[str, Any] = {}
+    for rule in rules:
+        tables.put_category(rule)
+        out[rule.name] = apply_category(tables, rule.name) if apply else {"version": rule.version}
+    return out
+
+
 class CategoryRunner:
     """Applies saved categories to history in background threads (one at a time per name: a
     save while one runs waits for it, which then stops as superseded)."""
