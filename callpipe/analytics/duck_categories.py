@@ -5,9 +5,11 @@ the listing (intent, sentiment, outcome) and the day's ``turns`` and ``entities`
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+from callpipe.analytics import category_tables
 from callpipe.analytics.categorize import CategoryTablesMixin, Rows
 
 
@@ -28,7 +30,19 @@ class ParquetCategories(CategoryTablesMixin):
 
     @contextlib.contextmanager
     def _category_read(self) -> Iterator[Any]:
-        yield self.listing.conn()
+        conn = self.listing.conn()
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'category_rules'").fetchone()
+        if found:
+            yield conn
+            return
+        # A listing written by a version before categories, opened read-only: empty tables.
+        empty = sqlite3.connect(":memory:")
+        try:
+            for statement in category_tables.schema(postgres=False):
+                empty.execute(statement)
+            yield empty
+        finally:
+            empty.close()
 
     def category_days(self) -> list[tuple[str, int]]:
         """See :meth:`CategoryTablesMixin.category_days` (from the listing's indexed dates)."""

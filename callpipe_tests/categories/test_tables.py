@@ -101,3 +101,22 @@ def test_erasure_removes_the_call_matches(store: AnalyticsStore) -> None:
     assert store.remove_recording(rid)
     assert store.call_categories(rid) == [] and not store.has_rows(rid)
     assert rid not in _listed(store, "baja")
+
+
+def test_a_listing_from_before_categories_reads_as_no_category(tmp_path: Path) -> None:
+    import sqlite3
+
+    writer = open_analytics_store(str(tmp_path / "analytics"))
+    _fill(writer, DAYS[0])
+    writer.close()
+    with sqlite3.connect(tmp_path / "analytics" / "listing.sqlite") as conn:  # as an older version left it
+        for table in ("call_categories", "category_rules", "category_progress"):
+            conn.execute(f"DROP TABLE {table}")
+    reader = open_analytics_store(str(tmp_path / "analytics"), read_only=True)
+    assert reader.categories() == [] and reader.category_counts() == []
+    assert reader.call_categories("gen-2026-03-01-0000") == []
+    reader.close()
+    writer = open_analytics_store(str(tmp_path / "analytics"))  # the next writer adds the tables
+    writer.put_category(BAJA)
+    assert [c["name"] for c in writer.categories()] == ["baja"]
+    writer.close()

@@ -11,6 +11,7 @@ from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import generated_calls
 from callpipe.categories import match, parse_rule
 from callpipe.pii import RedactionMode
+from callpipe.storage import LocalStore
 from callpipe_tests.service.conftest import auth
 
 RULE = "speaker: customer\nphrases: [darme de baja]\n"
@@ -78,3 +79,49 @@ def test_roles_bounds_and_validation(client: TestClient, analytics_url: str) -> 
     long = client.get("/recordings?category=" + "x" * 101, headers=auth("analyst"))
     assert long.status_code == 422
     assert client.get("/categories", headers=auth("analyst")).json()["items"] == []
+
+
+def test_call_page_dashboard_and_form(
+    client: TestClient, local_store: LocalStore, analytics_url: str
+) -> None:
+    import random
+    import re
+
+    from callpipe.analytics.synthetic import generated_call
+    from callpipe_tests.service.conftest import KEYS
+    from callpipe_tests.storage.conftest import make_wav
+
+    rng, docs = random.Random(5), []
+    for index in range(12):
+        doc = generated_call(index, "2026-03-01", rng, "processed")
+        local_store.save_recording(make_wav(seconds=1.0, seed=index), doc.conversation_id, doc, "wav")
+        docs.append(local_store.get_metadata(doc.recording_id))
+    writer = open_analytics_store(analytics_url)
+    writer.replace_day("2026-03-01", *rows_for_day(docs, mode=RedactionMode.MASK))
+    writer.close()
+    rule = parse_rule(RULE, "baja")
+    hits = {d.recording_id: match(rule, d) for d in docs if match(rule, d) is not None}
+    assert hits and len(hits) < len(docs)
+    assert client.post("/ui/login", data={"key": KEYS["analyst"]}, follow_redirects=False).status_code == 303
+    form = {"name": "baja", "definition": RULE}
+    cross = client.post("/ui/categories", data=form, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    bad = client.post("/ui/categories", data={"name": "baja", "definition": "phrases: ["})
+    assert bad.status_code == 422 and "not valid YAML" in bad.text
+    saved = client.post("/ui/categories", data=form, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/ui/categories?saved=baja"
+    assert _wait_done(client, "baja")["progress"]["state"] == "done"
+    rid, found = sorted(hits.items())[0]
+    page = client.get(f"/ui/calls/{rid}").text
+    highlighted = re.findall(r'<li class="turn (\w+) cat-match"', page)
+    assert highlighted == ["customer"] * page.count("cat-match") and len(highlighted) == 1
+    assert '<span class="chip cat">baja</span>' in page and "darme de baja</td>" in page
+    start = re.search(r'<li class="turn \w+ cat-match" data-start="([^"]+)"', page)
+    doc = next(d for d in docs if d.recording_id == rid)
+    assert start and abs(float(start.group(1)) - doc.turns[found.turn_index].start) < 0.01
+    listing = client.get("/ui/calls?category=baja").text
+    assert set(re.findall(r'href="/ui/calls/(gen-[^"]+)"', listing)) == set(hits)
+    dashboard = client.get("/ui").text
+    assert 'id="categories-by-day"' in dashboard and ">baja</a></th>" in dashboard
+    client.cookies.clear()
+    assert client.post("/ui/categories", data=form).status_code == 401
