@@ -64,6 +64,8 @@ def views_from_rows(calls: Rows, turns: Rows, entities: Rows) -> list[CallView]:
                 sentiment=c.get("sentiment_label"),
                 outcome=c.get("outcome"),
                 entity_kinds=frozenset(kinds.get(rid, ())),
+                silence_seconds=c.get("silence_seconds"),
+                talk_seconds=c.get("talk_seconds"),
             )
         )
     return views

@@ -52,11 +52,13 @@ class ParquetCategories(CategoryTablesMixin):
     def category_inputs(self, day: str) -> tuple[Rows, Rows, Rows]:
         """See :meth:`CategoryTablesMixin.category_inputs`."""
         cur = self.listing.conn().execute(
-            "SELECT recording_id, status, primary_intent, sentiment_label, outcome FROM calls"
+            "SELECT recording_id, status, primary_intent, sentiment_label, outcome,"
+            " json_extract(row, '$.silence_seconds'), json_extract(row, '$.talk_seconds') FROM calls"
             " WHERE call_date = ? AND status = 'processed'",
             [day],
         )
         names = ("recording_id", "status", "primary_intent", "sentiment_label", "outcome")
+        names += ("silence_seconds", "talk_seconds")
         calls = [dict(zip(names, r, strict=True)) for r in cur]
         turns = self._read(self.day_path("turns", day))
         entities = self._read(self.day_path("entities", day))

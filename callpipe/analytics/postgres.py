@@ -216,8 +216,8 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
         """See :meth:`~callpipe.analytics.categorize.CategoryTablesMixin.category_inputs`."""
         when = date.fromisoformat(day)
         calls = self._query(
-            "SELECT recording_id, status, primary_intent, sentiment_label, outcome FROM calls"
-            " WHERE call_date = ? AND status = 'processed'",
+            "SELECT recording_id, status, primary_intent, sentiment_label, outcome, silence_seconds,"
+            " talk_seconds FROM calls WHERE call_date = ? AND status = 'processed'",
             [when],
         )
         turns = self._query(

@@ -67,6 +67,11 @@ class CategoryRule(BaseModel):
     entity_kinds: list[str] = Field(default_factory=list)
     first_seconds: float | None = Field(default=None, gt=0)
     last_seconds: float | None = Field(default=None, gt=0)
+    min_silence_seconds: float | None = Field(default=None, ge=0)
+    max_silence_seconds: float | None = Field(default=None, ge=0)
+    min_talk_seconds: float | None = Field(default=None, ge=0)
+    max_talk_seconds: float | None = Field(default=None, ge=0)
+    """Bounds on the call's silence and talk time (a call without the figure does not match)."""
 
     @field_validator("phrases", "not_phrases")
     @classmethod
@@ -84,8 +89,10 @@ class CategoryRule(BaseModel):
 
     @cached_property
     def version(self) -> str:
-        """A short hash of the rule's content: changes whenever the rule does."""
-        body = json.dumps(self.model_dump(by_alias=True), sort_keys=True, ensure_ascii=True)
+        """A short hash of the rule's content: changes whenever the rule does (fields left at their
+        default are left out, so a new optional field never changes a stored rule's version)."""
+        dumped = self.model_dump(by_alias=True, exclude_defaults=True)
+        body = json.dumps(dumped, sort_keys=True, ensure_ascii=True)
         return hashlib.sha256(body.encode()).hexdigest()[:12]
 
     @cached_property
@@ -135,6 +142,8 @@ class CallView:
     sentiment: str | None = None
     outcome: str | None = None
     entity_kinds: frozenset[str] = field(default_factory=frozenset)
+    silence_seconds: float | None = None
+    talk_seconds: float | None = None
 
 
 def view_of(meta: RecordingMetadata) -> CallView:
@@ -149,6 +158,8 @@ def view_of(meta: RecordingMetadata) -> CallView:
         sentiment=str(meta.sentiment.label) if meta.sentiment else None,
         outcome=str(meta.outcome),
         entity_kinds=frozenset(kinds),
+        silence_seconds=meta.conversation_metrics.silence_seconds,
+        talk_seconds=meta.conversation_metrics.talk_time_seconds,
     )
 
 
@@ -167,6 +178,14 @@ def _conditions_hold(rule: CategoryRule, call: CallView) -> bool:
         return False
     if rule.outcomes and call.outcome not in rule.outcomes:
         return False
+    for value, low, high in (
+        (call.silence_seconds, rule.min_silence_seconds, rule.max_silence_seconds),
+        (call.talk_seconds, rule.min_talk_seconds, rule.max_talk_seconds),
+    ):
+        if (low is not None or high is not None) and value is None:
+            return False
+        if (low is not None and value < low) or (high is not None and value > high):
+            return False
     return not rule.entity_kinds or set(rule.entity_kinds) <= call.entity_kinds
 
 

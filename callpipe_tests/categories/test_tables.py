@@ -120,3 +120,20 @@ def test_a_listing_from_before_categories_reads_as_no_category(tmp_path: Path) -
     writer.put_category(BAJA)
     assert [c["name"] for c in writer.categories()] == ["baja"]
     writer.close()
+
+
+def test_silence_and_talk_conditions_read_from_the_tables(store: AnalyticsStore) -> None:
+    docs = [d for day in DAYS for d in _fill(store, day)]
+    silences = sorted(d.conversation_metrics.silence_seconds for d in docs if d.processed)
+    cut = silences[len(silences) // 2]
+    rule = parse_rule(f"phrases: [hoy, ahora, euros, algo]\nmin_silence_seconds: {cut}\n", "long_silence")
+    store.put_category(rule)
+    apply_category(store, "long_silence")
+    expected = _expected(rule, docs)
+    assert expected and len(expected) < len([d for d in docs if d.processed])
+    assert _listed(store, "long_silence") == expected
+    assert all(d.conversation_metrics.silence_seconds >= cut for d in docs if d.recording_id in expected)
+    short = parse_rule("phrases: [hoy, ahora, euros, algo]\nmax_talk_seconds: 0.5\n", "short")
+    store.put_category(short)
+    apply_category(store, "short")
+    assert _listed(store, "short") == set() == _expected(short, docs)
