@@ -122,7 +122,7 @@ def load_demo_categories(*, apply: bool) -> dict[str, list[str]]:
     from callpipe.categories import load_rules
 
     rules = load_rules(Path(str(resources.files("callpipe") / "data" / "categories_demo.yaml")))
-    tables = open_analytics_store()
+    tables = open_analytics_store(store=get_audio_storage())  # where the day's asset writes them
     try:
         load_categories(tables, rules, apply=apply)
         return {r.name: sorted(c["recording_id"] for c in tables.list_calls(category=r.name, limit=1000)[0])

@@ -20,6 +20,8 @@ DEMO = Path(__file__).resolve().parents[2] / "callpipe" / "data" / "demo_calls"
 
 def test_demo_categories_match_some_demo_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLPIPE_ANALYTICS_DB", str(tmp_path / "analytics"))
+    monkeypatch.setenv("STORAGE_BACKEND", "local")
+    monkeypatch.setenv("STORAGE_LOCAL_PATH", str(tmp_path / "recordings"))
     start = datetime(2026, 3, 1, 10, tzinfo=UTC)
     docs = []
     for index, path in enumerate(sorted(DEMO.glob("*.json"))):
