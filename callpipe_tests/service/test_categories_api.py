@@ -116,6 +116,8 @@ def test_call_page_dashboard_and_form(
     highlighted = re.findall(r'<li class="turn (\w+) cat-match"', page)
     assert highlighted == ["customer"] * page.count("cat-match") and len(highlighted) == 1
     assert '<span class="chip cat">baja</span>' in page and "darme de baja</td>" in page
+    marked = re.findall(r'<mark class="cat">(\w+)</mark>', page)
+    assert [w.lower() for w in marked] == ["darme", "de", "baja"]  # in the matched turn only
     start = re.search(r'<li class="turn \w+ cat-match" data-start="([^"]+)"', page)
     doc = next(d for d in docs if d.recording_id == rid)
     assert start and abs(float(start.group(1)) - doc.turns[found.turn_index].start) < 0.01
