@@ -18,6 +18,8 @@ import sqlite3
 from datetime import UTC, date, datetime
 from typing import Any
 
+from callpipe.analytics.queries import _date_where
+
 MAX_NAME = 100
 
 CALL_CATEGORIES_COLUMNS = [
@@ -46,8 +48,6 @@ def schema(postgres: bool) -> list[str]:
     ]
 
 
-CATEGORY_FILTER = "recording_id IN (SELECT recording_id FROM call_categories WHERE category = ?)"
-"""The ``WHERE`` clause of ``GET /recordings?category=NAME`` (one parameter: the name)."""
 
 
 def _run(cur: Any, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
@@ -145,13 +145,8 @@ def matches_of(cur: Any, recording_id: str) -> list[dict[str, Any]]:
 
 def counts_by_day(cur: Any, date_from: date | None, date_to: date | None) -> list[dict[str, Any]]:
     """Calls per category and call date (``call_date`` ISO text, ``category``, ``calls``)."""
-    where, params = [], []
-    if date_from is not None:
-        where.append("call_date >= ?")
-        params.append(date_from.isoformat())
-    if date_to is not None:
-        where.append("call_date <= ?")
-        params.append(date_to.isoformat())
+    where, dates = _date_where(date_from, date_to)
+    params = [d.isoformat() for d in dates]
     sql = "SELECT call_date, category, count(*) FROM call_categories"
     sql += (f" WHERE {' AND '.join(where)}" if where else "") + " GROUP BY 1, 2 ORDER BY 1, 2"
     return [{"call_date": str(d), "category": c, "calls": int(n)} for d, c, n in _run(cur, sql, params)]

@@ -46,6 +46,7 @@ from callpipe.analytics.columns import TABLES
 from callpipe.analytics.duck_categories import ParquetCategories
 from callpipe.analytics.listing import FILTERS, Listing, fts_query, start_us
 from callpipe.analytics.queries import (
+    CATEGORY_FILTER,
     STATUSES,
     AnalyticsQueryError,
     create_table_sql,
@@ -306,7 +307,7 @@ class ParquetAnalyticsStore(ParquetCategories):
                 where.append(f"{FILTERS[key]} = ?")
                 params.append(value)
         if category is not None:
-            where.append(category_tables.CATEGORY_FILTER)
+            where.append(CATEGORY_FILTER)
             params.append(category)
         match = fts_query(q)
         offset, after = 0, None

@@ -59,6 +59,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 STATUSES = ("processed", "pending", "failed")
+CATEGORY_FILTER = "recording_id IN (SELECT recording_id FROM call_categories WHERE category = ?)"
+"""The ``WHERE`` clause of ``GET /recordings?category=NAME`` (one parameter: the name; the
+``call_categories`` table is :mod:`callpipe.analytics.category_tables`')."""
 LIST_ORDER = "ORDER BY call_start_utc DESC, recording_id DESC"
 
 
@@ -95,8 +98,6 @@ def list_calls_sql(
             where.append(f"{column} = ?")
             params.append(value)
     if category is not None:
-        from callpipe.analytics.category_tables import CATEGORY_FILTER
-
         where.append(CATEGORY_FILTER)
         params.append(category)
     for term in dict.fromkeys(normalize_text(q).split()):

@@ -244,15 +244,20 @@ def _validated(item: Any, where: str) -> CategoryRule:
         raise CategoryError(f"{where}: {reasons}") from None
 
 
+def _yaml(data: str | bytes, where: str) -> Any:
+    """Parsed YAML of at most :data:`MAX_RULES_BYTES`; ``CategoryError`` naming ``where`` otherwise."""
+    if len(data) > MAX_RULES_BYTES:
+        raise CategoryError(f"{where}: larger than {MAX_RULES_BYTES} bytes")
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise CategoryError(f"{where}: not valid YAML ({type(exc).__name__})") from None
+
+
 def parse_rule(text: str | bytes, name: str | None = None) -> CategoryRule:
     """One category from YAML (or JSON) text; ``name``, when given, fills a missing name and must
     equal a given one. Raises ``CategoryError`` with a readable reason."""
-    if len(text) > MAX_RULES_BYTES:
-        raise CategoryError(f"definition larger than {MAX_RULES_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CategoryError(f"definition: not valid YAML ({type(exc).__name__})") from None
+    raw = _yaml(text, "definition")
     if not isinstance(raw, dict):
         raise CategoryError("definition: expected a mapping (name, phrases, ...)")
     if name is not None:
@@ -270,13 +275,7 @@ def definition_text(rule: CategoryRule) -> str:
 
 def load_rules(path: Path) -> list[CategoryRule]:
     """Load rules from a YAML file holding a list of rules; raise ``CategoryError`` with a readable reason."""
-    data = path.read_bytes()
-    if len(data) > MAX_RULES_BYTES:
-        raise CategoryError(f"{path.name}: larger than {MAX_RULES_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise CategoryError(f"{path.name}: not valid YAML ({type(exc).__name__})") from None
+    raw = _yaml(path.read_bytes(), path.name)
     if isinstance(raw, dict) and "categories" in raw:
         raw = raw["categories"]
     if not isinstance(raw, list):

@@ -4,11 +4,8 @@ every call, erasure removes a call's matches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-
-import pytest
 
 from callpipe.analytics import AnalyticsStore, open_analytics_store, rows_for_day
 from callpipe.analytics.categorize import apply_category
@@ -18,14 +15,6 @@ from callpipe.pii import RedactionMode
 
 DAYS = ("2026-03-01", "2026-03-02", "2026-03-03")
 BAJA = parse_rule("name: baja\nspeaker: customer\nphrases: [darme de baja]\n")
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AnalyticsStore]:
-    url = str(tmp_path / "analytics") if request.param == "duckdb" else request.getfixturevalue("pg_url")
-    opened = open_analytics_store(url)
-    yield opened
-    opened.close()
 
 
 def _fill(store: AnalyticsStore, day: str, count: int = 20) -> list:

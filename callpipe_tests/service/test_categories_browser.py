@@ -5,18 +5,16 @@ match it under the category filter of the call list (``callpipe serve`` over rea
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import generated_calls
 from callpipe.categories import match, parse_rule
 from callpipe.pii import RedactionMode
-from callpipe_tests.service.test_browser import CHROMIUM, _bin, _free_port
+from callpipe_tests.service.test_browser import CHROMIUM, serving
 
 KEY = "browser-cat-analyst-key-0123456789"
 RULE = "speaker: customer\nphrases: [darme de baja]\n"
@@ -43,30 +41,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, set[str]]]:
         "CALLPIPE_ANALYTICS_DB": str(tables_dir),
         "STORAGE_LOCAL_PATH": str(tmp_path / "recordings"),
     }
-    port = _free_port()
-    server = subprocess.Popen(
-        [_bin("callpipe"), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code in (200, 503):
-                    break
-            except httpx.TransportError:
-                if server.poll() is not None:
-                    pytest.fail(f"callpipe serve did not start: {server.stdout.read().decode()[-2000:]}")
-                import time
-
-                time.sleep(0.3)
+    with serving(tmp_path, env, secrets=(KEY,)) as url:
         yield url, expected
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_define_a_category_in_the_ui_and_see_past_calls_match(served: tuple[str, set[str]]) -> None:
