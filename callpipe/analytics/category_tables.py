@@ -14,7 +14,9 @@ with ``?`` and turned into psycopg2's ``%s`` for PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -48,6 +50,19 @@ def schema(postgres: bool) -> list[str]:
     ]
 
 
+
+
+@contextlib.contextmanager
+def empty_tables() -> Iterator[sqlite3.Connection]:
+    """Empty category tables in memory: what a reader sees in a database that an older version
+    made and no writer has migrated yet (the next writer adds the tables)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statement in schema(postgres=False):
+            conn.execute(statement)
+        yield conn
+    finally:
+        conn.close()
 
 
 def _run(cur: Any, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:

@@ -5,7 +5,6 @@ the listing (intent, sentiment, outcome) and the day's ``turns`` and ``entities`
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,14 +34,8 @@ class ParquetCategories(CategoryTablesMixin):
         if found:
             yield conn
             return
-        # A listing written by a version before categories, opened read-only: empty tables.
-        empty = sqlite3.connect(":memory:")
-        try:
-            for statement in category_tables.schema(postgres=False):
-                empty.execute(statement)
+        with category_tables.empty_tables() as empty:  # a listing from before categories, read-only
             yield empty
-        finally:
-            empty.close()
 
     def category_days(self) -> list[tuple[str, int]]:
         """See :meth:`CategoryTablesMixin.category_days` (from the listing's indexed dates)."""

@@ -203,7 +203,15 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
         with self._conn() as conn, conn.cursor() as cur:
             yield cur
 
-    _category_read = _category_tx
+    @contextlib.contextmanager
+    def _category_read(self) -> Iterator[Any]:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('category_rules') IS NOT NULL")
+            if cur.fetchone()[0]:
+                yield cur
+                return
+        with category_tables.empty_tables() as empty:  # tables from before categories, read-only
+            yield empty
 
     def category_days(self) -> list[tuple[str, int]]:
         """See :meth:`~callpipe.analytics.categorize.CategoryTablesMixin.category_days`."""

@@ -126,3 +126,16 @@ def test_silence_and_talk_conditions_read_from_the_tables(store: AnalyticsStore)
     store.put_category(short)
     apply_category(store, "short")
     assert _listed(store, "short") == set() == _expected(short, docs)
+
+
+def test_postgres_from_before_categories_reads_as_no_category(pg_url: str) -> None:
+    import psycopg2
+
+    writer = open_analytics_store(pg_url)
+    _fill(writer, DAYS[0])
+    writer.close()
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:  # as an older version left it
+        cur.execute("DROP TABLE call_categories, category_rules, category_progress")
+    reader = open_analytics_store(pg_url, read_only=True)
+    assert reader.categories() == [] and reader.category_counts() == []
+    reader.close()
