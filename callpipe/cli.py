@@ -263,6 +263,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_categories(args: argparse.Namespace) -> int:
+    from callpipe.analytics import open_analytics_store
+    from callpipe.analytics.categorize import apply_category, load_categories
+    from callpipe.categories import load_rules
+
+    tables = open_analytics_store(store=get_audio_storage())
+    try:  # a CategoryError (a ValueError) is one line on stderr, exit 2
+        if args.action == "list":
+            _print_json({"items": tables.categories()})
+        elif args.action == "load":
+            _print_json(load_categories(tables, load_rules(Path(args.target)), apply=not args.no_apply))
+        else:
+            _print_json(apply_category(tables, args.target))
+    finally:
+        tables.close()
+    return 0
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     from callpipe.erasure import erase, resume_erasures
 
@@ -425,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="main job on the bundled demo calls (local store, SQLite)").set_defaults(
         func=cmd_demo
     )
+
+    categories = sub.add_parser("categories", help="analysts' categories: list, load a YAML file, apply")
+    categories.add_argument("action", choices=("list", "load", "apply"))
+    categories.add_argument("target", nargs="?", default="", help="load: a YAML file; apply: a name")
+    categories.add_argument("--no-apply", action="store_true", help="load: store only")
+    categories.set_defaults(func=cmd_categories)
 
     serve = sub.add_parser("serve", help="HTTP API and analyst web UI (FastAPI on uvicorn)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")

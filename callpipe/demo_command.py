@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def run_demo() -> dict[str, Any]:
     rows = record_demo_calls()
     store = get_audio_storage()
     days = sorted({partition_key_for(store.get_metadata(r["recording_id"]).timestamp) for r in rows})
+    load_demo_categories(apply=False)  # stored first: the day write applies them to the new calls
     offline = run_partitions(dict.fromkeys(days), trigger="demo")
+    categories = load_demo_categories(apply=True)  # and to calls a previous demo run stored
     from callpipe.analytics import default_root, open_analytics_store
 
     tables = open_analytics_store(read_only=True)
@@ -98,6 +101,7 @@ def run_demo() -> dict[str, Any]:
         "analytics": os.environ.get("CALLPIPE_ANALYTICS_DB") or str(default_root()),
         "dagster_home": str(home),
         "calls": calls,
+        "categories": categories,
         "offline": {k: v for k, v in offline.items() if k != "runs"} | {"runs": offline["runs"]},
         "stats": store.get_storage_stats(),
         "next": [
@@ -108,6 +112,23 @@ def run_demo() -> dict[str, Any]:
             f"DAGSTER_HOME={home} .venv/bin/dagster dev   # from the repo root, then open http://127.0.0.1:3000",
         ],
     }
+
+
+def load_demo_categories(*, apply: bool) -> dict[str, list[str]]:
+    """Store the demo categories (``callpipe/data/categories_demo.yaml``) in the analytics tables
+    and, with ``apply``, apply each to every stored call; the calls each matches."""
+    from callpipe.analytics import open_analytics_store
+    from callpipe.analytics.categorize import load_categories
+    from callpipe.categories import load_rules
+
+    rules = load_rules(Path(str(resources.files("callpipe") / "data" / "categories_demo.yaml")))
+    tables = open_analytics_store(store=get_audio_storage())  # where the day's asset writes them
+    try:
+        load_categories(tables, rules, apply=apply)
+        return {r.name: sorted(c["recording_id"] for c in tables.list_calls(category=r.name, limit=1000)[0])
+                for r in rules}
+    finally:
+        tables.close()
 
 
 def _call_summary(row: dict[str, Any] | None) -> dict[str, Any]:

@@ -39,10 +39,14 @@ from typing import Any
 
 import duckdb
 
+from callpipe.analytics import category_tables
 from callpipe.analytics.aggregates import dashboard_from, day_aggregate, summary_from
+from callpipe.analytics.categorize import day_matches, parsed
 from callpipe.analytics.columns import TABLES
+from callpipe.analytics.duck_categories import ParquetCategories
 from callpipe.analytics.listing import FILTERS, Listing, fts_query, start_us
 from callpipe.analytics.queries import (
+    CATEGORY_FILTER,
     STATUSES,
     AnalyticsQueryError,
     create_table_sql,
@@ -70,7 +74,7 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-class ParquetAnalyticsStore:
+class ParquetAnalyticsStore(ParquetCategories):
     """:class:`~callpipe.analytics.store.AnalyticsStore` on Parquet files and a SQLite listing
     under ``root``."""
 
@@ -152,6 +156,11 @@ class ParquetAnalyticsStore:
             try:
                 with conn:
                     listing.replace_day(conn, day, calls, day_aggregate(day, calls))
+                    rules = parsed(category_tables.rules(conn))  # the categories stage, same transaction
+                    category_tables.replace_calls_matches(
+                        conn, day, [str(r["recording_id"]) for r in calls],
+                        day_matches(rules, day, calls, turns, entities),
+                    )
                     for tmp, target in tmps:
                         os.replace(tmp, target)
                         _fsync_dir(target.parent)
@@ -271,6 +280,7 @@ class ParquetAnalyticsStore:
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        category: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """See :meth:`AnalyticsStore.list_calls`: indexed SQLite rows, newest first; with ``q``
         the FTS5 matches ranked by ``bm25`` (best first)."""
@@ -296,6 +306,9 @@ class ParquetAnalyticsStore:
             if value is not None:
                 where.append(f"{FILTERS[key]} = ?")
                 params.append(value)
+        if category is not None:
+            where.append(CATEGORY_FILTER)
+            params.append(category)
         match = fts_query(q)
         offset, after = 0, None
         if cursor:

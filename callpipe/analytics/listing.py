@@ -6,7 +6,9 @@ reads on every request, indexed, so that no request depends on how much history 
 - ``calls_fts``: an FTS5 index (``unicode61 remove_diacritics 2``) over each call's redacted
   words, ``rowid`` = the ``calls`` row's; searches are ranked by ``bm25``;
 - ``day_aggregates``: the per-day aggregate documents (:mod:`callpipe.analytics.aggregates`);
-- ``erased``: the tombstone of erased recording ids; a day write drops them in the same lock.
+- ``erased``: the tombstone of erased recording ids; a day write drops them in the same lock;
+- ``call_categories``, ``category_rules``, ``category_progress``: the categories stage
+  (:mod:`callpipe.analytics.category_tables`).
 
 WAL journal: readers never block the writer nor the reverse; writers are serialised by the
 store's lock file (:mod:`callpipe.analytics.duck`).
@@ -22,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from callpipe.analytics import category_tables
 from callpipe.analytics.columns import CALLS_COLUMNS, LIST_COLUMNS, normalize_text
 
 FILTERS = {
@@ -46,6 +49,7 @@ SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
     "CREATE TABLE IF NOT EXISTS day_aggregates (call_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased (recording_id TEXT PRIMARY KEY, erased_at TEXT NOT NULL)",
+    *category_tables.schema(postgres=False),
 )
 
 
@@ -200,6 +204,7 @@ class Listing:
                 chunk,
             )
             removed += conn.execute(f"DELETE FROM calls WHERE recording_id IN ({marks})", chunk).rowcount
+        category_tables.delete_matches_of(conn, ids)
         return removed
 
     def put_aggregate(self, conn: sqlite3.Connection, day: str, aggregate: dict[str, Any]) -> None:

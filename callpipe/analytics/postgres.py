@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from callpipe.analytics import category_tables
 from callpipe.analytics.aggregates import dashboard_from, day_aggregate, summary_from
+from callpipe.analytics.categorize import CategoryTablesMixin, Rows, day_matches, parsed
 from callpipe.analytics.columns import TABLES, normalize_text
 from callpipe.analytics.queries import (
     JSON_COLUMNS,
@@ -58,6 +60,7 @@ _INDEXES = (
     "CREATE TABLE IF NOT EXISTS day_aggregates (call_date DATE PRIMARY KEY, doc JSONB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased_recordings (recording_id TEXT PRIMARY KEY,"
     " erased_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    *category_tables.schema(postgres=True),
 )
 TSV = "to_tsvector('spanish', coalesce(search_text, ''))"
 
@@ -67,7 +70,7 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresAnalyticsStore(SqlReads):
+class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
     """:class:`~callpipe.analytics.store.AnalyticsStore` on PostgreSQL (``dsn``: a libpq URL)."""
 
     def __init__(self, dsn: str, *, read_only: bool = False, pool_size: int = 8) -> None:
@@ -146,6 +149,10 @@ class PostgresAnalyticsStore(SqlReads):
                         cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
                     )
             self._put_aggregate(cur, day.isoformat(), calls)
+            rules = parsed(category_tables.rules(cur))  # the categories stage, same transaction
+            category_tables.replace_calls_matches(
+                cur, day.isoformat(), call_ids, day_matches(rules, day.isoformat(), calls, turns, entities)
+            )
             for old in moved_from:
                 self._recompute_aggregate(cur, old)
             if self.hook is not None:
@@ -178,7 +185,7 @@ class PostgresAnalyticsStore(SqlReads):
             )
             cur.execute("SELECT DISTINCT call_date FROM calls WHERE recording_id = %s", [recording_id])
             days = [r[0] for r in cur.fetchall()]
-            for table in TABLES:
+            for table in (*TABLES, "call_categories"):
                 cur.execute(f"DELETE FROM {table} WHERE recording_id = %s", [recording_id])
                 found += cur.rowcount
             for day in days:
@@ -187,8 +194,47 @@ class PostgresAnalyticsStore(SqlReads):
 
     def has_rows(self, recording_id: str) -> bool:
         """Whether any table still holds a row of ``recording_id``."""
-        sql = " UNION ALL ".join(f"SELECT 1 FROM {t} WHERE recording_id = ?" for t in TABLES)
-        return bool(self._query(f"SELECT EXISTS ({sql})", [recording_id] * len(TABLES))[0]["exists"])
+        tables = (*TABLES, "call_categories")
+        sql = " UNION ALL ".join(f"SELECT 1 FROM {t} WHERE recording_id = ?" for t in tables)
+        return bool(self._query(f"SELECT EXISTS ({sql})", [recording_id] * len(tables))[0]["exists"])
+
+    @contextlib.contextmanager
+    def _category_tx(self) -> Iterator[Any]:
+        with self._conn() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _category_read(self) -> Iterator[Any]:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('category_rules') IS NOT NULL")
+            if cur.fetchone()[0]:
+                yield cur
+                return
+        with category_tables.empty_tables() as empty:  # tables from before categories, read-only
+            yield empty
+
+    def category_days(self) -> list[tuple[str, int]]:
+        """See :meth:`~callpipe.analytics.categorize.CategoryTablesMixin.category_days`."""
+        rows = self._query(
+            "SELECT call_date, count(*) AS n FROM calls WHERE status = 'processed' GROUP BY 1 ORDER BY 1", []
+        )
+        return [(r["call_date"].isoformat(), int(r["n"])) for r in rows]
+
+    def category_inputs(self, day: str) -> tuple[Rows, Rows, Rows]:
+        """See :meth:`~callpipe.analytics.categorize.CategoryTablesMixin.category_inputs`."""
+        when = date.fromisoformat(day)
+        calls = self._query(
+            "SELECT recording_id, status, primary_intent, sentiment_label, outcome, silence_seconds,"
+            " talk_seconds FROM calls WHERE call_date = ? AND status = 'processed'",
+            [when],
+        )
+        turns = self._query(
+            "SELECT recording_id, turn_index, speaker, start_seconds, end_seconds, text FROM turns"
+            " WHERE call_date = ?",
+            [when],
+        )
+        entities = self._query("SELECT recording_id, kind FROM entities WHERE call_date = ?", [when])
+        return calls, turns, entities
 
     def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         conn = self._pool.getconn()
@@ -218,6 +264,7 @@ class PostgresAnalyticsStore(SqlReads):
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        category: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """See :meth:`AnalyticsStore.list_calls`; with ``q`` the full-text matches ranked best first."""
         filters = {
@@ -228,6 +275,7 @@ class PostgresAnalyticsStore(SqlReads):
             "sentiment": sentiment,
             "agent_id": agent_id,
             "outcome": outcome,
+            "category": category,
         }
         words = " ".join(dict.fromkeys(normalize_text(q).split()))
         if not words:

@@ -59,6 +59,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 STATUSES = ("processed", "pending", "failed")
+CATEGORY_FILTER = "recording_id IN (SELECT recording_id FROM call_categories WHERE category = ?)"
+"""The ``WHERE`` clause of ``GET /recordings?category=NAME`` (one parameter: the name; the
+``call_categories`` table is :mod:`callpipe.analytics.category_tables`')."""
 LIST_ORDER = "ORDER BY call_start_utc DESC, recording_id DESC"
 
 
@@ -75,6 +78,7 @@ def list_calls_sql(
     limit: int = 50,
     cursor: str | None = None,
     select: str | None = None,
+    category: str | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL and parameters of one page of the call list (``limit + 1`` rows, to know if more follow);
     ``select`` replaces the list columns (DuckDB selects ``rowid`` first, then the rows)."""
@@ -93,6 +97,9 @@ def list_calls_sql(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if category is not None:
+        where.append(CATEGORY_FILTER)
+        params.append(category)
     for term in dict.fromkeys(normalize_text(q).split()):
         where.append("search_text LIKE ?")  # a normalised term holds no LIKE wildcard
         params.append(f"%{term}%")

@@ -48,10 +48,12 @@ class AnalyticsStore(Protocol):
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        category: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of calls, newest first, and the next page's cursor (``None`` at the end).
 
-        ``q``: every word must appear in the redacted transcript (case and accents ignored).
+        ``q``: every word must appear in the redacted transcript (case and accents ignored);
+        ``category``: only the calls that match that stored category.
         """
         ...
 
@@ -85,6 +87,11 @@ class AnalyticsStore(Protocol):
 
     def failed_total(self) -> int:
         """Failed calls over every day (from the per-day aggregates)."""
+        ...
+
+    def call_categories(self, recording_id: str) -> list[dict[str, Any]]:
+        """The categories a call matches (see :class:`~callpipe.analytics.categorize.CategoryTablesMixin`,
+        which also gives ``put_category``, ``delete_category``, ``categories``, ``category_counts``)."""
         ...
 
     def close(self) -> None:

@@ -13,9 +13,10 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -66,6 +67,11 @@ class CategoryRule(BaseModel):
     entity_kinds: list[str] = Field(default_factory=list)
     first_seconds: float | None = Field(default=None, gt=0)
     last_seconds: float | None = Field(default=None, gt=0)
+    min_silence_seconds: float | None = Field(default=None, ge=0)
+    max_silence_seconds: float | None = Field(default=None, ge=0)
+    min_talk_seconds: float | None = Field(default=None, ge=0)
+    max_talk_seconds: float | None = Field(default=None, ge=0)
+    """Bounds on the call's silence and talk time (a call without the figure does not match)."""
 
     @field_validator("phrases", "not_phrases")
     @classmethod
@@ -83,8 +89,10 @@ class CategoryRule(BaseModel):
 
     @cached_property
     def version(self) -> str:
-        """A short hash of the rule's content: changes whenever the rule does."""
-        body = json.dumps(self.model_dump(by_alias=True), sort_keys=True, ensure_ascii=True)
+        """A short hash of the rule's content: changes whenever the rule does (fields left at their
+        default are left out, so a new optional field never changes a stored rule's version)."""
+        dumped = self.model_dump(by_alias=True, exclude_defaults=True)
+        body = json.dumps(dumped, sort_keys=True, ensure_ascii=True)
         return hashlib.sha256(body.encode()).hexdigest()[:12]
 
     @cached_property
@@ -115,7 +123,47 @@ def _near_match(words: list[str], wanted: list[str], span: int) -> list[str] | N
     return None
 
 
-def _turn_in_window(rule: CategoryRule, turn: Turn, call_end: float) -> bool:
+class TurnView(NamedTuple):
+    """What the matcher reads of one turn (from a document or a row of the ``turns`` table)."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """What the matcher reads of one call: turns in order, intent, sentiment, outcome, entity kinds."""
+
+    recording_id: str
+    turns: list[TurnView]
+    intent: str | None = None
+    sentiment: str | None = None
+    outcome: str | None = None
+    entity_kinds: frozenset[str] = field(default_factory=frozenset)
+    silence_seconds: float | None = None
+    talk_seconds: float | None = None
+
+
+def view_of(meta: RecordingMetadata) -> CallView:
+    """The matcher's view of a metadata document."""
+    kinds: set[str] = set()
+    if meta.entities is not None:
+        kinds = {e.kind for f in type(meta.entities).model_fields for e in getattr(meta.entities, f)}
+    return CallView(
+        recording_id=meta.recording_id,
+        turns=[TurnView(str(t.speaker), t.start, t.end, t.text) for t in meta.turns],
+        intent=meta.intent.primary_intent if meta.intent else None,
+        sentiment=str(meta.sentiment.label) if meta.sentiment else None,
+        outcome=str(meta.outcome),
+        entity_kinds=frozenset(kinds),
+        silence_seconds=meta.conversation_metrics.silence_seconds,
+        talk_seconds=meta.conversation_metrics.talk_time_seconds,
+    )
+
+
+def _turn_in_window(rule: CategoryRule, turn: Turn | TurnView, call_end: float) -> bool:
     if rule.first_seconds is not None:
         return turn.start < rule.first_seconds
     if rule.last_seconds is not None:
@@ -123,24 +171,28 @@ def _turn_in_window(rule: CategoryRule, turn: Turn, call_end: float) -> bool:
     return True
 
 
-def _conditions_hold(rule: CategoryRule, meta: RecordingMetadata) -> bool:
-    if rule.intents and (meta.intent is None or meta.intent.primary_intent not in rule.intents):
+def _conditions_hold(rule: CategoryRule, call: CallView) -> bool:
+    if rule.intents and call.intent not in rule.intents:
         return False
-    if rule.sentiments and (meta.sentiment is None or meta.sentiment.label not in rule.sentiments):
+    if rule.sentiments and call.sentiment not in rule.sentiments:
         return False
-    if rule.outcomes and str(meta.outcome) not in rule.outcomes:
+    if rule.outcomes and call.outcome not in rule.outcomes:
         return False
-    if rule.entity_kinds:
-        if meta.entities is None:
+    for value, low, high in (
+        (call.silence_seconds, rule.min_silence_seconds, rule.max_silence_seconds),
+        (call.talk_seconds, rule.min_talk_seconds, rule.max_talk_seconds),
+    ):
+        if (low is not None or high is not None) and value is None:
             return False
-        kinds = {e.kind for field in type(meta.entities).model_fields for e in getattr(meta.entities, field)}
-        if not set(rule.entity_kinds) <= kinds:
+        if (low is not None and value < low) or (high is not None and value > high):
             return False
-    return True
+    return not rule.entity_kinds or set(rule.entity_kinds) <= call.entity_kinds
 
 
-def match(rule: CategoryRule, meta: RecordingMetadata) -> CategoryMatch | None:
-    """Return the first turn where ``rule`` matches ``meta``, or ``None``."""
+def match(rule: CategoryRule, meta: RecordingMetadata | CallView) -> CategoryMatch | None:
+    """The first turn where ``rule`` matches ``meta`` (a document or a :class:`CallView`), or ``None``."""
+    if isinstance(meta, RecordingMetadata):
+        meta = view_of(meta)
     if not _conditions_hold(rule, meta):
         return None
     texts = [normalize(t.text) for t in meta.turns]
@@ -166,7 +218,9 @@ def match(rule: CategoryRule, meta: RecordingMetadata) -> CategoryMatch | None:
     return None
 
 
-def apply_rules(rules: list[CategoryRule], documents: Iterable[RecordingMetadata]) -> list[dict[str, object]]:
+def apply_rules(
+    rules: list[CategoryRule], documents: Iterable[RecordingMetadata | CallView]
+) -> list[dict[str, object]]:
     """Apply every rule to every document.
 
     Returns one row per match: recording_id, category, version, turn_index, matched.
@@ -182,26 +236,51 @@ def apply_rules(rules: list[CategoryRule], documents: Iterable[RecordingMetadata
     return rows
 
 
+def _validated(item: Any, where: str) -> CategoryRule:
+    try:
+        return CategoryRule.model_validate(item)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in exc.errors())
+        raise CategoryError(f"{where}: {reasons}") from None
+
+
+def _yaml(data: str | bytes, where: str) -> Any:
+    """Parsed YAML of at most :data:`MAX_RULES_BYTES`; ``CategoryError`` naming ``where`` otherwise."""
+    if len(data) > MAX_RULES_BYTES:
+        raise CategoryError(f"{where}: larger than {MAX_RULES_BYTES} bytes")
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise CategoryError(f"{where}: not valid YAML ({type(exc).__name__})") from None
+
+
+def parse_rule(text: str | bytes, name: str | None = None) -> CategoryRule:
+    """One category from YAML (or JSON) text; ``name``, when given, fills a missing name and must
+    equal a given one. Raises ``CategoryError`` with a readable reason."""
+    raw = _yaml(text, "definition")
+    if not isinstance(raw, dict):
+        raise CategoryError("definition: expected a mapping (name, phrases, ...)")
+    if name is not None:
+        given = raw.setdefault("name", name)
+        if given != name:
+            raise CategoryError(f"definition: name {str(given)[:100]!r} differs from {name!r}")
+    return _validated(raw, "definition")
+
+
+def definition_text(rule: CategoryRule) -> str:
+    """The rule as YAML text (what the rule store keeps and the UI shows)."""
+    body = rule.model_dump(by_alias=True, exclude_defaults=True)
+    return yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+
+
 def load_rules(path: Path) -> list[CategoryRule]:
     """Load rules from a YAML file holding a list of rules; raise ``CategoryError`` with a readable reason."""
-    data = path.read_bytes()
-    if len(data) > MAX_RULES_BYTES:
-        raise CategoryError(f"{path.name}: larger than {MAX_RULES_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise CategoryError(f"{path.name}: not valid YAML ({type(exc).__name__})") from None
+    raw = _yaml(path.read_bytes(), path.name)
     if isinstance(raw, dict) and "categories" in raw:
         raw = raw["categories"]
     if not isinstance(raw, list):
         raise CategoryError(f"{path.name}: expected a list of categories")
-    rules: list[CategoryRule] = []
-    for i, item in enumerate(raw):
-        try:
-            rules.append(CategoryRule.model_validate(item))
-        except ValidationError as exc:
-            reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in exc.errors())
-            raise CategoryError(f"{path.name}: category #{i + 1}: {reasons}") from None
+    rules = [_validated(item, f"{path.name}: category #{i + 1}") for i, item in enumerate(raw)]
     names = [r.name for r in rules]
     if len(set(names)) != len(names):
         raise CategoryError(f"{path.name}: duplicate category names")

@@ -182,6 +182,7 @@ def list_recordings(
     q: Annotated[str | None, Query(max_length=200, description="words in the redacted transcripts")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
+    category: Annotated[str | None, Query(max_length=100, description="calls matching this category")] = None,
 ) -> dict[str, Any]:
     """Calls from the analytics table, newest first; pass ``next_cursor`` back for the next page."""
     try:
@@ -197,6 +198,7 @@ def list_recordings(
                 q=q.strip() if q and q.strip() else None,
                 limit=limit,
                 cursor=cursor or None,
+                **({"category": category} if category else {}),
             )
     except ValueError as exc:  # a cursor that is not one of ours, an unknown status
         raise HTTPException(status_code=422, detail=str(exc).splitlines()[0]) from None

@@ -45,7 +45,7 @@ def create_app(
     """The API and web UI over ``store`` (default: the configured one) and the analytics tables
     at ``analytics_url`` (default ``CALLPIPE_ANALYTICS_DB``, else the embedded tables beside the store)."""
     from callpipe.recorder import Recorder
-    from callpipe.service import api, ui
+    from callpipe.service import api, categories_api, categories_ui, ui
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +70,9 @@ def create_app(
     app.state.health = HealthCheck()
     app.state.idempotency = open_idempotency(settings.state_path)
     app.include_router(api.router)
+    app.include_router(categories_api.router)
     ui.mount(app)
+    categories_ui.mount(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

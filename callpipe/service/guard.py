@@ -4,8 +4,8 @@ long and how large a body (or a connection that never finishes its headers) may 
 :class:`BodyGuard` is an ASGI middleware in front of every route. For a request that may carry
 a body (any method but GET, HEAD, OPTIONS) it answers, before reading the body:
 
-* 401 without a valid ``Authorization: Bearer KEY`` (the login form, which takes a key, and
-  logout, which takes the session cookie, are the only exceptions) and 403 for ``POST
+* 401 without a valid ``Authorization: Bearer KEY`` (the login form, which takes a key,
+  logout and the categories form, which take the session cookie, are the only exceptions) and 403 for ``POST
   /recordings`` without the ingest role;
 * 400 for a ``Content-Length`` that is not a number, 413 for one over the route's limit
   (``CALLPIPE_MAX_UPLOAD_MB`` plus 1 MB of form fields for ``POST /recordings``, 1 MB elsewhere).
@@ -35,8 +35,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from callpipe.service.api_config import ServiceSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-NO_KEY_PATHS = frozenset({"/ui/login", "/ui/logout"})
-"""Body-carrying routes that authenticate by their own means (a key in the form, a cookie)."""
+NO_KEY_PATHS = frozenset({"/ui/login", "/ui/logout", "/ui/categories"})
+"""Body-carrying routes that authenticate by their own means (a key in the form, a cookie: the
+categories form checks the analyst session and the origin before it reads its body)."""
 FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart framing and text fields of ``POST /recordings`` beyond the audio."""
 SMALL_BODY = 1024 * 1024

@@ -30,7 +30,7 @@ from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
-FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q")
+FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q", "category")
 SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
 STATUSES = ("processed", "pending", "failed")
 _TAG = r"\[[A-Z_]+\]"
@@ -129,9 +129,17 @@ def mount(app: FastAPI) -> None:
         start, end = _date(date_from), _date(date_to)
         with request.app.state.analytics.use() as tables:
             data = tables.dashboard(date_from=start, date_to=end)
+            category_days = tables.category_counts(start, end)
         totals = {k: sum(int(d.get(k) or 0) for d in data["per_day"]) for k in ("calls", *STATUSES)}
         return page(
-            request, "dashboard.html", principal, data=data, totals=totals, date_from=start, date_to=end
+            request,
+            "dashboard.html",
+            principal,
+            data=data,
+            totals=totals,
+            date_from=start,
+            date_to=end,
+            category_days=category_days,
         )
 
     @app.get("/ui/calls", include_in_schema=False)
@@ -154,6 +162,7 @@ def mount(app: FastAPI) -> None:
                     q=filters["q"][:200] or None,
                     limit=25,
                     cursor=cursor or None,
+                    category=filters["category"][:100] or None,
                 )
             except ValueError:
                 items, next_cursor = [], None
@@ -181,12 +190,19 @@ def mount(app: FastAPI) -> None:
         except (ValueError, RecordingNotFoundError):
             return page(request, "missing.html", principal, recording_id=recording_id[:80])
         call, turns, entities = _known_so_far(request, recording_id, meta)
+        categories = _categories_of(request, recording_id)
         fixes = corrections_of(meta)
         whole = None
         if not turns and call.get("redacted_text"):  # no speaker turns (e.g. the live transcript was kept)
             whole = highlight(call["redacted_text"], fixes, entities)
+        words = _words_by_turn(categories)
         shown = [
-            _render_turn(t, fixes, [e for e in entities if e.get("turn_index") == t["turn_index"]])
+            _render_turn(
+                t,
+                fixes,
+                [e for e in entities if e.get("turn_index") == t["turn_index"]],
+                words.get(t["turn_index"], frozenset()),
+            )
             for t in turns
         ]
         run_id = call.get("run_id") or (meta.get("provenance") or {}).get("run_id")
@@ -203,7 +219,25 @@ def mount(app: FastAPI) -> None:
             whole=whole,
             run_url=run_url,
             recording_id=recording_id,
+            categories=categories,
+            category_turns=_by_turn(categories),
         )
+
+
+def _by_turn(categories: list[dict[str, Any]]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for c in categories:
+        out.setdefault(c["turn_index"], []).append(c["category"])
+    return out
+
+
+def _categories_of(request: Request, recording_id: str) -> list[dict[str, Any]]:
+    """The categories the call matches (none while the tables are unavailable)."""
+    try:
+        with request.app.state.analytics.use() as tables:
+            return tables.call_categories(recording_id)
+    except AnalyticsUnavailableError:
+        return []
 
 
 def _known_so_far(
@@ -274,27 +308,50 @@ def _date(value: str | None) -> date | None:
 
 
 def _render_turn(
-    turn: dict[str, Any], fixes: list[dict[str, str]], entities: list[dict[str, Any]]
+    turn: dict[str, Any],
+    fixes: list[dict[str, str]],
+    entities: list[dict[str, Any]],
+    category_words: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The turn with its text as safe HTML: corrected words and entities highlighted."""
-    return {**turn, "html": highlight(turn.get("text") or "", fixes, entities)}
+    """The turn with its text as safe HTML: corrected words, entities and category words highlighted."""
+    return {**turn, "html": highlight(turn.get("text") or "", fixes, entities, category_words)}
 
 
-def highlight(text: str, fixes: list[dict[str, str]], entities: list[dict[str, Any]]) -> Markup:
-    """``text`` escaped, with redaction tags and entity values in ``<mark class="ent">`` and words a
-    correction produced in ``<mark class="fix">`` (its live word in the title)."""
+def _words_by_turn(categories: list[dict[str, Any]]) -> dict[int, frozenset[str]]:
+    """The words each category matched, by turn (normalised: no accents, lower case)."""
+    out: dict[int, set[str]] = {}
+    for c in categories:
+        out.setdefault(c["turn_index"], set()).update(c["matched"])
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def highlight(
+    text: str,
+    fixes: list[dict[str, str]],
+    entities: list[dict[str, Any]],
+    category_words: frozenset[str] = frozenset(),
+) -> Markup:
+    """``text`` escaped, with redaction tags and entity values in ``<mark class="ent">``, words a
+    correction produced in ``<mark class="fix">`` (its live word in the title) and the words a
+    category matched (``category_words``, normalised) in ``<mark class="cat">``."""
+    from callpipe.categories import normalize
     live_of = {f["corrected"].lower(): f["original"] for f in fixes}
     values = {str(e.get("value_masked") or ""): e.get("kind") or "" for e in entities}
     values.update({str(e["text_said"]): e.get("kind") or "" for e in entities if e.get("text_said")})
     parts = [_TAG]
     parts += [re.escape(v) for v in sorted(values, key=len, reverse=True) if len(v) >= 2]
     parts += [rf"\b{re.escape(w)}\b" for w in sorted(live_of, key=len, reverse=True) if w]
+    if category_words:
+        parts.append(r"(?P<word>\b\w+\b)")  # last: any other word, marked when a category matched it
     pattern = re.compile("|".join(parts), re.IGNORECASE)
     out, pos = [], 0
     for match in pattern.finditer(text):
         out.append(html.escape(text[pos : match.start()]))
         found = match.group(0)
-        if found.lower() in live_of:
+        if match.lastgroup == "word":
+            word = html.escape(found)
+            out.append(f'<mark class="cat">{word}</mark>' if normalize(found) in category_words else word)
+        elif found.lower() in live_of:
             live = html.escape(live_of[found.lower()])
             out.append(f'<mark class="fix" title="live: {live}">{html.escape(found)}</mark>')
         else:

@@ -121,3 +121,17 @@ def test_demo_rules_match_some_demo_calls() -> None:
     assert baja == {"baja"}
     assert 1 <= len({r["recording_id"] for r in rows}) < len(docs)
     assert all(r["version"] == next(x.version for x in rules if x.name == r["category"]) for r in rows)
+
+
+def test_silence_and_talk_bounds() -> None:
+    from callpipe.schema import ConversationMetrics
+
+    quiet = _meta([("customer", "hola")], conversation_metrics=ConversationMetrics(silence_seconds=40.0,
+                                                                                 talk_time_seconds=20.0))
+    assert match(CategoryRule(name="c", phrases=["hola"], min_silence_seconds=30), quiet) is not None
+    assert match(CategoryRule(name="c", phrases=["hola"], max_silence_seconds=30), quiet) is None
+    assert match(CategoryRule(name="c", phrases=["hola"], min_talk_seconds=25), quiet) is None
+    assert match(CategoryRule(name="c", phrases=["hola"], max_talk_seconds=25), quiet) is not None
+    assert match(CategoryRule(name="c", phrases=["hola"], min_silence_seconds=1), CALL) is None  # unknown
+    plain = CategoryRule(name="c", phrases=["hola"])
+    assert plain.version == CategoryRule(name="c", phrases=["hola"], max_talk_seconds=None).version

@@ -9,6 +9,7 @@ entities and audio. Screenshots go to a temporary directory; ``make screenshots`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -55,10 +56,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [_bin("callpipe"), "demo"], cwd=work, env=env, capture_output=True, text=True, timeout=1500
     )
     assert demo.returncode == 0, demo.stderr[-3000:]
+    with serving(work, env, secrets=(KEY, ADMIN)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, env: dict[str, str], secrets: tuple[str, ...] = ()) -> Iterator[str]:
+    """``callpipe serve`` on a free port in ``cwd``, once ``/health`` answers; its log never
+    holds any of ``secrets``."""
     port = _free_port()
     server = subprocess.Popen(
         [_bin("callpipe"), "serve", "--port", str(port)],
-        cwd=work,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -80,7 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=30)
         log = server.stdout.read().decode() if server.stdout else ""
-        assert KEY not in log and ADMIN not in log
+        assert not any(secret in log for secret in secrets)
 
 
 def test_analyst_ui_in_chromium(served: str) -> None:
