@@ -5,6 +5,11 @@ store (one small JSON document per call date), so that the dashboard and the day
 :func:`day_aggregate` turns a day's ``calls`` rows into the document; :func:`dashboard_from`
 merges the documents of a date range into the dashboard's shape; :func:`summary_from` gives the
 day summary. Pure functions: both backends use them.
+
+Outcomes: each day keeps its calls per outcome, and per outcome by intent and by agent, so the
+dashboard gives the resolution rate (resolved calls / calls with a known outcome, i.e. not
+``unknown``) by intent and by agent from the same small documents. Days written before outcomes
+were counted simply have none.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from typing import Any
+
+from callpipe.schema import Outcome
 
 SLOWEST_KEPT = 10
 FAILURES_KEPT = 20
@@ -23,6 +30,43 @@ def _mean(values: list[float]) -> float | None:
 
 def _num(values: list[Any]) -> list[float]:
     return [float(v) for v in values if v is not None]
+
+
+OUTCOMES = tuple(o.value for o in Outcome)
+UNKNOWN = Outcome.UNKNOWN.value
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    value = row.get("outcome")
+    return str(value) if value in OUTCOMES else UNKNOWN
+
+
+def _outcomes_by(calls: list[dict[str, Any]], key: str) -> dict[str, dict[str, int]]:
+    """``{value of key: {outcome: calls}}`` over the calls that have a ``key``."""
+    out: dict[str, Counter[str]] = {}
+    for r in calls:
+        if r.get(key) is not None:
+            out.setdefault(str(r[key]), Counter())[_outcome(r)] += 1
+    return {k: dict(v) for k, v in out.items()}
+
+
+def _merge_nested(days: list[dict[str, Any]], part: str) -> dict[str, Counter[str]]:
+    total: dict[str, Counter[str]] = {}
+    for d in days:
+        for key, counts in (d.get(part) or {}).items():
+            total.setdefault(key, Counter()).update(counts)
+    return total
+
+
+def resolution(counts: Counter[str] | dict[str, int]) -> dict[str, Any]:
+    """Calls with a known outcome, resolved calls and their ratio (``None`` when none is known)."""
+    known = sum(n for o, n in counts.items() if o != UNKNOWN)
+    resolved = int(counts.get(Outcome.RESOLVED.value, 0))
+    return {
+        "known_outcome": known,
+        "resolved": resolved,
+        "resolution_rate": round(resolved / known, 4) if known else None,
+    }
 
 
 def day_aggregate(call_date: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -70,6 +114,9 @@ def day_aggregate(call_date: str, calls: list[dict[str, Any]]) -> dict[str, Any]
         "intents": dict(Counter(r["primary_intent"] for r in calls if r.get("primary_intent"))),
         "topics": dict(Counter(t for r in calls for t in (r.get("topics") or []))),
         "agents": agents,
+        "outcomes": dict(Counter(_outcome(r) for r in calls)),
+        "outcome_by_intent": _outcomes_by(calls, "primary_intent"),
+        "outcome_by_agent": _outcomes_by(calls, "agent_id"),
         "slowest": [
             {
                 "recording_id": r["recording_id"],
@@ -104,7 +151,8 @@ _PER_DAY = (
 
 def dashboard_from(days: list[dict[str, Any]]) -> dict[str, Any]:
     """The dashboard (per-day counts, sentiment and intent by day, top topics, agents, slowest
-    calls) from the aggregate documents of the days in range, in date order."""
+    calls, calls per outcome, resolution rate overall, by intent and by agent) from the aggregate
+    documents of the days in range, in date order."""
     days = sorted((d for d in days if d.get("calls")), key=lambda d: d["call_date"])
     topics: Counter[str] = Counter()
     agents: dict[str, list[float]] = {}
@@ -116,6 +164,11 @@ def dashboard_from(days: list[dict[str, Any]]) -> dict[str, Any]:
             for i, value in enumerate(acc):
                 total[i] += value
         slowest += d["slowest"]
+    outcomes: Counter[str] = Counter()
+    for d in days:
+        outcomes.update(d.get("outcomes") or {})
+    by_intent = _merge_nested(days, "outcome_by_intent")
+    by_agent = _merge_nested(days, "outcome_by_agent")
     return {
         "per_day": [
             {"call_date": date.fromisoformat(d["call_date"]), **{k: d[k] for k in _PER_DAY}} for d in days
@@ -139,10 +192,17 @@ def dashboard_from(days: list[dict[str, Any]]) -> dict[str, Any]:
                 "calls": int(acc[0]),
                 "avg_sentiment": round(acc[1] / acc[2], 4) if acc[2] else None,
                 "avg_duration_seconds": round(acc[3] / acc[4], 4) if acc[4] else None,
+                **resolution(by_agent.get(agent, Counter())),
             }
             for agent, acc in sorted(agents.items(), key=lambda kv: (-kv[1][0], kv[0]))[:20]
         ],
         "slowest": sorted(slowest, key=lambda r: (-r["seconds"], r["recording_id"]))[:SLOWEST_KEPT],
+        "outcomes": [{"outcome": o, "calls": int(outcomes.get(o, 0))} for o in OUTCOMES],
+        "resolution": resolution(outcomes),
+        "resolution_by_intent": [
+            {"intent": intent, "calls": sum(counts.values()), **resolution(counts)}
+            for intent, counts in sorted(by_intent.items(), key=lambda kv: (-kv[1].total(), kv[0]))
+        ],
     }
 
 

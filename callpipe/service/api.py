@@ -1,5 +1,5 @@
-"""The JSON API: health, processing statistics, ingest (HTTP and WebSocket), search, one call,
-its audio, reprocessing and erasure. Roles: see :mod:`callpipe.service.api_config`."""
+"""The JSON API: health, processing statistics, the dashboard, ingest (HTTP and WebSocket),
+search, one call, its audio, reprocessing and erasure. Roles: see :mod:`callpipe.service.api_config`."""
 
 from __future__ import annotations
 
@@ -65,6 +65,17 @@ def stats(request: Request, _: Analyst) -> dict[str, Any]:
     """Store and queue statistics over the whole store, from the index (the seed's shape)."""
     state = request.app.state
     return processing_stats(state.store, state.analytics, state.stats_cache)
+
+
+@router.get("/analytics/dashboard", tags=["analytics"])
+def dashboard(
+    request: Request, _: Analyst, date_from: date | None = None, date_to: date | None = None
+) -> dict[str, Any]:
+    """The UI dashboard's data from the per-day aggregates: per-day counts, sentiment and intents
+    by day, top topics, agents (with their resolution rate), slowest calls, calls per outcome
+    and the resolution rate (resolved / calls with a known outcome) overall and by intent."""
+    with request.app.state.analytics.use() as tables:
+        return tables.dashboard(date_from=date_from, date_to=date_to)
 
 
 @router.post("/recordings", status_code=201, tags=["recordings"])

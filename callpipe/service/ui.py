@@ -30,9 +30,10 @@ from callpipe.service.sessions import LoginLimiter
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
-FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "q", "category")
+FILTERS = ("date_from", "date_to", "status", "intent", "sentiment", "agent_id", "outcome", "q", "category")
 SENTIMENTS = ("positive", "neutral", "negative", "frustrated")
 STATUSES = ("processed", "pending", "failed")
+OUTCOMES = ("resolved", "escalated", "transferred", "abandoned", "unknown")
 _TAG = r"\[[A-Z_]+\]"
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>callpipe API</title>
@@ -49,6 +50,7 @@ def mount(app: FastAPI) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["sentiments"] = SENTIMENTS
     templates.env.globals["statuses"] = STATUSES
+    templates.env.globals["outcomes"] = OUTCOMES
     templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": str}
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -159,6 +161,7 @@ def mount(app: FastAPI) -> None:
                     intent=filters["intent"] or None,
                     sentiment=filters["sentiment"] or None,
                     agent_id=filters["agent_id"] or None,
+                    outcome=filters["outcome"][:20] or None,
                     q=filters["q"][:200] or None,
                     limit=25,
                     cursor=cursor or None,

@@ -157,3 +157,24 @@ def test_the_intent_stage_stores_the_outcome_and_keeps_the_recorders() -> None:
     given = meta.model_copy(update={"outcome": Out.ESCALATED})
     kept = STAGES["intent"].run(given, StageModels(), None)  # type: ignore[arg-type]
     assert (kept["outcome"], kept["outcome_detail"].source) == (Out.ESCALATED, "recorder")
+
+
+def test_the_dev_set_calls_get_their_outcome() -> None:
+    """A regression guard on the development set the cues were tuned on (``outcome_dev.jsonl``,
+    written before tuning; not a report set: the reported number is the frozen fresh set's)."""
+    import json
+    from collections import Counter
+    from importlib import resources
+
+    lines = resources.files("callpipe").joinpath("data/outcome_dev.jsonl").read_text(encoding="utf-8")
+    calls = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    assert Counter(c["outcome"] for c in calls) == dict.fromkeys(
+        ("resolved", "escalated", "abandoned", "transferred"), 10
+    )
+    wrong = [
+        c["id"]
+        for c in calls
+        if infer_outcome("", _turns(*((t["speaker"], t["text"]) for t in c["turns"]))).label.value
+        != c["outcome"]
+    ]
+    assert len(wrong) <= 2, wrong

@@ -21,6 +21,7 @@ from callpipe.analytics import (
 from callpipe.analytics.duck import ParquetAnalyticsStore
 from callpipe.analytics.synthetic import generated_calls
 from callpipe.pii import RedactionMode
+from callpipe.schema import Outcome
 
 DAY1, DAY2 = "2026-03-01", "2026-03-02"
 
@@ -212,3 +213,61 @@ def test_erasing_a_recording_removes_its_rows_everywhere(store: AnalyticsStore) 
     assert store.get_call(gone) is None and store.call_turns(gone) == [] and store.call_entities(gone) == []
     assert store.day_summary(DAY1)["recordings"] == 5
     assert store.remove_recording(gone) is False
+
+
+_OUTCOME_CALLS = [  # (day, intent, agent, outcome) of each call
+    (DAY1, "balance_inquiry", "agent-a", "resolved"),
+    (DAY1, "balance_inquiry", "agent-a", "resolved"),
+    (DAY1, "balance_inquiry", "agent-b", "escalated"),
+    (DAY1, "balance_inquiry", "agent-b", "unknown"),
+    (DAY1, "cancellation", "agent-a", "transferred"),
+    (DAY1, "cancellation", "agent-a", "abandoned"),
+    (DAY1, "cancellation", "agent-b", "resolved"),
+    (DAY1, "card_issue", "agent-b", "unknown"),
+    (DAY2, "cancellation", "agent-a", "resolved"),
+]
+
+
+def _fill_outcomes(store: AnalyticsStore) -> None:
+    for day in (DAY1, DAY2):
+        mine = [c for c in _OUTCOME_CALLS if c[0] == day]
+        docs = generated_calls(day, len(mine))
+        for doc, (_, intent, agent, outcome) in zip(docs, mine, strict=True):
+            assert doc.intent is not None
+            doc.intent.primary_intent = intent
+            doc.extra["agent_id"] = agent
+            doc.outcome = Outcome(outcome)
+        store.replace_day(day, *rows_for_day(docs, mode=RedactionMode.MASK))
+
+
+def test_dashboard_gives_outcomes_and_resolution_rates(store: AnalyticsStore) -> None:
+    _fill_outcomes(store)
+    board = store.dashboard(date(2026, 3, 1), date(2026, 3, 2))
+    assert {r["outcome"]: r["calls"] for r in board["outcomes"]} == {
+        "resolved": 4,
+        "escalated": 1,
+        "abandoned": 1,
+        "transferred": 1,
+        "unknown": 2,
+    }
+    assert board["resolution"] == {"known_outcome": 7, "resolved": 4, "resolution_rate": round(4 / 7, 4)}
+    by_intent = {r["intent"]: r for r in board["resolution_by_intent"]}
+    assert (by_intent["balance_inquiry"]["calls"], by_intent["balance_inquiry"]["known_outcome"]) == (4, 3)
+    assert by_intent["balance_inquiry"]["resolution_rate"] == round(2 / 3, 4)
+    assert by_intent["cancellation"]["resolution_rate"] == 0.5  # 2 of 4, over both days
+    assert (
+        by_intent["card_issue"]["known_outcome"] == 0 and by_intent["card_issue"]["resolution_rate"] is None
+    )
+    by_agent = {r["agent_id"]: r for r in board["by_agent"]}
+    assert (by_agent["agent-a"]["known_outcome"], by_agent["agent-a"]["resolved"]) == (5, 3)
+    assert by_agent["agent-a"]["resolution_rate"] == 0.6
+    assert by_agent["agent-b"]["resolution_rate"] == 0.5  # the unknown ones do not count
+    day1 = store.dashboard(date(2026, 3, 1), date(2026, 3, 1))
+    assert {r["intent"]: r["resolution_rate"] for r in day1["resolution_by_intent"]}["cancellation"] == round(
+        1 / 3, 4
+    )
+    # The counts are the calls the outcome filter lists.
+    for row in board["outcomes"]:
+        listed, _ = store.list_calls(outcome=row["outcome"], limit=1000)
+        assert len(listed) == row["calls"], row
+    assert store.dashboard(date(2030, 1, 1))["resolution"]["resolution_rate"] is None

@@ -171,11 +171,38 @@ def test_analyst_ui_in_chromium(served: str) -> None:
             assert page.locator(".fixes li:not(.muted)").count() >= 1
             assert page.locator("#transcript mark.fix").count() >= 1
             page.screenshot(path=str(SCREENSHOTS / "call_corrections.png"), full_page=True)
+        # The outcome: a column of the call list and a filter, carried in the form.
+        ended = next(c["outcome"] for c in calls if c["outcome"] != "unknown")
+        page.goto(f"{served}/ui/calls")
+        page.select_option("#f-outcome", ended)
+        page.click("#filters button[type=submit]")
+        page.wait_for_url(f"**/ui/calls?*outcome={ended}*")
+        chips = page.locator("#call-list tbody tr .chip.outcome").all_inner_texts()
+        assert chips and set(chips) == {ended} and len(chips) == sum(c["outcome"] == ended for c in calls)
+        expect(page.locator("#f-outcome")).to_have_value(ended)
+        page.goto(f"{served}/ui")
+        rate = page.locator("#resolution-rate").inner_text()
+        assert "Resolution rate" in rate and "%" in rate, rate
+        assert page.locator("#outcomes tbody tr").count() == 5
         page.goto(f"{served}/docs")  # OpenAPI docs from the bundled Swagger UI, no CDN
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("callpipe")
         assert page.locator(".swagger-ui .authorize").count() == 1
         assert not errors, errors
         browser.close()
+
+
+def test_the_demo_has_a_call_of_each_outcome_after_processing(served: str) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    calls = httpx.get(f"{served}/recordings?limit=100", headers=headers).json()["items"]
+    found = {c["outcome"] for c in calls}
+    assert {"resolved", "escalated", "transferred", "abandoned"} <= found, {
+        c["recording_id"]: c["outcome"] for c in calls
+    }
+    board = httpx.get(f"{served}/analytics/dashboard", headers=headers).json()
+    assert {r["outcome"]: r["calls"] for r in board["outcomes"]} == {
+        o: sum(c["outcome"] == o for c in calls)
+        for o in ("resolved", "escalated", "abandoned", "transferred", "unknown")
+    }
 
 
 def test_serve_needs_keys_or_demo_which_prints_one_key_once(tmp_path: Path) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
 
 from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import generated_call
-from callpipe.schema import Correction
+from callpipe.schema import Correction, Outcome
 from callpipe.storage import LocalStore
 from callpipe_tests.service.conftest import KEYS, auth
 from callpipe_tests.storage.conftest import make_wav
@@ -22,12 +23,15 @@ from callpipe_tests.storage.conftest import make_wav
 DAY = "2026-11-20"
 
 
-def fill(store: LocalStore, analytics_url: str, count: int = 12) -> list[str]:
-    """``count`` processed calls (one failed) on ``DAY`` in the store and in the tables."""
+def fill(store: LocalStore, analytics_url: str, count: int = 12, outcomes: Sequence[str] = ()) -> list[str]:
+    """``count`` processed calls (one failed) on ``DAY`` in the store and in the tables; call
+    ``i`` ends ``outcomes[i % len(outcomes)]`` when outcomes are given."""
     rng = random.Random(7)
     ids = []
     for index in range(count):
         doc = generated_call(index, DAY, rng, "failed" if index == count - 1 else "processed")
+        if outcomes:
+            doc.outcome = Outcome(outcomes[index % len(outcomes)])
         if index == 0:  # the live transcript kept: the page shows it, with its live fix
             doc.transcription.retranscribed = False
             doc.online_transcription.corrections_made = [
