@@ -94,7 +94,7 @@ def failure_rate_under_threshold(
             "failed": failed,
             "processed": processed,
             "failure_rate": round(rate, 4),
-            "failures": dg.MetadataValue.json(summary["failures"]),
+            "failures": dg.MetadataValue.json({f["recording_id"]: f["error"] for f in summary["failures"]}),
         },
     )
 

@@ -237,12 +237,13 @@ def test_postgresql_tables_through_the_resource(
 
 def test_failure_rate_check_on_calls_blocks_the_summary_not_the_tables(tmp_path: Path) -> None:
     setup = local_setup(tmp_path / "recordings")
-    _seed(setup, processed=2, failed=1)  # one of three failed: over the default 10%
+    docs = _seed(setup, processed=2, failed=1)  # one of three failed: over the default 10%
     result = _materialize(setup, AnalyticsTablesResource(url=str(tmp_path / "tables")))
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     evaluation = evaluations["failure_rate_under_threshold"]
     assert evaluation.asset_key == dg.AssetKey("calls") and evaluation.passed is False
     assert evaluation.metadata["failed"].value == 1 and evaluation.metadata["processed"].value == 2
+    assert list(evaluation.metadata["failures"].value) == [docs[2].recording_id]
     assert sorted(_table_metadata(result)) == sorted(TABLES)  # the failed call is in the tables
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert not result.success and "daily_call_summary" not in materialized
