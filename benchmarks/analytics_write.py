@@ -1,6 +1,7 @@
 """Cost of writing a day's analytics rows, next to the cost of the day's run; and call-list queries.
 
-What ``call_analytics`` adds to a run is: read every metadata document of the day from the store,
+What the table assets (``calls``, ``turns``, ``entities``, ``day_aggregates``) add to a run is:
+read every metadata document of the day from the store,
 build the rows (:func:`callpipe.analytics.rows_for_day`, with ``PII_REDACTION=mask`` redaction of
 each turn) and replace the day's Parquet files. This script times exactly that for N generated
 calls saved in a real local store (default N=200), and compares it with a day run it measures
@@ -80,7 +81,7 @@ def measured_run(k: int) -> dict[str, Any]:
 
     from callpipe.batch import quiet_run_config
     from callpipe.defs.assets import ALL_ASSETS
-    from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+    from callpipe.defs.resources import AnalyticsTablesResource, RecordingStoreResource, StageModelsResource
     from callpipe.demo_calls import load_demo_calls
     from callpipe_tests.demo_recordings import record_demo_calls
 
@@ -92,6 +93,7 @@ def measured_run(k: int) -> dict[str, Any]:
             record_demo_calls(store, DAY, chunk, suffix=f"-{start}", first_minute=start)
         resources = {
             "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+            "tables": AnalyticsTablesResource(),
             "models": StageModelsResource(),
         }
         started = time.perf_counter()
@@ -103,7 +105,7 @@ def measured_run(k: int) -> dict[str, Any]:
             run_config=quiet_run_config(),
         )
         seconds = time.perf_counter() - started
-        event = instance.get_latest_materialization_event(dg.AssetKey("call_analytics"))
+        event = instance.get_latest_materialization_event(dg.AssetKey("calls"))
         write = event.asset_materialization.metadata["write_seconds"].value if event else None
     return {"calls": k, "seconds": seconds, "success": result.success, "write_seconds_in_run": write}
 
@@ -173,7 +175,7 @@ def main() -> None:
         print(
             f"measured day run: {run['calls']} demo calls in {run['seconds']:.1f} s "
             f"(success={run['success']}, "
-            f"{per_call:.2f} s per call; its call_analytics write took {run['write_seconds_in_run']} s)"
+            f"{per_call:.2f} s per call; its tables write took {run['write_seconds_in_run']} s)"
         )
         print(
             f"write share at N={args.calls}: {cost['total']:.3f} s of an estimated {estimate:.0f} s run "

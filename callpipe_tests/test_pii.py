@@ -260,7 +260,7 @@ def test_pipeline_run_keeps_pii_out_of_logs_events_and_metadata(
 ) -> None:
     from callpipe.defs.assets import ALL_ASSETS
     from callpipe.defs.checks import ALL_CHECKS
-    from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+    from callpipe.defs.resources import AnalyticsTablesResource, RecordingStoreResource, StageModelsResource
 
     caplog.set_level(logging.INFO)
     store = mirrored["store"]
@@ -275,7 +275,11 @@ def test_pipeline_run_keeps_pii_out_of_logs_events_and_metadata(
         return entities.run(meta, services, backend)
 
     monkeypatch.setitem(STAGES, "entities", StageSpec(entities.version, entities.inputs, failing))
-    resources = {"store": RecordingStoreResource(**mirrored["resource"]), "models": StageModelsResource()}
+    resources = {
+        "store": RecordingStoreResource(**mirrored["resource"]),
+        "tables": AnalyticsTablesResource(),
+        "models": StageModelsResource(),
+    }
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*ALL_ASSETS, *ALL_CHECKS],

@@ -1,5 +1,5 @@
 """Call analytics tables (``calls``, ``turns``, ``entities``): written a day at a time by the
-``call_analytics`` asset, read by the HTTP API, the web UI and BI tools.
+``calls``/``turns``/``entities``/``day_aggregates`` assets, read by the HTTP API, the web UI and BI tools.
 
 Embedded Parquet + DuckDB by default, PostgreSQL with ``CALLPIPE_ANALYTICS_DB=postgresql://...``
 (:mod:`callpipe.analytics.store`). Importing this package opens nothing and reads no setting.
@@ -20,11 +20,13 @@ from callpipe.analytics.store import (
     ANALYTICS_ENV,
     AnalyticsConfigError,
     AnalyticsStore,
+    day_row_counts,
     default_root,
     open_analytics_store,
     remaining_recordings,
     remove_recordings,
     store_local_root,
+    table_location,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "AnalyticsQueryError",
     "AnalyticsStore",
     "Column",
+    "day_row_counts",
     "default_root",
     "normalize_text",
     "open_analytics_store",
@@ -45,4 +48,5 @@ __all__ = [
     "remove_recordings",
     "rows_for_day",
     "store_local_root",
+    "table_location",
 ]

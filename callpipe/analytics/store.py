@@ -212,3 +212,50 @@ def _tables_root(store: object) -> Path:
     local_root = store_local_root(store)
     located = s3_location(store) if local_root is None else None
     return default_root(local_root=located[0] / "recordings" if located else local_root)
+
+
+DAY_TABLES = ("calls", "turns", "entities")
+"""The row tables written a day at a time (``call_date`` partitions); the per-day aggregates are
+one row per day beside them."""
+
+
+def day_row_counts(tables: AnalyticsStore, call_date: str) -> dict[str, int]:
+    """Rows each of ``calls``, ``turns`` and ``entities`` holds for ``call_date`` now, counted in
+    the store (a day file's Parquet footer, or ``count(*)`` on the day in PostgreSQL): what a
+    day write left there, erased ids already dropped."""
+    day = date.fromisoformat(call_date).isoformat()
+    day_path = getattr(tables, "day_path", None)
+    if callable(day_path):
+        import duckdb
+
+        conn = duckdb.connect(":memory:", config={"threads": 1})
+        try:
+            counts = {}
+            for table in DAY_TABLES:
+                path = Path(day_path(table, day))
+                quoted = str(path).replace("'", "''")
+                found = path.is_file() and conn.execute(f"SELECT count(*) FROM read_parquet('{quoted}')")
+                counts[table] = int(found.fetchone()[0]) if found else 0  # type: ignore[index]
+            return counts
+        finally:
+            conn.close()
+    query = tables._query  # type: ignore[attr-defined]  # PostgresAnalyticsStore
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}' AS name, count(*) AS n FROM {t} WHERE call_date = ?" for t in DAY_TABLES
+    )
+    return {row["name"]: int(row["n"]) for row in query(sql, [day] * len(DAY_TABLES))}
+
+
+def table_location(tables: AnalyticsStore, table: str) -> str:
+    """Where ``table`` lies, for people and BI tools: ``s3://BUCKET/PREFIX/analytics/TABLE/``
+    when the day files are in a bucket, the local directory of its day files, or
+    ``postgresql:TABLE`` (never the DSN: it may hold a password). The embedded store keeps
+    ``day_aggregates`` in its SQLite listing beside the day files (``sqlite:PATH#day_aggregates``)."""
+    mirror, root = getattr(tables, "mirror", None), getattr(tables, "root", None)
+    if table == "day_aggregates" and isinstance(root, Path):
+        return f"sqlite:{root / 'listing.sqlite'}#day_aggregates"
+    if mirror is not None:
+        return f"s3://{mirror.bucket}/{mirror.key_prefix}/{table}/"
+    if isinstance(root, Path):
+        return f"{root / table}/"
+    return f"postgresql:{table}"

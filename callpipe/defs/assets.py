@@ -8,29 +8,22 @@ users still see one partition per day.
 """
 
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
-from callpipe.analytics import (
-    CALLS_COLUMNS,
-    ENTITIES_COLUMNS,
-    TURNS_COLUMNS,
-    open_analytics_store,
-    rows_for_day,
-)
 from callpipe.defs.executors import GPU_OP_TAGS, GPU_POOL
-from callpipe.defs.partitions import call_date_partitions, call_timezone, partition_window
+from callpipe.defs.partitions import call_date_partitions, partition_window
 from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
 from callpipe.defs.run_owners import run_owner_check
-from callpipe.defs.table_metadata import metadata_table, table_schema
+from callpipe.defs.table_assets import analytics_tables, daily_call_summary
+from callpipe.defs.table_metadata import metadata_table
 from callpipe.defs.tags import CONCURRENCY_TAG, ONLY_TAG
 from callpipe.finalizer import finalize
 from callpipe.settings import Settings
 from callpipe.stage_runner import PipelineSettings, StageReport, claim, run_stage, stage_versions
-from callpipe.summary import day_documents, day_manifest
+from callpipe.summary import day_manifest
 
 STT_CHUNK_ENV = "CALLPIPE_STT_CHUNK_SIZE"
 DEFAULT_STT_CHUNK_SIZE = Settings.model_fields["callpipe_stt_chunk_size"].default
@@ -246,12 +239,7 @@ call_topics = _analysis_asset("call_topics", "topics", "Topics, keywords and coh
     partitions_def=call_date_partitions,
     group_name="analysis",
     code_version=_versions(*stage_versions()),
-    kinds={"python", "duckdb", "parquet"},
-    metadata={
-        "dagster/column_schema": table_schema(CALLS_COLUMNS),
-        "turns_schema": dg.MetadataValue.table_schema(table_schema(TURNS_COLUMNS)),
-        "entities_schema": dg.MetadataValue.table_schema(table_schema(ENTITIES_COLUMNS)),
-    },
+    kinds={"python"},
 )
 def call_analytics(
     context: dg.AssetExecutionContext,
@@ -262,9 +250,9 @@ def call_analytics(
     store: RecordingStoreResource,
     models: StageModelsResource,
 ) -> dict[str, Any]:
-    """Marks each finished recording processed (status, provenance, run id), then writes the day's
-    rows of the ``calls``, ``turns`` and ``entities`` tables (every recording of the day, whatever
-    its status), replacing the day's previous rows; the metadata describes the whole day."""
+    """Marks each finished recording processed (status, provenance, run id); the day's rows of
+    the tables are then written from the documents by the ``calls``, ``turns``, ``entities`` and
+    ``day_aggregates`` assets (:mod:`callpipe.defs.table_assets`)."""
     parts = (call_sentiment, call_intents, call_entities, call_topics)
     failed: dict[str, str] = {}
     for part in parts:
@@ -274,72 +262,19 @@ def call_analytics(
     if ready:
         failed.update(finalize(backend, ready, run_id=context.run.run_id, services=models.services))
     processed = [rid for rid in ready if rid not in failed]
-    day = context.partition_key
-    started = time.perf_counter()
-    docs, unreadable = day_documents(backend, *partition_window(day))
-    calls, turns, entities = rows_for_day(docs, timezone=call_timezone())
-    analytics = open_analytics_store(store=backend)
-    try:
-        analytics.replace_day(day, calls, turns, entities)
-        summary = analytics.day_summary(day)
-    finally:
-        analytics.close()
     context.add_output_metadata(
         {
-            "dagster/row_count": len(calls),
-            "dagster/column_schema": table_schema(CALLS_COLUMNS),
-            "processed": summary["processed"],
-            "pending": summary["pending"],
-            "failed": summary["failed"],
-            "unreadable": len(unreadable),
-            "turns_rows": len(turns),
-            "entities_rows": len(entities),
             "processed_this_run": len(processed),
             "failed_this_run": len(failed),
-            "failures": metadata_table(summary["failures"]),
-            "write_seconds": round(time.perf_counter() - started, 3),
-            "analytics_store": type(analytics).__name__,
+            "failures": metadata_table([{"recording_id": r, "error": e} for r, e in sorted(failed.items())]),
             "models": dg.MetadataValue.json(models.services.model_names()),
         }
     )
     if not context.run.tags.get(ONLY_TAG):  # a whole-day run: what it leaves pending is settled
         from callpipe.defs.pending_days import record_left_pending
 
-        record_left_pending(context.instance, context.run.run_id, backend, day)
+        record_left_pending(context.instance, context.run.run_id, backend, context.partition_key)
     return {"processed": processed, "failed": failed}
-
-
-@dg.asset(partitions_def=call_date_partitions, group_name="reporting", code_version="2", kinds={"python"})
-def daily_call_summary(
-    context: dg.AssetExecutionContext, call_analytics: dict[str, Any], store: RecordingStoreResource
-) -> dict[str, Any]:
-    """Counts, WER before/after, sentiment and intent distributions and slowest calls of the day,
-    computed with SQL from the analytics tables."""
-    analytics = open_analytics_store(read_only=True, store=store.get_store())
-    try:
-        summary = analytics.day_summary(context.partition_key)
-    finally:
-        analytics.close()
-    scalars = {k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    context.add_output_metadata(
-        {
-            **scalars,
-            "sentiment_distribution": metadata_table(_shares(summary["sentiment"])),
-            "intent_distribution": metadata_table(_shares(summary["intents"])),
-            "slowest_recordings": metadata_table(summary["slowest"]),
-            "failures": metadata_table(summary["failures"]),
-        }
-    )
-    return {
-        **summary,
-        "sentiment": {r["label"]: r["calls"] for r in summary["sentiment"]},
-        "intents": {r["intent"]: r["calls"] for r in summary["intents"]},
-    }
-
-
-def _shares(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    total = sum(r["calls"] for r in rows) or 1
-    return [{**r, "share": f"{100 * r['calls'] / total:.0f}%"} for r in rows]
 
 
 ALL_ASSETS = [
@@ -351,5 +286,6 @@ ALL_ASSETS = [
     call_entities,
     call_topics,
     call_analytics,
+    analytics_tables,
     daily_call_summary,
 ]

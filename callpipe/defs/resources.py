@@ -1,4 +1,4 @@
-"""Resources: the recording store and the loaded stage models, configured with ``EnvVar``."""
+"""Resources: the recording store, the analytics tables and the loaded stage models."""
 
 from typing import Any
 
@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from callpipe.analytics import AnalyticsStore, open_analytics_store
 from callpipe.stage_list import StageModels
 from callpipe.storage import RecordingStore, StorageSettings, build_store
 from callpipe.storage.s3 import make_s3_client
@@ -67,6 +68,23 @@ def _s3_client(resource: S3Resource, settings: StorageSettings) -> Any:
     return client
 
 
+class AnalyticsTablesResource(dg.ConfigurableResource):
+    """Where the ``calls``, ``turns``, ``entities`` and ``day_aggregates`` tables are written and
+    read: ``url`` is what ``CALLPIPE_ANALYTICS_DB`` takes (``postgresql://...``, a directory or
+    ``duckdb:///DIR``); unset, that variable is read when the tables are opened, and unset too,
+    the embedded default: Parquet day files and a SQLite listing beside the recording store
+    (with S3, the day files are also put to ``s3://BUCKET/PREFIX/analytics/``, see
+    :func:`callpipe.analytics.store.s3_location`). Configure it as
+    ``AnalyticsTablesResource(url=dg.EnvVar("CALLPIPE_ANALYTICS_DB"))`` where that variable is
+    always set (an ``EnvVar`` that is unset fails the run)."""
+
+    url: str | None = None
+
+    def open(self, store: RecordingStore, *, read_only: bool = False) -> AnalyticsStore:
+        """The tables for ``store``'s recordings (close them after use)."""
+        return open_analytics_store(self.url or None, read_only=read_only, store=store)
+
+
 class StageModelsResource(dg.ConfigurableResource):
     """The stage models (Whisper, correction, analysis), loaded once per process on first use."""
 
@@ -106,8 +124,10 @@ def default_resources() -> dict[str, Any]:
     """Resources for ``Definitions``. Nothing is read here: the store's settings and the S3 client's
     region and endpoint (``S3_REGION``, default us-east-1, ``S3_ENDPOINT_URL``) come from
     :class:`callpipe.settings.Settings` when a run first uses the store
-    (:meth:`RecordingStoreResource.get_store`)."""
+    (:meth:`RecordingStoreResource.get_store`); the analytics tables' from
+    ``CALLPIPE_ANALYTICS_DB`` when a run first opens them (:class:`AnalyticsTablesResource`)."""
     return {
         "store": RecordingStoreResource(s3=S3Resource(max_attempts=3)),
+        "tables": AnalyticsTablesResource(),
         "models": StageModelsResource(),
     }

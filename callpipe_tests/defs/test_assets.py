@@ -9,7 +9,7 @@ import pytest
 
 from callpipe.defs.assets import ALL_ASSETS, daily_call_summary
 from callpipe.defs.checks import ALL_CHECKS
-from callpipe.defs.resources import RecordingStoreResource, StageModelsResource
+from callpipe.defs.resources import AnalyticsTablesResource, RecordingStoreResource, StageModelsResource
 from callpipe.stage_runner import STAGE_ORDER, stage_versions
 from callpipe.storage import LocalStore
 from callpipe_tests.demo_recordings import record_demo_calls
@@ -35,6 +35,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStore]:
 def _materialize(store: LocalStore, day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     resources = {
         "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+        "tables": AnalyticsTablesResource(),
         "models": StageModelsResource(),
     }
     return dg.materialize(
@@ -142,6 +143,7 @@ def test_wer_check_fails_when_a_correction_rewrites_right_words(
             partition_key=GOOD_DAY,
             resources={
                 "store": RecordingStoreResource(backend="local", local_path=str(store.root)),
+                "tables": AnalyticsTablesResource(),
                 "models": StageModelsResource(),
             },
             instance=instance,

@@ -43,6 +43,7 @@ def _setup(
         "BATCH_STORAGE_RETRY_SECONDS": str(retry_seconds),
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CALLPIPE_ANALYTICS_DB", raising=False)  # the tables: beside the run cache
     return store, ids
 
 
@@ -93,6 +94,10 @@ def test_short_s3_outage_is_retried_with_backoff(
     assert any("retrying in" in r.getMessage() for r in stage_log.records)  # the outage was really met
     ran = logged_stage_runs(stage_log)
     assert all(n == 1 for n in ran.values())
+    # the day's tables: in the bucket, and their local side inside tmp_path (never ./data)
+    key = f"calls/analytics/calls/call_date={DAY}/part.parquet"
+    assert store.client.head_object(Bucket=store.bucket, Key=key)["ContentLength"] > 0
+    assert len(list(tmp_path.glob(f"analytics/**/calls/call_date={DAY}/part.parquet"))) == 1
 
 
 def test_long_s3_outage_fails_the_run_cleanly_and_the_next_run_takes_over(

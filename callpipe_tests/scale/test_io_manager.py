@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,7 +26,9 @@ def test_io_manager_follows_the_executor_and_the_store() -> None:
     assert (manager.s3_bucket, manager.s3_prefix) == ("calls", "prod/dagster-io")
 
 
-def test_step_outputs_round_trip_through_s3(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_step_outputs_round_trip_through_s3(
+    s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     client: Any = make_s3_client(region_name="us-east-1", endpoint_url=s3_server)
     bucket = f"scale-{uuid.uuid4().hex[:16]}"
     client.create_bucket(Bucket=bucket)
@@ -36,9 +39,11 @@ def test_step_outputs_round_trip_through_s3(s3_server: str, monkeypatch: pytest.
         "S3_PREFIX": "callpipe",
         "S3_ENDPOINT_URL": s3_server,
         "S3_REGION": "us-east-1",
+        "STORAGE_CACHE_DIR": str(tmp_path / "cache"),  # staging, and the tables beside it
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CALLPIPE_ANALYTICS_DB", raising=False)
     job = process_call_date_job()
     assert job.executor_def.name == "celery"
     with dg.instance_for_test() as instance:
@@ -53,3 +58,7 @@ def test_step_outputs_round_trip_through_s3(s3_server: str, monkeypatch: pytest.
 
         manifest = build_defs().load_asset_value("recordings", instance=instance, partition_key=DAY)
     assert manifest["work"] == [] and manifest == result.asset_value("recordings")
+    # the day's (empty) tables: in the bucket and beside the staging cache, inside tmp_path only
+    tables = client.list_objects_v2(Bucket=bucket, Prefix="callpipe/analytics/")["Contents"]
+    assert f"callpipe/analytics/calls/call_date={DAY}/part.parquet" in {item["Key"] for item in tables}
+    assert len(list(tmp_path.glob(f"analytics/{bucket}/**/calls/call_date={DAY}/part.parquet"))) == 1

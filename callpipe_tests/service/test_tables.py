@@ -1,7 +1,8 @@
 """The call list, dashboard and call page served from the real analytics tables (Parquet + DuckDB).
 
 Calls are saved in a real local store as processed documents (generated analyses, real audio)
-and their day's rows written with ``rows_for_day``, as the ``call_analytics`` asset writes them.
+and their day's rows written with ``rows_for_day``, as the table assets (``calls``, ``turns``,
+``entities``) write them.
 """
 
 from __future__ import annotations
