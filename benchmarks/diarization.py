@@ -15,17 +15,25 @@ call (Whisper base, premium decoding, word timestamps), then:
 
     .venv/bin/python benchmarks/diarization.py [--set test|dev] [--one-voice 3] [--verbose]
 
-Measured 2026-12-07 on 2 shared cores, Whisper base int8 CPU. Thresholds (``MIN_SEPARATION`` 0.12,
-``MIN_SILHOUETTE`` 0.35, cut of the seed tree at 6) were set on the dev set only.
-Test set (20 calls, 9.5 min; load 0.7 at start, 2.5 at end): attribution 0.719 (mean over calls;
-14 calls >= 0.95, one at 0.478 with swapped roles, five at 0.0 left ``unknown``: pairs of espeak
-voices of one family, ``es``/``es+m2``/``es+m3`` and ``es+f3``/``es-419+f2``, whose GE2E embeddings
-are under the separation threshold); roles right 14/20 = 70%; one-voice calls left unknown 2/4
-(``es`` and ``es+m2`` alone were split in two). So the issue's Must (>= 0.95, >= 95%) is NOT met on
-this set. Cost: diarization 0.47 s per call minute against STT 9.28 s (5.0%); a kept live
-transcript (VAD + diarization, no decoding) 0.39 s per call minute; encoder load 1.4 s once.
-Dev set (10 calls, load 1.5 to 1.9): attribution 0.994 (worst 0.971), roles 10/10, diarization
-0.52 s vs STT 9.21 s per call minute (5.7%).
+Measured 2026-12-07 on 2 shared cores (load 5-10: other jobs), Whisper base int8 CPU. Long units
+(runs cut at 6 s) are clustered and each 2 s unit takes the nearer voice; the gate
+(``MIN_SEPARATION`` 0.13 on the long units, ``MIN_SILHOUETTE`` 0.35) was set on dev and dev2 only.
+Test set, run once after tuning (20 calls, 9.5 min, load 5.7 to 5.2): attribution 0.699 (14 calls
+>= 0.98, six at 0.0 left ``unknown``: ``es-419``/``es+m2``, ``es``/``es+m2``, ``es+f3``/``es-419+f2``,
+``es-419``/``es-419+f2``, ``es+m2``/``es``, ``es``/``es+m3``; the call the previous version gave
+0.478 with swapped roles is now ``unknown``); roles right 14/20 = 70%; one-voice calls left unknown
+2/4 (``es`` and ``es+m2`` alone are split in two). The Must (>= 0.95, >= 95%) is NOT met: GE2E does
+not tell espeak voices of one family apart from one voice. Cost, same run and load: diarization
+0.67 s per call minute against STT 10.30 s (6.5%; 1.8x the previous version's encoder work,
+measured interleaved on the same calls); kept live transcript 0.53 s per call minute.
+Previous version on the test set (load 0.7 to 2.5): attribution 0.719, roles 70%, cost 5.0%.
+Dev set (10 calls, cached STT): attribution 0.988 (worst 0.942; previous version 0.894, with
+dev call 102 ``unknown``), roles 10/10 (was 9/10), one-voice 3/3. Dev2 (14 calls, same-family
+pairs): attribution 0.251, roles 3/14, one-voice 3/3 (unchanged: only the pairs with a human voice
+or ``es-419+m1``/``es-419+m4`` separate; ``es+m1``/``es`` call 212 is split wrongly, 0.566).
+Tried and dropped (dev/dev2): pooling long units from the short units' embeddings (dev 0.891),
+long-unit partials without overlap (dev2 0.182), MFCC statistics and per-call centring of the
+embeddings (no better split of same-family voices).
 """
 
 from __future__ import annotations

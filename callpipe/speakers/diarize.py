@@ -2,13 +2,16 @@
 
 The words are grouped into *units*: runs of words without a pause, cut into pieces of at most
 :data:`MAX_UNIT_SECONDS` so that a voice change inside one Whisper segment (an answer without a
-pause, an overlap) lands in a different unit. Each unit gets one GE2E speaker embedding
+pause, an overlap) lands in a different unit; *long* units are the same runs cut at
+:data:`LONG_UNIT_SECONDS` (their own embeddings: pooling the short units' loses the partials that
+span two of them, and measured worse on dev). Each unit gets one GE2E speaker embedding
 (:mod:`callpipe.speakers.encoder`, resemblyzer's pretrained encoder shipped in its wheel, on CPU;
-one log-mel pass over the call and one batched forward). The units are clustered
+one log-mel pass over the call and one batched forward for all units). The long units are clustered
 (agglomerative, average linkage on cosine distance, refined by nearest-centroid passes) into two
-speakers; a third is kept apart (as ``unknown``) only when its voice is far from both and it holds
-a real share of the speech. When the two clusters are too close, the call has one voice (or
-voices the encoder cannot tell apart) and every word stays ``unknown``: no guess.
+speakers and each short unit takes the nearer of the two centroids; a third is kept apart (as
+``unknown``) only when its voice is far from both and it holds a real share of the speech. When
+the two clusters are too close, the call has one voice (or voices the encoder cannot tell apart)
+and every word stays ``unknown``: no guess.
 
 Roles come from :mod:`callpipe.speakers.roles`. Pure numpy/scipy here; the encoder is passed in.
 """
@@ -29,12 +32,17 @@ PAUSE_SECONDS = 0.25
 """A gap at least this long between two words ends a unit."""
 MAX_UNIT_SECONDS = 2.0
 """A unit longer than this is cut at word boundaries (voice changes inside a segment)."""
+LONG_UNIT_SECONDS = 6.0
+"""Cap of the *long* units (runs of words without a pause, cut at this length) that are clustered:
+their embeddings average more speech, so the two voices' centroids are steadier than those of
+2 s units (dev2: same-family espeak voices). The short units are then each given the nearer
+centroid, which finds a voice change inside a long unit (an answer without a pause, an overlap)."""
 MIN_UNIT_SECONDS = 0.5
 """A shorter unit joins its neighbour in the same run of words (too short for a stable voice)."""
-MIN_SEPARATION = 0.12
-"""Cosine distance between the two speakers' centroids below which the call counts as one voice
-(0.12, 0.35: tuned on the dev set, whose two-party calls gave >= 0.15, >= 0.40 and one-voice
-calls <= 0.08, <= 0.30)."""
+MIN_SEPARATION = 0.13
+"""Cosine distance between the two speakers' centroids (of the long units) below which the call
+counts as one voice (0.13 and silhouette 0.35: set on the dev and dev2 sets, whose six one-voice
+calls gave up to 0.127 with silhouettes 0.38-0.43, and whose separable two-party calls >= 0.13)."""
 THIRD_SPEAKER_DISTANCE = 0.45
 """A cluster this far (cosine) from both main speakers with enough speech is a third voice."""
 THIRD_SPEAKER_SHARE = 0.15
@@ -61,8 +69,11 @@ class Diarization:
         return self.speakers >= 2
 
 
-def word_units(spans: Sequence[Span | tuple[None, None]]) -> list[list[int]]:
-    """Indices of the timed words grouped into units (see the module docstring)."""
+def word_units(
+    spans: Sequence[Span | tuple[None, None]], max_seconds: float = MAX_UNIT_SECONDS
+) -> list[list[int]]:
+    """Indices of the timed words grouped into units of at most ``max_seconds`` (see the module
+    docstring)."""
     timed = [i for i, (s, e) in enumerate(spans) if s is not None and e is not None]
     runs: list[list[int]] = []
     for i in timed:
@@ -74,7 +85,7 @@ def word_units(spans: Sequence[Span | tuple[None, None]]) -> list[list[int]]:
     for run in runs:
         pieces: list[list[int]] = [[]]
         for i in run:
-            if pieces[-1] and spans[i][1] - spans[pieces[-1][0]][0] > MAX_UNIT_SECONDS:
+            if pieces[-1] and spans[i][1] - spans[pieces[-1][0]][0] > max_seconds:
                 pieces.append([])
             pieces[-1].append(i)
         merged: list[list[int]] = []
@@ -102,19 +113,25 @@ def diarize(
     n = len(spans)
     units = word_units(spans)
     unit_spans = [(float(spans[u[0]][0]), float(spans[u[-1]][1])) for u in units]
-    if len(units) < 2:
+    long_units = word_units(spans, LONG_UNIT_SECONDS)
+    long_spans = [(float(spans[u[0]][0]), float(spans[u[-1]][1])) for u in long_units]
+    if len(long_units) < 2:
         return Diarization([-1] * n, [0.0] * n, 1 if units else 0, None, "too little speech", unit_spans)
-    embeddings = encoder.embed_spans(samples, unit_spans)
+    both = encoder.embed_spans(samples, unit_spans + long_spans)  # one mel pass, one forward
+    embeddings, long_embeddings = both[: len(units)], both[len(units) :]
     weights = np.array([max(e - s, 1e-3) for s, e in unit_spans])
-    labels, centroids = _two_speakers(embeddings, weights)
+    long_weights = np.array([max(e - s, 1e-3) for s, e in long_spans])
+    long_labels, centroids = _two_speakers(long_embeddings, long_weights)
     separation = float(1.0 - centroids[0] @ centroids[1])
-    spread = silhouette(embeddings, labels, weights) if len(set(labels.tolist())) == 2 else -1.0
+    two = len(set(long_labels.tolist())) == 2
+    spread = silhouette(long_embeddings, long_labels, long_weights) if two else -1.0
     if separation < min_separation or spread < min_silhouette:
         reason = f"one voice: speakers {separation:.2f} apart, silhouette {spread:.2f}"
         return Diarization([-1] * n, [0.0] * n, 1, separation, reason, unit_spans)
     sims = embeddings @ centroids.T
     probs = np.exp(sims / CONFIDENCE_TEMPERATURE)
     probs /= probs.sum(axis=1, keepdims=True)
+    labels = np.argmax(sims, axis=1)
     unit_labels = labels.copy()
     unit_conf = probs[np.arange(len(units)), labels]
     third = _third_speaker(embeddings, weights, centroids)

@@ -6,7 +6,7 @@ import pytest
 
 from callpipe.demo_calls import MONO_CALLS, load_demo_calls
 from callpipe.schema import WordConfidence
-from callpipe.speakers.diarize import word_units
+from callpipe.speakers.diarize import LONG_UNIT_SECONDS, word_units
 from callpipe.speakers.roles import assign_roles
 from callpipe.stt.turns import transcribe_conversation, transcript_turns
 from callpipe_tests.diarization_calls import DEV_VOICES, make_call, one_voice_call, true_speaker
@@ -30,6 +30,15 @@ def test_word_units_split_at_pauses_and_long_runs() -> None:
     assert [i for u in units for i in u] == list(range(7))
     assert all(spans[u[-1]][1] - spans[u[0]][0] <= 2.0 + 0.7 for u in units)
     assert len(units) >= 3  # the 3.1 s run is cut
+
+
+def test_long_units_cut_the_same_runs_at_six_seconds() -> None:
+    spans = [(0.1 + 0.5 * i, 0.5 + 0.5 * i) for i in range(20)] + [(11.0, 11.6), (11.65, 12.3)]
+    short, long_ = word_units(spans), word_units(spans, LONG_UNIT_SECONDS)
+    assert [i for u in long_ for i in u] == list(range(22))
+    assert all(spans[u[-1]][1] - spans[u[0]][0] <= LONG_UNIT_SECONDS for u in long_)
+    assert len(long_) == 3 and len(short) > len(long_)  # the 10 s run: two long units, five short
+    assert long_[-1][0] == 20  # the pause before 11.0 s starts a new unit
 
 
 def test_roles_from_what_each_voice_says_and_who_speaks_first() -> None:
@@ -72,6 +81,17 @@ def test_two_voice_mono_call_gets_agent_and_customer(transcriber, seed: int) -> 
     metrics = conversation.metrics  # per-party metrics now exist, as for stereo
     assert metrics.talk_time_agent_seconds > 1.0 and metrics.talk_time_customer_seconds > 1.0
     assert metrics.interruptions is not None
+
+
+@pytest.mark.slow
+def test_close_voices_separate_on_long_units(transcriber) -> None:
+    """Dev call 102 (outbound; es-419+m1 and es+m4, 0.12 apart on 2 s units: it stayed unknown)
+    separates when the long units are clustered, and the customer answers the agent's call."""
+    call = make_call(102, DEV_VOICES)
+    conversation = transcribe_conversation(transcriber, call.wav, premium=True, direction=call.direction)
+    assert _attribution(call, conversation) >= 0.9
+    assert conversation.turns[0].speaker == "customer"
+    assert {t.speaker for t in conversation.turns} == {"agent", "customer"}
 
 
 @pytest.mark.slow
