@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import INTENTS, SENTIMENTS, call_document
-from callpipe.pii import redact
-from callpipe.schema import RecordingMetadata
+from callpipe.pii import redact, turns_fingerprint
+from callpipe.schema import RecordingMetadata, TurnRedaction
 
 KEY = "scale-bench-key-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -113,11 +113,13 @@ class Generator:
                 {"speaker": speaker, "start": round(clock, 2), "end": round(clock + length, 2), "text": text}
             )
             clock += length + rng.uniform(0.1, 0.8)
-        # what the pipeline stores as redacted_text: only turn 3 carries personal data
-        redacted = " ".join(redact(t["text"]) if n == 3 else t["text"] for n, t in enumerate(turns))
+        # what the finalize stage stores (redacted_text, turn_redaction): only turn 3 has personal data
+        texts = [t["text"] for t in turns]
+        said = redact(texts[3])
+        redacted = " ".join(said if n == 3 else text for n, text in enumerate(texts))
         status = "failed" if index % 40 == 39 else "pending" if index % 25 == 24 else "processed"
         email = f"{name.lower()}{index}@example.com"
-        return call_document(
+        doc = call_document(
             recording_id=rid,
             conversation_id=f"conv-{day.isoformat()}-{index:06d}",
             timestamp=start,
@@ -144,6 +146,10 @@ class Generator:
             },
             run_id="scale-bench",
         )
+        doc.transcription.redacted_text = redacted  # the recorder redacts the live transcript too
+        if doc.processed:
+            doc.turn_redaction = TurnRedaction(fingerprint=turns_fingerprint(texts), changed={3: said})
+        return doc
 
 
 def write_day(root: Path, gen: Generator, day: date, count: int) -> tuple[float, float]:
