@@ -10,7 +10,8 @@ starts ``callpipe serve`` as its own process over that store, warms it up and me
 - ``first_ms``: from starting the ``callpipe serve`` process to its first answered
   ``GET /recordings`` (polled every 20 ms: start-up, imports and the first query together);
 - p50/p95 of ``GET /recordings`` with two filters, with ``q=`` text search, of the 30-day
-  dashboard (``GET /ui`` with a session), and of ``GET /processing/stats``;
+  dashboard (``GET /ui`` with a session), and of ``GET /processing/stats`` (the server runs with
+  ``CALLPIPE_CATALOG=sqlite``; each day's calls get their catalog rows through ``put_many``);
 - ``day_write_s``: rows and ``replace_day`` of one more day with the whole history behind it.
 
     .venv/bin/python benchmarks/scale.py --calls 10000 [--calls 100000] [--keep DIR]
@@ -42,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callpipe.analytics import open_analytics_store, rows_for_day
 from callpipe.analytics.synthetic import INTENTS, SENTIMENTS, call_document
+from callpipe.catalog import Catalog
+from callpipe.catalog.catalog_table import row_from_doc
 from callpipe.pii import redact, turns_fingerprint
 from callpipe.schema import RecordingMetadata, TurnRedaction
 
@@ -153,13 +156,25 @@ class Generator:
         return doc
 
 
-def write_day(root: Path, gen: Generator, day: date, count: int) -> tuple[float, float]:
-    """Generate and write one day; (seconds generating documents, seconds of rows + replace_day)."""
+def catalog_file(work: Path) -> Path:
+    """The embedded catalog the server reads (``CALLPIPE_CATALOG=sqlite`` beside the local store)."""
+    return work / "recordings" / "state" / "catalog.sqlite"
+
+
+def write_day(work: Path, gen: Generator, day: date, count: int) -> tuple[float, float]:
+    """Generate one day, put its catalog rows (the catalog's bulk path) and write its tables;
+    (seconds generating documents and catalog rows, seconds of rows + replace_day)."""
     t0 = time.perf_counter()
     docs = [gen.call(day, i) for i in range(count)]
+    catalog_file(work).parent.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(path=catalog_file(work))
+    try:
+        catalog.put_many(row_from_doc(doc) for doc in docs)
+    finally:
+        catalog.close()
     t1 = time.perf_counter()
     calls, turns, entities = rows_for_day(docs, timezone="UTC")
-    store = open_analytics_store(str(root))
+    store = open_analytics_store(str(work / "analytics"))
     try:
         store.replace_day(day.isoformat(), calls, turns, entities)
     finally:
@@ -194,6 +209,7 @@ def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], str, float]:
         **os.environ,
         "STORAGE_BACKEND": "local",
         "STORAGE_LOCAL_PATH": str(work / "recordings"),
+        "CALLPIPE_CATALOG": "sqlite",
         "CALLPIPE_ANALYTICS_DB": str(work / "analytics"),
         "CALLPIPE_API_KEYS": f"admin:{KEY},ingest:{KEY}",
         "CALLPIPE_AUDIT_LOG": str(work / "audit.jsonl"),
@@ -258,6 +274,8 @@ def measure(work: Path, gen: Generator, days: int, runs: int) -> dict[str, float
             out["dashboard_p50_ms"], out["dashboard_p95_ms"] = _p(timed(client, dash))
             out["stats_p50_ms"], out["stats_p95_ms"] = _p(timed(client, stats, headers=HEADERS))
             out["rss_after_mb"] = rss_mb(proc.pid)
+            queue = client.get("/processing/stats", headers=HEADERS).json()["processing_queue"]
+            out["stats_total"] = float(queue["total_recordings"])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -275,7 +293,7 @@ def run(total: int, per_day: int, work: Path, runs: int) -> dict[str, float]:
     days = (total + per_day - 1) // per_day
     gen_s = write_s = 0.0
     for n in range(days):
-        g, w = write_day(root, gen, FIRST_DAY + timedelta(days=n), min(per_day, total - n * per_day))
+        g, w = write_day(work, gen, FIRST_DAY + timedelta(days=n), min(per_day, total - n * per_day))
         gen_s, write_s = gen_s + g, write_s + w
     print(
         f"N={total}: {days} days written; generating documents {gen_s:.1f} s, rows + replace_day "
@@ -283,7 +301,7 @@ def run(total: int, per_day: int, work: Path, runs: int) -> dict[str, float]:
         flush=True,
     )
     out = measure(work, gen, days, runs)
-    g, w = write_day(root, gen, FIRST_DAY + timedelta(days=days), per_day)
+    g, w = write_day(work, gen, FIRST_DAY + timedelta(days=days), per_day)
     out["day_write_s"] = w
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
     print(
@@ -291,7 +309,8 @@ def run(total: int, per_day: int, work: Path, runs: int) -> dict[str, float]:
         f"first {out['first_ms']:.0f} ms, list p50/p95 {out['list_p50_ms']:.1f}/{out['list_p95_ms']:.1f} ms, "
         f"search {out['search_p50_ms']:.1f}/{out['search_p95_ms']:.1f} ms, "
         f"dashboard 30 d {out['dashboard_p50_ms']:.1f}/{out['dashboard_p95_ms']:.1f} ms, "
-        f"stats {out['stats_p50_ms']:.1f}/{out['stats_p95_ms']:.1f} ms, "
+        f"stats {out['stats_p50_ms']:.1f}/{out['stats_p95_ms']:.1f} ms "
+        f"(catalog counts {out['stats_total']:.0f} recordings), "
         f"one more day of {per_day} ({g:.1f} s to generate) written in {w:.2f} s; "
         f"store {size:.0f} MiB; load {os.getloadavg()[0]:.2f}",
         flush=True,
