@@ -19,7 +19,9 @@ starts ``callpipe serve`` as its own process over that store, warms it up and me
 
 One line per N, then the last line ``scale N=... rss_mb=... first_ms=... list_p95_ms=...
 search_p95_ms=... dashboard_p95_ms=... stats_p95_ms=... day_write_s=...`` (of the last N).
-Data lives in a temporary directory, removed at the end, unless ``--keep DIR``.
+Data lives in a temporary directory, removed at the end, unless ``--keep DIR``. ``--backend postgres``
+writes the tables into a new database on the local PostgreSQL (127.0.0.1:5432, user postgres),
+dropped at the end unless ``--keep``; its last line starts ``scale backend=postgres N=...``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,7 +167,7 @@ def catalog_file(work: Path) -> Path:
     return work / "recordings" / "state" / "catalog.sqlite"
 
 
-def write_day(work: Path, gen: Generator, day: date, count: int) -> tuple[float, float]:
+def write_day(work: Path, target: str, gen: Generator, day: date, count: int) -> tuple[float, float]:
     """Generate one day, put its catalog rows (the catalog's bulk path) and write its tables;
     (seconds generating documents and catalog rows, seconds of rows + replace_day)."""
     t0 = time.perf_counter()
@@ -175,7 +180,7 @@ def write_day(work: Path, gen: Generator, day: date, count: int) -> tuple[float,
         catalog.close()
     t1 = time.perf_counter()
     calls, turns, entities = rows_for_day(docs, timezone="UTC")
-    store = open_analytics_store(str(work / "analytics"))
+    store = open_analytics_store(target)
     try:
         store.replace_day(day.isoformat(), calls, turns, entities)
     finally:
@@ -207,7 +212,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], str, float, float]:
+def start_serve(work: Path, target: str) -> tuple[subprocess.Popen[bytes], str, float, float]:
     """``callpipe serve`` over ``work``'s stores; (process, url, ms from the start to the first
     answered ``GET /recordings``, CPU ms the server used until then), polled with a 60 s deadline."""
     port = free_port()
@@ -217,7 +222,7 @@ def start_serve(work: Path) -> tuple[subprocess.Popen[bytes], str, float, float]
         "STORAGE_BACKEND": "local",
         "STORAGE_LOCAL_PATH": str(work / "recordings"),
         "CALLPIPE_CATALOG": "sqlite",
-        "CALLPIPE_ANALYTICS_DB": str(work / "analytics"),
+        "CALLPIPE_ANALYTICS_DB": target,
         "CALLPIPE_API_KEYS": f"admin:{KEY},ingest:{KEY}",
         "CALLPIPE_AUDIT_LOG": str(work / "audit.jsonl"),
         "CALLPIPE_PII_KEY": os.environ.get("CALLPIPE_PII_KEY") or "scale-bench-pii-key-0123456789",
@@ -253,9 +258,9 @@ def timed(client: httpx.Client, urls: list[str], **kwargs: Any) -> list[float]:
     return times
 
 
-def measure(work: Path, gen: Generator, days: int, runs: int) -> dict[str, float]:
+def measure(work: Path, target: str, gen: Generator, days: int, runs: int) -> dict[str, float]:
     """Start the server over the written store, warm up, measure the requests; stop it."""
-    proc, url, first_ms, first_cpu = start_serve(work)
+    proc, url, first_ms, first_cpu = start_serve(work, target)
     out: dict[str, float] = {"first_ms": first_ms, "first_cpu_ms": first_cpu}
     last = FIRST_DAY + timedelta(days=days - 1)
     try:
@@ -294,24 +299,26 @@ def _p(times: list[float]) -> tuple[float, float]:
     return pct(times, 0.5), pct(times, 0.95)
 
 
-def run(total: int, per_day: int, work: Path, runs: int) -> dict[str, float]:
-    """Write ``total`` calls (days of ``per_day``), measure the API, then write one more day."""
+def run(total: int, per_day: int, work: Path, runs: int, target: str | None = None) -> dict[str, float]:
+    """Write ``total`` calls (days of ``per_day``) into ``target`` (a PostgreSQL URL, default
+    Parquet under ``work``), measure the API, then write one more day."""
     gen = Generator()
     root = work / "analytics"
+    target = target or str(root)
     days = (total + per_day - 1) // per_day
     gen_s = write_s = 0.0
     for n in range(days):
-        g, w = write_day(work, gen, FIRST_DAY + timedelta(days=n), min(per_day, total - n * per_day))
+        g, w = write_day(work, target, gen, FIRST_DAY + timedelta(days=n), min(per_day, total - n * per_day))
         gen_s, write_s = gen_s + g, write_s + w
     print(
         f"N={total}: {days} days written; generating documents {gen_s:.1f} s, rows + replace_day "
         f"{write_s:.1f} s ({total / (gen_s + write_s):.0f} calls/s); load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    out = measure(work, gen, days, runs)
-    g, w = write_day(work, gen, FIRST_DAY + timedelta(days=days), per_day)
+    out = measure(work, target, gen, days, runs)
+    g, w = write_day(work, target, gen, FIRST_DAY + timedelta(days=days), per_day)
     out["day_write_s"] = w
-    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 2**20
+    size = store_mib(target)
     print(
         f"N={total}: rss {out['rss_mb']:.0f} MB after warm-up ({out['rss_after_mb']:.0f} MB after the runs), "
         f"first {out['first_ms']:.0f} ms ({out['first_cpu_ms']:.0f} ms of server CPU), "
@@ -327,12 +334,49 @@ def run(total: int, per_day: int, work: Path, runs: int) -> dict[str, float]:
     return out
 
 
+def store_mib(target: str) -> float:
+    """Size of the analytics tables: the Parquet files, or the PostgreSQL database."""
+    if not target.startswith("postgresql://"):
+        return sum(p.stat().st_size for p in Path(target).rglob("*") if p.is_file()) / 2**20
+    import psycopg2
+
+    with psycopg2.connect(target) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_database_size(current_database())")
+        return cur.fetchone()[0] / 2**20
+
+
+@contextmanager
+def throwaway_postgres(keep: bool) -> Iterator[str]:
+    """URL of a new database on the local server (127.0.0.1:5432, user postgres), dropped on exit
+    unless ``keep``."""
+    import psycopg2
+
+    name = f"callpipe_scale_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        if not keep:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, action="append", help="N (repeatable; default 10000)")
     parser.add_argument("--per-day", type=int, default=5000, help="calls a day (default 5000)")
     parser.add_argument("--runs", type=int, default=60, help="requests per measured endpoint")
     parser.add_argument("--keep", type=Path, help="write the data here and leave it (one subfolder per N)")
+    parser.add_argument(
+        "--backend",
+        choices=("embedded", "postgres"),
+        default="embedded",
+        help="analytics tables: embedded Parquet (default) or a throwaway PostgreSQL database",
+    )
     args = parser.parse_args()
     sizes = args.calls or [10_000]
     if any(n < 1 for n in sizes) or args.per_day < 1 or args.runs < 1:
@@ -346,13 +390,19 @@ def main() -> None:
             if work.exists():
                 shutil.rmtree(work)
             work.mkdir(parents=True)
-            results.append((total, run(total, min(args.per_day, total), work, args.runs)))
+            if args.backend == "postgres":
+                with throwaway_postgres(keep=args.keep is not None) as url:
+                    print(f"N={total}: PostgreSQL database {url.rsplit('/', 1)[1]}", flush=True)
+                    results.append((total, run(total, min(args.per_day, total), work, args.runs, url)))
+            else:
+                results.append((total, run(total, min(args.per_day, total), work, args.runs)))
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     total, out = results[-1]
     print(
-        f"scale N={total} rss_mb={out['rss_mb']:.1f} first_ms={out['first_ms']:.1f} "
+        f"scale{'' if args.backend == 'embedded' else ' backend=postgres'} N={total} "
+        f"rss_mb={out['rss_mb']:.1f} first_ms={out['first_ms']:.1f} "
         f"list_p95_ms={out['list_p95_ms']:.2f} search_p95_ms={out['search_p95_ms']:.2f} "
         f"dashboard_p95_ms={out['dashboard_p95_ms']:.2f} stats_p95_ms={out['stats_p95_ms']:.2f} "
         f"day_write_s={out['day_write_s']:.3f}"
