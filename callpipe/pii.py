@@ -51,7 +51,14 @@ from typing import Any
 
 import phonenumbers
 
-from callpipe.schema import CallerInfo, Entities, RecordingMetadata, Transcription, WordConfidence
+from callpipe.schema import (
+    CallerInfo,
+    Entities,
+    RecordingMetadata,
+    Transcription,
+    TurnRedaction,
+    WordConfidence,
+)
 
 MODE_ENV = "PII_REDACTION"
 KEY_ENV = "CALLPIPE_PII_KEY"
@@ -367,6 +374,38 @@ def redact(text: str, entities: Entities | None = None) -> str:
     return out
 
 
+REDACTION_VERSION = "1"
+"""Bump when :func:`find_pii` finds more: every stored :class:`TurnRedaction` is then redone."""
+
+
+def turns_fingerprint(texts: list[str]) -> str:
+    """SHA-256 (hex) of the redaction rules' version and ``texts`` in order."""
+    digest = hashlib.sha256(REDACTION_VERSION.encode())
+    for text in texts:
+        digest.update(b"\x00" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def redact_turns(texts: list[str]) -> TurnRedaction:
+    """Each turn redacted (:func:`redact`), as the document keeps it: the changed turns only."""
+    changed = {}
+    for index, text in enumerate(texts):
+        redacted = redact(text)
+        if redacted != text:
+            changed[index] = redacted
+    return TurnRedaction(fingerprint=turns_fingerprint(texts), changed=changed)
+
+
+def redacted_turn_texts(meta: RecordingMetadata) -> list[str]:
+    """The turns' texts redacted: from ``meta.turn_redaction`` when its fingerprint matches the
+    turns as they are now, else redacted here (older documents, turns edited since)."""
+    texts = [turn.text for turn in meta.turns]
+    done = meta.turn_redaction
+    if done is None or done.fingerprint != turns_fingerprint(texts):
+        return [redact(text) for text in texts]
+    return [done.changed.get(index, text) for index, text in enumerate(texts)]
+
+
 def safe_message(message: str) -> str:
     """A log line or error message with personal data redacted (whatever ``PII_REDACTION`` says)."""
     return redact(message) if message else message
@@ -470,10 +509,12 @@ def apply_redaction(meta: RecordingMetadata, mode: RedactionMode | None = None) 
     if mode is RedactionMode.MASK:
         t = meta.transcription
         t.redacted_text = redact(t.corrected_text or t.text)
+        meta.turn_redaction = redact_turns([turn.text for turn in meta.turns]) if meta.turns else None
         return meta
     meta.transcription = _drop_transcription(meta.transcription)
     if meta.online_transcription is not None:
         meta.online_transcription = _drop_transcription(meta.online_transcription)
     meta.turns = [turn.model_copy(update={"text": redact(turn.text)}) for turn in meta.turns]
+    meta.turn_redaction = None
     meta.extra = map_strings(meta.extra, redact)
     return meta

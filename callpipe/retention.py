@@ -200,6 +200,7 @@ def deidentify(meta: RecordingMetadata, days: int, now: datetime) -> None:
         transcription.corrections_made = []
         transcription.clarification_reason = None
     meta.turns = [turn.model_copy(update={"text": clean(turn.text)}) for turn in meta.turns]
+    meta.turn_redaction = None  # it kept person names; the turns are cleaned now
     meta.entities = None
     meta.caller = CallerInfo()
     meta.extra = map_strings(meta.extra, clean)

@@ -232,6 +232,19 @@ class Turn(_Model):
     """How sure the speaker attribution is (mono calls, diarized by voice); None for stereo."""
 
 
+class TurnRedaction(_Model):
+    """The turns' redacted text, made once when the document is finalized (``PII_REDACTION=mask``).
+
+    ``fingerprint`` is :func:`callpipe.pii.turns_fingerprint` of the turn texts it was made from
+    (and of the redaction rules' version); ``changed`` maps the index of each turn that held
+    personal data to its redacted text, the other turns need none. A fingerprint that no longer
+    matches the turns (edited since, older rules) means nothing here is trusted.
+    """
+
+    fingerprint: str
+    changed: dict[int, str] = Field(default_factory=dict)
+
+
 class ConversationMetrics(_Model):
     talk_time_agent_seconds: float | None = None
     talk_time_customer_seconds: float | None = None
@@ -332,6 +345,9 @@ class RecordingMetadata(_Model):
     entities: Entities | None = None
     topics: Topics | None = None
     turns: list[Turn] = Field(default_factory=list)
+    turn_redaction: TurnRedaction | None = Field(
+        default=None, description="The turns' redacted text (mask mode), so tables need not redact again."
+    )
     conversation_metrics: ConversationMetrics = Field(default_factory=ConversationMetrics)
     processing_metrics: ProcessingMetrics = Field(default_factory=ProcessingMetrics)
     processed: bool = False

@@ -157,6 +157,43 @@ def test_mask_keeps_text_beside_redacted_and_masks_entities() -> None:
     assert apply_redaction(doc.model_copy(deep=True), RedactionMode.MASK) == doc
 
 
+def test_mask_redacts_the_turns_once_and_the_tables_reuse_it_only_while_it_matches() -> None:
+    from callpipe.analytics import rows_for_day
+
+    doc = _document()
+    doc.turns.append(Turn(speaker="agent", start=1, end=2, text="gracias por llamar"))
+    doc.processed = True
+    apply_redaction(doc, RedactionMode.MASK)
+    # the finalize stage kept the redacted text of the turn with personal data, not of the other
+    assert doc.turn_redaction is not None and set(doc.turn_redaction.changed) == {0}
+    assert doc.turns[0].text == TRANSCRIPT and not leaks(doc.turn_redaction.model_dump_json())
+    stored = RecordingMetadata.model_validate_json(doc.model_dump_json(context={"compact": True}))
+    assert stored.turn_redaction == doc.turn_redaction
+    _, turns, _ = rows_for_day([stored], mode=RedactionMode.MASK)
+    assert [t["text"] for t in turns] == [redact(TRANSCRIPT), "gracias por llamar"]
+    # a turn edited after the redaction (or rules newer than it) is redacted again, never trusted
+    stored.turns[1] = stored.turns[1].model_copy(update={"text": "mi dni 12345678Z"})
+    _, turns, _ = rows_for_day([stored], mode=RedactionMode.MASK)
+    assert turns[1]["text"] == "mi dni [DNI]" and not leaks(" ".join(t["text"] for t in turns))
+    forged = stored.model_copy(deep=True)
+    forged.turn_redaction = pii.redact_turns([t.text for t in forged.turns])
+    forged.turn_redaction.fingerprint = pii.turns_fingerprint(["other"])
+    _, turns, _ = rows_for_day([forged], mode=RedactionMode.MASK)
+    assert turns[1]["text"] == "mi dni [DNI]"
+    # drop: the document's turns are redacted themselves and carry no separate copy
+    dropped = apply_redaction(_document(), RedactionMode.DROP)
+    assert dropped.turn_redaction is None and dropped.turns[0].text == redact(TRANSCRIPT)
+
+
+def test_retention_drops_the_kept_turn_redaction() -> None:
+    from callpipe.retention import deidentify
+
+    doc = apply_redaction(_document(), RedactionMode.MASK)
+    assert doc.turn_redaction is not None
+    deidentify(doc, 30, datetime.now(UTC))
+    assert doc.turn_redaction is None
+
+
 def test_drop_leaves_no_raw_value_anywhere_in_the_document() -> None:
     doc = apply_redaction(_document(), RedactionMode.DROP)
     assert not leaks(doc.model_dump_json())

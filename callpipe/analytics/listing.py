@@ -262,15 +262,20 @@ class Listing:
         """``limit`` listing rows: newest first (keyset ``after``), or by ``bm25`` rank with ``match``."""
         clauses, args = list(where), list(params)
         if match is not None:
-            sql = (
-                "SELECT c.row FROM calls_fts JOIN calls AS c ON c.rowid = calls_fts.rowid"
-                " WHERE calls_fts MATCH ?"
+            # rank the matches by their keys alone, then read the rows of the page: the sorter
+            # never carries the listing row of every match
+            ranked = (
+                "SELECT c.rowid AS id, bm25(calls_fts) AS score, c.start_us AS s, c.recording_id AS r"
+                " FROM calls_fts JOIN calls AS c ON c.rowid = calls_fts.rowid WHERE calls_fts MATCH ?"
+                + "".join(f" AND c.{c}" for c in clauses)
+                + " ORDER BY score, s DESC, r DESC LIMIT ? OFFSET ?"
             )
             args.insert(0, match)
-            tail = " ORDER BY bm25(calls_fts), c.start_us DESC, c.recording_id DESC LIMIT ? OFFSET ?"
             args += [limit, offset]
-            clauses = [f"c.{c}" for c in clauses]
-            sql += "".join(f" AND {c}" for c in clauses) + tail
+            sql = (
+                f"SELECT c.row FROM ({ranked}) AS page JOIN calls AS c ON c.rowid = page.id"
+                " ORDER BY page.score, page.s DESC, page.r DESC"
+            )
         else:
             if after is not None:
                 clauses.append("(start_us < ? OR (start_us = ? AND recording_id < ?))")

@@ -44,7 +44,10 @@ def test_scale_benchmark_prints_positive_numbers(tmp_path: Path) -> None:
     assert match, lines[-1]
     numbers = [float(value) for value in match.groups()]
     assert all(value > 0 for value in numbers), lines[-1]
-    assert any(line.startswith("N=200: rss ") for line in lines[:-1])
+    summary = next(line for line in lines[:-1] if line.startswith("N=200: rss "))
+    # stats came from the embedded catalog, holding a row for each call written before the server started
+    assert "(catalog counts 200 recordings)" in summary, summary
+    assert (keep / "n200" / "recordings" / "state" / "catalog.sqlite").is_file()
     # the data were written through the day writer into the kept folder: the history day and one more
     days = sorted(p.name for p in (keep / "n200" / "analytics" / "calls").iterdir())
     assert days == ["call_date=2026-01-01", "call_date=2026-01-02"], days

@@ -271,3 +271,36 @@ def test_dashboard_gives_outcomes_and_resolution_rates(store: AnalyticsStore) ->
         listed, _ = store.list_calls(outcome=row["outcome"], limit=1000)
         assert len(listed) == row["calls"], row
     assert store.dashboard(date(2030, 1, 1))["resolution"]["resolution_rate"] is None
+
+
+def test_postgres_search_reads_a_stored_tsvector_and_older_tables_gain_it(pg_url: str) -> None:
+    import psycopg2
+
+    opened = open_analytics_store(pg_url)
+    try:
+        _fill(opened, DAY1, 20)
+    finally:
+        opened.close()
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:  # as an older version left it
+        cur.execute("ALTER TABLE calls DROP COLUMN search_tsv")
+        cur.execute(
+            "CREATE INDEX calls_fts ON calls USING gin (to_tsvector('spanish', coalesce(search_text, '')))"
+        )
+    opened = open_analytics_store(pg_url)
+    try:
+        with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'calls'"
+                " AND indexname IN ('calls_fts', 'calls_tsv')"
+            )
+            assert {name for (name,) in cur.fetchall()} == {"calls_tsv"}
+            cur.execute(
+                "SELECT count(*) FROM calls WHERE search_tsv @@ plainto_tsquery('spanish', 'portabilidad')"
+            )
+            stored = cur.fetchone()[0]
+        found, _ = opened.list_calls(q="Portabilidad", limit=1000)
+        assert found and len(found) == stored
+        call = opened.get_call(found[0]["recording_id"])
+        assert call is not None and "search_tsv" not in call and call["search_text"]
+    finally:
+        opened.close()
