@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from callpipe.catalog import Catalog
@@ -42,9 +43,16 @@ def _kpis(client: TestClient) -> dict[str, int]:
     return kpis(client.get("/ui").text)
 
 
-def test_tables_and_catalog_merge_into_one_list(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_tables_and_catalog_merge_into_one_list(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     root = tmp_path / "store"
-    store = CatalogStore(LocalStore(root), Catalog(path=root / "state" / "catalog.sqlite"))
+    if kind == "postgres":
+        catalog = Catalog(dsn=request.getfixturevalue("pg_url"))
+    else:
+        catalog = Catalog(path=root / "state" / "catalog.sqlite")
+    store = CatalogStore(LocalStore(root), catalog)
     analytics = str(tmp_path / "analytics")
     in_tables = fill(store, analytics)  # type: ignore[arg-type]  # 11 processed, 1 failed on DAY
     with client_for(make_settings(tmp_path), store, analytics) as client:
