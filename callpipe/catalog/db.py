@@ -86,6 +86,7 @@ class Catalog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # a forgotten row's bytes are zeroed in the file
         else:
             import psycopg2
 
@@ -175,9 +176,15 @@ class Catalog:
             cur.execute(f"UPDATE recordings SET {sets} WHERE recording_id = ?", (*values, recording_id))
 
     def forget(self, recording_id: str) -> None:
-        """Remove the row of ``recording_id`` (absent is fine)."""
+        """Remove the row of ``recording_id`` (absent is fine). SQLite: zeroed in the file
+        (``secure_delete``) and the write-ahead log checkpointed and truncated, so that an erased
+        call's ids are left in no file (a reader holding an old snapshot delays the truncation
+        until the next forget)."""
         with self._tx() as cur:
             cur.execute("DELETE FROM recordings WHERE recording_id = ?", (recording_id,))
+        if self.kind == "sqlite":
+            with suppress(sqlite3.Error):
+                self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def replace_all(self, rows: Iterable[Row]) -> None:
         """Every saved row replaced by ``rows`` in one transaction (a rebuild: readers see old or
