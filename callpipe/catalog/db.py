@@ -251,12 +251,7 @@ class Catalog:
         if after is not None:
             where.append("(call_date > ? OR (call_date = ? AND recording_id > ?))")
             params += [after[0], after[0], after[1]]
-        rows = self._query(
-            f"SELECT {_COLS} FROM recordings WHERE {' AND '.join(where)} "
-            "ORDER BY call_date, recording_id LIMIT ?",
-            (*params, limit),
-        )
-        return [row_from_values(r) for r in rows]
+        return self._rows(where, params, "call_date, recording_id", limit)
 
     def dates(self, *, pending: bool = False) -> list[str]:
         """Call dates with at least one saved recording (only unprocessed ones with ``pending``)."""
@@ -290,34 +285,24 @@ class Catalog:
         ``(processed, utc_time, recording_id)`` index: the queue, never the history.
         ``failed``: only rows whose status is (True) or is not (False) ``failed``;
         ``before``: rows after the ``(utc_time, recording_id)`` of a previous page."""
-        where, params = [f"{_VISIBLE}", "processed = 0"], []
-        if date_from is not None:
-            where.append("call_date >= ?")
-            params.append(date_from)
-        if date_to is not None:
-            where.append("call_date <= ?")
-            params.append(date_to)
+        where, params = _unprocessed_in(date_from, date_to)
         if failed is not None:
             where.append("status = 'failed'" if failed else "status <> 'failed'")
         if before is not None:
             where.append("(utc_time < ? OR (utc_time = ? AND recording_id < ?))")
             params += [before[0], before[0], before[1]]
+        return self._rows(where, params, "processed, utc_time DESC, recording_id DESC", limit)
+
+    def _rows(self, where: list[str], params: list[object], order: str, limit: int) -> list[Row]:
         rows = self._query(
-            f"SELECT {_COLS} FROM recordings WHERE {' AND '.join(where)} "
-            "ORDER BY processed, utc_time DESC, recording_id DESC LIMIT ?",
+            f"SELECT {_COLS} FROM recordings WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
             (*params, limit),
         )
         return [row_from_values(r) for r in rows]
 
     def unprocessed_by_day(self, date_from: str | None = None, date_to: str | None = None) -> dict[str, int]:
         """Saved unprocessed recordings per call date (failed ones included), from the pending index."""
-        where, params = [_VISIBLE, "processed = 0"], []
-        if date_from is not None:
-            where.append("call_date >= ?")
-            params.append(date_from)
-        if date_to is not None:
-            where.append("call_date <= ?")
-            params.append(date_to)
+        where, params = _unprocessed_in(date_from, date_to)
         rows = self._query(
             f"SELECT call_date, COUNT(*) FROM recordings WHERE {' AND '.join(where)} GROUP BY call_date",
             params,
@@ -362,6 +347,13 @@ class _Cursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self._cur.fetchall())
+
+
+def _unprocessed_in(date_from: str | None, date_to: str | None) -> tuple[list[str], list[object]]:
+    """The conditions (and their parameters) of saved unprocessed rows between two call dates."""
+    bounds = [(">=", date_from), ("<=", date_to)]
+    where = [_VISIBLE, "processed = 0", *(f"call_date {op} ?" for op, day in bounds if day is not None)]
+    return where, [day for _, day in bounds if day is not None]
 
 
 def _is_unavailable(exc: Exception) -> bool:
