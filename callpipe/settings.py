@@ -63,14 +63,15 @@ class Settings(BaseModel):
         "(default `~/.cache/callpipe/recordings`)",
     )
     callpipe_catalog: Literal["sqlite", "off"] = Field(
-        "off",
-        description="catalog of recordings (state, listing, counts): `sqlite` (embedded) or `off` (the "
-        "marker-file index answers); a `CALLPIPE_CATALOG_DSN` turns it on in PostgreSQL",
+        "sqlite",
+        description="catalog of recordings (state, listing, counts, leases): `sqlite` (embedded, the "
+        "default) or `off` (the marker-file index answers); with `CALLPIPE_CATALOG_DSN` it is in PostgreSQL",
     )
     callpipe_catalog_path: str | None = Field(
         None,
         description="SQLite catalog file (default `<STORAGE_LOCAL_PATH>/state/catalog.sqlite`; with `s3` "
-        "alone `~/.local/state/callpipe/catalog-<hash>.sqlite`: use one host, or a DSN)",
+        "alone `catalog-<hash>.sqlite` in `CALLPIPE_STATE_DIR`, else `~/.local/state/callpipe/`: one host, "
+        "or use a DSN)",
     )
     callpipe_catalog_dsn: SecretStr | None = Field(
         None, description="PostgreSQL DSN of the catalog, shared by every host (`callpipe catalog rebuild`)"
@@ -266,7 +267,7 @@ class Settings(BaseModel):
     callpipe_state_dir: str | None = Field(
         None,
         description="the API's sessions and the idempotency keys of `POST /recordings` and `callpipe record` "
-        "(SQLite; default: `state/` beside the store)",
+        "(SQLite; default: `state/` beside the store), and an `s3`-only store's embedded catalog",
     )
     callpipe_body_timeout_seconds: float = Field(
         120.0, gt=0, description="a request body not received in full within this is cut off (408)"

@@ -16,6 +16,14 @@ os.environ.setdefault("CALLPIPE_PII_KEY", "callpipe-tests-only-key-not-secret")
 os.environ.setdefault("CALLPIPE_START_DATE", "2024-01-01")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user's state folder (an S3-only store's embedded catalog) in a temporary directory."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """Endpoint URL of a real moto S3 server on 127.0.0.1 (free port) for the whole session.

@@ -244,6 +244,9 @@ def test_cli_erase_prints_receipt_and_rejects_unknown_ids_and_bad_phones(
     monkeypatch.setenv("STORAGE_LOCAL_PATH", str(root))
     store = LocalStore(root)
     save(store, "rec-cli", "conv-cli", PHONE, seed=50)
+    from callpipe.storage import get_audio_storage
+
+    get_audio_storage()  # the catalog beside the store exists (state/) before the refused erasures
     before = sorted(os.walk(root))
 
     for argv, expected in (

@@ -1,7 +1,9 @@
 """The catalog of recordings: one database row per recording, the store's state in one place.
 
-With ``CALLPIPE_CATALOG=sqlite``: SQLite beside the store (``<STORAGE_LOCAL_PATH>/state/catalog.sqlite``,
-or ``CALLPIPE_CATALOG_PATH``); with ``CALLPIPE_CATALOG_DSN``: PostgreSQL; off by default for now.
+On by default: SQLite beside the store (``<STORAGE_LOCAL_PATH>/state/catalog.sqlite``, or
+``CALLPIPE_CATALOG_PATH``; an S3-only store's in ``CALLPIPE_STATE_DIR``, else the user's state
+folder, never the working directory); with ``CALLPIPE_CATALOG_DSN``: PostgreSQL;
+``CALLPIPE_CATALOG=off``: the marker-file index alone.
 :func:`with_catalog` wraps a store so that saves, updates, leases and erasure write the catalog and
 listing, pending lookups and counts read it; :func:`~callpipe.catalog.rebuild.rebuild_catalog`
 rebuilds it from the metadata documents.
@@ -10,6 +12,7 @@ rebuilds it from the metadata documents.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,18 +28,23 @@ __all__ = ["SAVED", "SAVING", "Catalog", "CatalogConflictError", "Row", "open_ca
 
 def catalog_path(settings: StorageSettings) -> Path:
     """Where the embedded catalog lives: ``CALLPIPE_CATALOG_PATH``, else beside the local store,
-    else (S3 alone) under ``~/.local/state/callpipe/`` named after the bucket and prefix."""
+    else (S3 alone) ``catalog-<bucket and prefix hash>.sqlite`` in ``CALLPIPE_STATE_DIR``, else in
+    ``$XDG_STATE_HOME/callpipe`` (``~/.local/state/callpipe``): never the working directory."""
     if settings.catalog_path:
-        return Path(settings.catalog_path)
+        return Path(settings.catalog_path).expanduser()
     if settings.backend in ("local", "both"):
         return Path(settings.local_path) / "state" / "catalog.sqlite"
     where = hashlib.sha256(f"{settings.s3_bucket}/{settings.s3_prefix}".encode()).hexdigest()[:16]
-    return Path.home() / ".local" / "state" / "callpipe" / f"catalog-{where}.sqlite"
+    if settings.state_dir:
+        folder = Path(settings.state_dir).expanduser()
+    else:
+        folder = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser() / "callpipe"
+    return folder / f"catalog-{where}.sqlite"
 
 
 def open_catalog(settings: StorageSettings) -> Catalog | None:
-    """The catalog ``settings`` configure: PostgreSQL with a DSN, SQLite with ``CALLPIPE_CATALOG=sqlite``,
-    else None (off, the default for now: the marker-file index answers)."""
+    """The catalog ``settings`` configure: PostgreSQL with a DSN, else SQLite (the default), or None
+    with ``CALLPIPE_CATALOG=off`` (the marker-file index answers)."""
     if settings.catalog_dsn is not None:
         return Catalog(dsn=settings.catalog_dsn.get_secret_value())
     if settings.catalog == "off":

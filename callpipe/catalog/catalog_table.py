@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS recordings (
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS recordings_date ON recordings (call_date, recording_id)",
     "CREATE INDEX IF NOT EXISTS recordings_pending ON recordings (processed, call_date, recording_id)",
+    "CREATE INDEX IF NOT EXISTS recordings_queue ON recordings (processed, utc_time, recording_id)",
     "CREATE INDEX IF NOT EXISTS recordings_conversation ON recordings (conversation_id)",
     "CREATE INDEX IF NOT EXISTS recordings_caller ON recordings (caller_key)",
     "CREATE INDEX IF NOT EXISTS recordings_saving ON recordings (save_state)",

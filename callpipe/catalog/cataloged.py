@@ -22,7 +22,12 @@ from callpipe.catalog.db import Catalog, CatalogConflictError
 from callpipe.schema import RecordingMetadata
 from callpipe.storage.base import ListingError, RecordingPage, RecordingRef, RecordingStore, SaveResult
 from callpipe.storage.documents import prepare_document
-from callpipe.storage.errors import MetadataCorruptError, RecordingExistsError, RecordingNotFoundError
+from callpipe.storage.errors import (
+    MetadataCorruptError,
+    RecordingExistsError,
+    RecordingNotFoundError,
+    StorageError,
+)
 from callpipe.storage.ids import decode_cursor, encode_cursor, validate_date, validate_id
 from callpipe.storage.index import check_listing_bounds
 
@@ -38,7 +43,9 @@ def _ref(row: Row) -> RecordingRef:
 class CatalogStore(RecordingStore):
     """``wrapped`` (any :class:`RecordingStore`) with its state in ``catalog``.
 
-    Opening it completes or sweeps saves a killed process left ``saving``
+    Opening it fills a catalog that was just created from the stored documents (a store written
+    before the catalog existed, or a lost catalog: :func:`callpipe.catalog.rebuild.rebuild_catalog`)
+    and completes or sweeps saves a killed process left ``saving``
     (:func:`callpipe.catalog.recover.recover_saves`) unless ``recover`` is false.
     """
 
@@ -46,10 +53,25 @@ class CatalogStore(RecordingStore):
         self.wrapped = wrapped
         self.catalog = catalog
         self.backend = wrapped.backend
+        if not catalog.filled:
+            self._fill()
         if recover:
             from callpipe.catalog.recover import recover_saves
 
             recover_saves(self)
+
+    def _fill(self) -> None:
+        """Rebuild a new catalog from the documents; with the store unreachable, the next open
+        tries again (saves and updates meanwhile write their rows as always)."""
+        from callpipe.catalog.rebuild import rebuild_catalog
+
+        try:
+            report = rebuild_catalog(self)
+        except StorageError as exc:
+            log.warning("catalog not filled from the stored documents yet: %s", exc)
+            return
+        if report.rows:
+            log.info("new catalog filled from %d stored documents", report.rows)
 
     def __repr__(self) -> str:
         return f"{self.wrapped!r} + {self.catalog!r}"

@@ -7,14 +7,16 @@ both claim it. Connections are per thread (and per process: a forked child opens
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from callpipe.catalog.catalog_table import COLUMNS, DDL, INDEXES, SAVED, SAVING, Row, row_from_values
+from callpipe.storage.errors import StorageUnavailableError, StorageWriteError
 
 _COLS = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
@@ -27,6 +29,21 @@ _UPSERT_SET = ", ".join(
 
 
 _VISIBLE = f"save_state = '{SAVED}' AND erasing = 0"  # nothing half-saved or being erased is listed
+
+
+_META_DDL = "CREATE TABLE IF NOT EXISTS catalog_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+class CatalogUnavailableError(StorageUnavailableError):
+    """The catalog database cannot be reached now (locked too long, server down)."""
+
+
+class CatalogWriteError(StorageWriteError):
+    """The catalog's disk refused a write (full, file too large, I/O error, read-only): nothing
+    was changed."""
+
+
+_REFUSED = re.compile(r"(?i)disk|full|i/o|readonly|read-only|too (large|big)")
 
 
 class CatalogConflictError(Exception):
@@ -47,6 +64,7 @@ class Catalog:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         with self._tx() as cur:
             cur.execute(DDL)
+            cur.execute(_META_DDL)
             for statement in INDEXES:
                 cur.execute(statement)
 
@@ -68,6 +86,7 @@ class Catalog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # a forgotten row's bytes are zeroed in the file
         else:
             import psycopg2
 
@@ -80,19 +99,31 @@ class Catalog:
 
     @contextmanager
     def _tx(self, *, write: bool = True) -> Iterator[Any]:
-        conn = self._connection()
-        cur = conn.cursor()
-        if self.kind == "sqlite" and write:  # take the write lock now: no upgrade deadlock later
-            cur.execute("BEGIN IMMEDIATE")
+        """One transaction; a database that cannot be reached or written (disk full, server down)
+        raises :class:`CatalogWriteError` or :class:`CatalogUnavailableError`, storage errors that
+        the commands report in one line."""
         try:
-            yield _Cursor(cur, self._sql)
-        except BaseException:
-            conn.rollback()
+            conn = self._connection()
+            cur = conn.cursor()
+            if self.kind == "sqlite" and write:  # take the write lock now: no upgrade deadlock later
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Cursor(cur, self._sql)
+            except BaseException:
+                with suppress(Exception):
+                    conn.rollback()
+                raise
+            else:
+                conn.commit()
+            finally:
+                with suppress(Exception):
+                    cur.close()
+        except Exception as exc:
+            if _is_unavailable(exc):
+                line = f"catalog {self.where}: {_first_line(exc)}"
+                refused = isinstance(exc, sqlite3.OperationalError) and _REFUSED.search(str(exc))
+                raise (CatalogWriteError if refused else CatalogUnavailableError)(line) from None
             raise
-        else:
-            conn.commit()
-        finally:
-            cur.close()
 
     def _query(self, statement: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         with self._tx(write=False) as cur:
@@ -145,9 +176,15 @@ class Catalog:
             cur.execute(f"UPDATE recordings SET {sets} WHERE recording_id = ?", (*values, recording_id))
 
     def forget(self, recording_id: str) -> None:
-        """Remove the row of ``recording_id`` (absent is fine)."""
+        """Remove the row of ``recording_id`` (absent is fine). SQLite: zeroed in the file
+        (``secure_delete``) and the write-ahead log checkpointed and truncated, so that an erased
+        call's ids are left in no file (a reader holding an old snapshot delays the truncation
+        until the next forget)."""
         with self._tx() as cur:
             cur.execute("DELETE FROM recordings WHERE recording_id = ?", (recording_id,))
+        if self.kind == "sqlite":
+            with suppress(sqlite3.Error):
+                self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def replace_all(self, rows: Iterable[Row]) -> None:
         """Every saved row replaced by ``rows`` in one transaction (a rebuild: readers see old or
@@ -161,7 +198,20 @@ class Catalog:
                     row.values(),
                 )
 
+    def mark_filled(self) -> None:
+        """Record that the rows were filled from the stored documents (see :attr:`filled`)."""
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO catalog_meta (name, value) VALUES ('filled', '1') ON CONFLICT (name) DO NOTHING"
+            )
+
     # ---- reads ----------------------------------------------------------------------------------
+    @property
+    def filled(self) -> bool:
+        """Whether the catalog was ever filled from the documents: a new catalog (a store written
+        before the catalog existed, or a lost catalog) is not, and is rebuilt when opened."""
+        return bool(self._query("SELECT value FROM catalog_meta WHERE name = 'filled'"))
+
     def get(self, recording_id: str) -> Row | None:
         """The row of ``recording_id`` in any save state, None when absent."""
         rows = self._query(f"SELECT {_COLS} FROM recordings WHERE recording_id = ?", (recording_id,))
@@ -201,12 +251,7 @@ class Catalog:
         if after is not None:
             where.append("(call_date > ? OR (call_date = ? AND recording_id > ?))")
             params += [after[0], after[0], after[1]]
-        rows = self._query(
-            f"SELECT {_COLS} FROM recordings WHERE {' AND '.join(where)} "
-            "ORDER BY call_date, recording_id LIMIT ?",
-            (*params, limit),
-        )
-        return [row_from_values(r) for r in rows]
+        return self._rows(where, params, "call_date, recording_id", limit)
 
     def dates(self, *, pending: bool = False) -> list[str]:
         """Call dates with at least one saved recording (only unprocessed ones with ``pending``)."""
@@ -226,6 +271,43 @@ class Catalog:
             f"SELECT {_COLS} FROM recordings WHERE {where} ORDER BY call_date, recording_id", params
         )
         return [row_from_values(r) for r in rows]
+
+    def unprocessed_newest(
+        self,
+        *,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        failed: bool | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[Row]:
+        """Saved unprocessed rows newest first (UTC time, then id, descending), read through the
+        ``(processed, utc_time, recording_id)`` index: the queue, never the history.
+        ``failed``: only rows whose status is (True) or is not (False) ``failed``;
+        ``before``: rows after the ``(utc_time, recording_id)`` of a previous page."""
+        where, params = _unprocessed_in(date_from, date_to)
+        if failed is not None:
+            where.append("status = 'failed'" if failed else "status <> 'failed'")
+        if before is not None:
+            where.append("(utc_time < ? OR (utc_time = ? AND recording_id < ?))")
+            params += [before[0], before[0], before[1]]
+        return self._rows(where, params, "processed, utc_time DESC, recording_id DESC", limit)
+
+    def _rows(self, where: list[str], params: list[object], order: str, limit: int) -> list[Row]:
+        rows = self._query(
+            f"SELECT {_COLS} FROM recordings WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
+            (*params, limit),
+        )
+        return [row_from_values(r) for r in rows]
+
+    def unprocessed_by_day(self, date_from: str | None = None, date_to: str | None = None) -> dict[str, int]:
+        """Saved unprocessed recordings per call date (failed ones included), from the pending index."""
+        where, params = _unprocessed_in(date_from, date_to)
+        rows = self._query(
+            f"SELECT call_date, COUNT(*) FROM recordings WHERE {' AND '.join(where)} GROUP BY call_date",
+            params,
+        )
+        return {day: int(n) for day, n in rows}
 
     def saving_rows(self) -> list[Row]:
         """Rows left ``saving``: saves in progress, or interrupted (see :mod:`callpipe.catalog.recover`)."""
@@ -265,6 +347,27 @@ class _Cursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self._cur.fetchall())
+
+
+def _unprocessed_in(date_from: str | None, date_to: str | None) -> tuple[list[str], list[object]]:
+    """The conditions (and their parameters) of saved unprocessed rows between two call dates."""
+    bounds = [(">=", date_from), ("<=", date_to)]
+    where = [_VISIBLE, "processed = 0", *(f"call_date {op} ?" for op, day in bounds if day is not None)]
+    return where, [day for _, day in bounds if day is not None]
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    return type(exc).__module__.startswith("psycopg2") and type(exc).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def _is_unique_violation(exc: Exception) -> bool:

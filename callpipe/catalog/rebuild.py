@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from callpipe.catalog.catalog_table import row_from_doc
-from callpipe.catalog.cataloged import CatalogStore
 from callpipe.storage.documents import parse_document
 from callpipe.storage.errors import MetadataCorruptError
 from callpipe.storage.mirrored import store_sides
+
+if TYPE_CHECKING:
+    from callpipe.catalog.cataloged import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +49,6 @@ def rebuild_catalog(store: CatalogStore, *, batch: int = 1000) -> RebuildReport:
                 continue
             rows.append(row_from_doc(doc, metadata_path=side._uri(key)))
     store.catalog.replace_all(rows)
+    store.catalog.mark_filled()
     report.rows = len(rows)
     return report

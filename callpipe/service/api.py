@@ -31,6 +31,7 @@ from callpipe.service.ingest import IngestError, ingest, ingest_once, parse_fiel
 from callpipe.service.media import audio_response, served_bytes
 from callpipe.service.reads import analyst_view, processing_stats
 from callpipe.service.streaming import AudioSpool, StreamTimeout
+from callpipe.service.unprocessed import list_with_catalog
 from callpipe.storage import RecordingNotFoundError, StorageError, validate_id
 
 log = logging.getLogger("callpipe.service")
@@ -195,10 +196,13 @@ def list_recordings(
     cursor: str | None = None,
     category: Annotated[str | None, Query(max_length=100, description="calls matching this category")] = None,
 ) -> dict[str, Any]:
-    """Calls from the analytics table, newest first; pass ``next_cursor`` back for the next page."""
+    """Calls from the analytics table, newest first, with the calls not processed yet from the catalog
+    (:mod:`callpipe.service.unprocessed`); pass ``next_cursor`` back for the next page."""
     try:
         with request.app.state.analytics.use() as tables:
-            items, next_cursor = tables.list_calls(
+            items, next_cursor = list_with_catalog(
+                tables,
+                request.app.state.store,
                 date_from=date_from,
                 date_to=date_to,
                 status=status or None,

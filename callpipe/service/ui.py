@@ -27,6 +27,7 @@ from callpipe.service.api_config import Principal
 from callpipe.service.auth import SESSION_COOKIE, end_session, identify, make_session
 from callpipe.service.reads import AnalyticsUnavailableError, analyst_view, corrections_of
 from callpipe.service.sessions import LoginLimiter
+from callpipe.service.unprocessed import dashboard_with_catalog, list_with_catalog
 from callpipe.storage import RecordingNotFoundError, validate_id
 
 HERE = Path(__file__).parent
@@ -130,7 +131,9 @@ def mount(app: FastAPI) -> None:
             return RedirectResponse("/ui/login", status_code=303)
         start, end = _date(date_from), _date(date_to)
         with request.app.state.analytics.use() as tables:
-            data = tables.dashboard(date_from=start, date_to=end)
+            data = dashboard_with_catalog(
+                tables.dashboard(date_from=start, date_to=end), request.app.state.store, start, end
+            )
             category_days = tables.category_counts(start, end)
         totals = {k: sum(int(d.get(k) or 0) for d in data["per_day"]) for k in ("calls", *STATUSES)}
         return page(
@@ -154,7 +157,9 @@ def mount(app: FastAPI) -> None:
         query = {k: v for k, v in filters.items() if v}
         with request.app.state.analytics.use() as tables:
             try:
-                items, next_cursor = tables.list_calls(
+                items, next_cursor = list_with_catalog(
+                    tables,
+                    request.app.state.store,
                     date_from=_date(filters["date_from"]),
                     date_to=_date(filters["date_to"]),
                     status=filters["status"] or None,

@@ -5,7 +5,8 @@ Environment variables: ``STORAGE_BACKEND`` (``local`` | ``s3`` | ``both``, defau
 ``S3_ENDPOINT_URL`` (any S3-compatible server), ``S3_PREFIX``, ``STORAGE_CACHE_DIR``,
 ``S3_CONNECT_TIMEOUT``, ``S3_READ_TIMEOUT``, ``S3_MAX_ATTEMPTS``, ``S3_SSE`` (``AES256`` or
 ``aws:kms``: server-side encryption of every object written), ``S3_SSE_KMS_KEY_ID`` and the
-catalog's ``CALLPIPE_CATALOG``, ``CALLPIPE_CATALOG_PATH``, ``CALLPIPE_CATALOG_DSN``.
+catalog's ``CALLPIPE_CATALOG``, ``CALLPIPE_CATALOG_PATH``, ``CALLPIPE_CATALOG_DSN``,
+``CALLPIPE_STATE_DIR``.
 Credentials are not settings: boto3 finds them through its usual chain (env, profile, instance
 role), so they never reach a settings object, its repr or the Dagster UI.
 """
@@ -39,6 +40,7 @@ _ENV = {
     "catalog": "CALLPIPE_CATALOG",
     "catalog_path": "CALLPIPE_CATALOG_PATH",
     "catalog_dsn": "CALLPIPE_CATALOG_DSN",
+    "state_dir": "CALLPIPE_STATE_DIR",
 }
 
 
@@ -62,10 +64,14 @@ class StorageSettings(BaseModel):
     """
     s3_sse: Literal["AES256", "aws:kms"] | None = None
     s3_sse_kms_key_id: str | None = None
-    catalog: Literal["sqlite", "off"] = "off"
+    catalog: Literal["sqlite", "off"] = "sqlite"
     catalog_path: str | None = None
     catalog_dsn: SecretStr | None = None
-    """The catalog of recordings (:mod:`callpipe.catalog`): embedded SQLite, PostgreSQL with a DSN."""
+    """The catalog of recordings (:mod:`callpipe.catalog`): embedded SQLite (the default), PostgreSQL
+    with a DSN, ``off`` for the marker-file index alone."""
+    state_dir: str | None = None
+    """``CALLPIPE_STATE_DIR``: where an S3-only store's embedded catalog lives (see
+    :func:`callpipe.catalog.catalog_path`)."""
 
     @field_validator("s3_sse", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from callpipe.catalog.cataloged import CatalogStore
 from callpipe.catalog.rebuild import rebuild_catalog
 from callpipe.erasure import erase
 from callpipe.schema import RecordingMetadata
-from callpipe.storage import LocalStore, RecordingExistsError, StorageSettings, build_store
+from callpipe.storage import LocalStore, RecordingExistsError, RecordingStore, StorageSettings, build_store
 from callpipe_tests.services import fresh_postgres_database
 from callpipe_tests.storage.conftest import make_wav
 
@@ -36,7 +36,7 @@ def store(catalog: Catalog, tmp_path: Path) -> CatalogStore:
     return CatalogStore(LocalStore(tmp_path / "store"), catalog)
 
 
-def _save(store: CatalogStore, rid: str, conv: str = "conv-1", day: int = 1) -> None:
+def _save(store: RecordingStore, rid: str, conv: str = "conv-1", day: int = 1) -> None:
     meta = {"recording_id": rid, "timestamp": f"2026-03-{day:02d}T10:00:00+00:00"}
     store.save_recording(make_wav(seed=hash(rid) % 1000), conv, meta, recording_id=rid)
 
@@ -138,8 +138,36 @@ def test_erasure_removes_the_row(store: CatalogStore) -> None:
 
 
 def test_settings_build_a_catalogued_store(tmp_path: Path) -> None:
-    store = build_store(StorageSettings(local_path=str(tmp_path / "root"), catalog="sqlite"))
+    store = build_store(StorageSettings(local_path=str(tmp_path / "root")))  # on by default
     assert isinstance(store, CatalogStore)
     assert (tmp_path / "root" / "state" / "catalog.sqlite").exists()
-    off = build_store(StorageSettings(local_path=str(tmp_path / "root2")))  # off by default
+    off = build_store(StorageSettings(local_path=str(tmp_path / "root2"), catalog="off"))
     assert isinstance(off, LocalStore)
+    assert not (tmp_path / "root2" / "state").exists()
+
+
+def test_an_s3_only_catalog_lives_in_the_state_dir(tmp_path: Path) -> None:
+    from callpipe.catalog import catalog_path
+
+    s3 = StorageSettings(backend="s3", s3_bucket="calls", s3_prefix="p", state_dir=str(tmp_path / "st"))
+    where = catalog_path(s3)
+    assert where.parent == tmp_path / "st" and where.name.startswith("catalog-")
+    other = catalog_path(s3.model_copy(update={"s3_prefix": "q"}))
+    assert other != where  # one catalog per bucket and prefix
+    unset = catalog_path(s3.model_copy(update={"state_dir": None}))
+    assert not unset.is_relative_to(Path.cwd()) and unset.name == where.name
+
+
+def test_a_store_written_before_the_catalog_is_filled_at_first_open(tmp_path: Path) -> None:
+    older = LocalStore(tmp_path / "root")  # no catalog: what a store of an earlier version holds
+    _save(older, "rec-1")
+    _save(older, "rec-2")
+    older.modify_metadata("rec-2", lambda m: setattr(m, "processed", True))
+    store = build_store(StorageSettings(local_path=str(tmp_path / "root")))
+    assert isinstance(store, CatalogStore) and store.catalog.filled
+    assert [r.recording_id for r in store.list_recordings().items] == ["rec-1", "rec-2"]
+    counts = store.get_storage_stats()
+    assert (counts["recordings"], counts["processed"], counts["pending"]) == (2, 1, 1)
+    _save(older, "rec-3")  # written behind the catalog's back: only a rebuild sees it
+    again = build_store(StorageSettings(local_path=str(tmp_path / "root")))
+    assert again.get_storage_stats()["recordings"] == 2  # filled once, not walked at every open

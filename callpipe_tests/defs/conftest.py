@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from dagster_aws.s3 import S3Resource
 
+from callpipe.catalog import with_catalog
 from callpipe.defs.resources import RecordingStoreResource
 from callpipe.schema import ProcessingStatus, RecordingMetadata
-from callpipe.storage import LocalStore, RecordingStore, S3Store, make_s3_client
+from callpipe.storage import LocalStore, RecordingStore, S3Store, StorageSettings, make_s3_client
 from callpipe_tests.storage.conftest import make_wav
 
 
@@ -24,6 +25,15 @@ class StoreSetup:
     store: RecordingStore
     resource: RecordingStoreResource
     seed: int = 0
+
+    @property
+    def raw(self) -> RecordingStore:
+        """The store behind the catalog (the store itself when the catalog is off)."""
+        return getattr(self.store, "wrapped", self.store)
+
+    @property
+    def on_s3(self) -> bool:
+        return isinstance(self.raw, S3Store)
 
     def save(self, recording_id: str, timestamp: datetime, conversation_id: str = "conv-1") -> None:
         """Save a short WAV with a chosen call timestamp (aware datetime)."""
@@ -48,7 +58,19 @@ def local_setup(root: Path) -> StoreSetup:
     resource = RecordingStoreResource(
         backend="local", local_path=str(root), s3=S3Resource(region_name="us-east-1")
     )
-    return StoreSetup(LocalStore(root), resource)
+    return StoreSetup(catalogued(LocalStore(root), backend="local", local_path=str(root)), resource)
+
+
+def catalogued(store: RecordingStore, **where: str) -> RecordingStore:
+    """``store`` behind the catalog the resource opens for the same place (the environment's
+    ``CALLPIPE_CATALOG``: on by default), so that writes here are what a sensor reads."""
+    return with_catalog(store, StorageSettings.from_env().model_copy(update=where))
+
+
+@pytest.fixture
+def catalog_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CALLPIPE_CATALOG=off``: the marker-file index answers (stores of that setting)."""
+    monkeypatch.setenv("CALLPIPE_CATALOG", "off")
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -66,4 +88,5 @@ def store_setup(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSetup:
         s3_prefix="callpipe/test",
         s3=S3Resource(endpoint_url=endpoint, region_name="us-east-1"),
     )
-    return StoreSetup(S3Store(bucket, "callpipe/test", client, cache_dir=tmp_path / "cache"), resource)
+    raw = S3Store(bucket, "callpipe/test", client, cache_dir=tmp_path / "cache")
+    return StoreSetup(catalogued(raw, backend="s3", s3_bucket=bucket, s3_prefix="callpipe/test"), resource)

@@ -32,7 +32,12 @@ if __name__ == "__main__":
         assert exc.errno == errno.ENOSPC, exc
     finally:
         os.close(fd)
-    env = {**os.environ, "STORAGE_BACKEND": "local", "STORAGE_LOCAL_PATH": str(disk / "recordings")}
+    env = {
+        **os.environ,
+        "STORAGE_BACKEND": "local",
+        "STORAGE_LOCAL_PATH": str(disk / "recordings"),
+        "CALLPIPE_CATALOG": "off",  # a new catalog on a full disk would fail first: the document's write here
+    }
     cli = subprocess.run(
         [sys.executable, "-m", "callpipe.cli", "reprocess", rid], env=env, capture_output=True, text=True
     )

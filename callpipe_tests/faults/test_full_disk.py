@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from callpipe.storage import LocalStore
+from callpipe.storage import LocalStore, StorageSettings, build_store
 from callpipe_tests.faults.calls import seed_day
 from callpipe_tests.faults.conftest import temp_files
 
@@ -58,9 +58,14 @@ def test_full_filesystem_keeps_the_old_metadata(tmp_path: Path) -> None:
     assert result["unchanged"] and result["parses"] and result["temp_files"] == []
 
 
-def test_file_size_limit_keeps_the_old_metadata(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path / "recordings")
-    [rid] = seed_day(store, "2026-03-12", 1)
+@pytest.mark.parametrize("catalog", ["off", "sqlite"])
+def test_file_size_limit_keeps_the_old_metadata(tmp_path: Path, catalog: str) -> None:
+    """With the catalog on (filled by the saves before) or off, the document's write is what the
+    limit refuses: one line, exit 2, the document unchanged."""
+    root = tmp_path / "recordings"
+    store = build_store(StorageSettings(local_path=str(root), catalog=catalog))  # type: ignore[arg-type]
+    [rid] = seed_day(store, "2026-03-12", 1)  # type: ignore[arg-type]
+    store = LocalStore(root)
     [doc] = (store.root / "metadata").rglob("*.json")
     before = doc.read_bytes()
     limit = len(before) // 2  # index entries fit, the metadata document does not
@@ -69,7 +74,12 @@ def test_file_size_limit_keeps_the_old_metadata(tmp_path: Path) -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead of a kill
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "STORAGE_BACKEND": "local", "STORAGE_LOCAL_PATH": str(store.root)}
+    env = {
+        **os.environ,
+        "STORAGE_BACKEND": "local",
+        "STORAGE_LOCAL_PATH": str(store.root),
+        "CALLPIPE_CATALOG": catalog,
+    }
     cli = subprocess.run(
         [sys.executable, "-m", "callpipe.cli", "reprocess", rid],
         cwd=REPO,

@@ -158,7 +158,7 @@ def test_hung_endpoint_costs_a_save_under_3s(tmp_path: Path, s3_server: str) -> 
                 backend="both", local_path=str(tmp_path), s3_bucket="any", s3_endpoint_url=endpoint
             )
         )
-        assert isinstance(store, MirroredStore)
+        assert isinstance(store.wrapped, MirroredStore)  # type: ignore[attr-defined]  # catalog on
         hung.setblocking(False)
         connections = []
         for seed in range(2):

@@ -38,10 +38,12 @@ def _store(s3_server: str, bucket: str, tmp_path: Path, **env: str) -> S3Store:
         "S3_ENDPOINT_URL": s3_server,
         "S3_REGION": "us-east-1",
     }
+    base["CALLPIPE_STATE_DIR"] = str(tmp_path / "state")  # the S3-only store's catalog
     settings = StorageSettings.from_env({**base, "STORAGE_CACHE_DIR": str(tmp_path / "cache"), **env})
     store = build_store(settings)
-    assert isinstance(store, S3Store)
-    return store
+    assert isinstance(store.wrapped, S3Store)  # type: ignore[attr-defined]  # behind the catalog
+    assert next((tmp_path / "state").glob("catalog-*.sqlite"), None) is not None
+    return store  # type: ignore[return-value]
 
 
 def test_sse_s3_on_every_object(s3_server: str, s3_client: Any, bucket: str, tmp_path: Path) -> None:
