@@ -29,8 +29,14 @@ class ParquetCategories(CategoryTablesMixin):
 
     @contextlib.contextmanager
     def _category_read(self) -> Iterator[Any]:
-        conn = self.listing.conn()
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'category_rules'").fetchone()
+        try:
+            conn = self.listing.conn()
+        except FileNotFoundError:  # no day written yet: no categories, no matches
+            conn = None
+        found = (
+            conn is not None
+            and conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'category_rules'").fetchone()
+        )
         if found:
             yield conn
             return

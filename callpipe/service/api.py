@@ -110,7 +110,9 @@ async def create_recording(
     try:
         parsed = parse_fields(fields, audio.filename)
         if idempotency_key is None:
-            return JSONResponse(await ingest(request.app.state.recorder, data, parsed), status_code=201)
+            stored = await ingest(request.app.state.recorder, data, parsed)
+            request.app.state.stats_cache.queue.invalidate()  # stats agree with the list at once
+            return JSONResponse(stored, status_code=201)
         result, replayed = await ingest_once(
             request.app.state.recorder,
             request.app.state.idempotency,
@@ -121,6 +123,7 @@ async def create_recording(
         )
     except IngestError as exc:
         raise HTTPException(status_code=exc.status, detail=exc.message) from None
+    request.app.state.stats_cache.queue.invalidate()
     return JSONResponse(result, status_code=200 if replayed else 201)
 
 

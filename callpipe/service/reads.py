@@ -100,6 +100,11 @@ class TTLCache:
                 self._at = time.monotonic()
             return self._value
 
+    def invalidate(self) -> None:
+        """Forget the value: the next ``get`` recomputes it (a call was just stored here)."""
+        with self._lock:
+            self._value = None
+
 
 class BackgroundValue:
     """A value recomputed in a background thread when older than ``ttl``; readers never wait:

@@ -73,7 +73,7 @@ def test_a_half_saved_call_is_never_listed_and_a_stored_one_is_at_once(tmp_path:
     finally:
         parked.kill()  # kill -9 mid-save
 
-    server = Server(root, CALLPIPE_STATS_CACHE_SECONDS="0").start()  # the next start sweeps the save
+    server = Server(root).start()  # the next start sweeps the save; default stats cache (a 201 clears it)
     try:
         assert _listed(server) == [] and _queue(server)["total_recordings"] == 0
         assert not any((root / "recordings" / "audio").rglob("*.wav"))
