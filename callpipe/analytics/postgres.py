@@ -30,20 +30,20 @@ from callpipe.analytics.columns import TABLES, normalize_text
 from callpipe.analytics.queries import (
     JSON_COLUMNS,
     LIST_ORDER,
+    TABLE_KEYS,
     AnalyticsQueryError,
     SqlReads,
     create_table_sql,
+    encode_cursor_offset,
     list_calls_sql,
+    offset_cursor,
     page,
     sql_type,
 )
+from callpipe.faultpoints import park
 
 ERASURE_LOCK = 0x63616C6C  # advisory lock key shared by writers, taken alone by an erasure
-KEYS = {
-    "calls": "recording_id",
-    "turns": "recording_id, turn_index",
-    "entities": "recording_id, entity_index",
-}
+KEYS = TABLE_KEYS
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_by_date ON calls (call_date)",
     "CREATE INDEX IF NOT EXISTS calls_by_start ON calls (call_start_utc DESC, recording_id DESC)",
@@ -116,10 +116,12 @@ class PostgresAnalyticsStore(SqlReads):
             wrong = {str(r.get("call_date")) for r in rows} - {day.isoformat()}
             if wrong:
                 raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
+        self._point("documents-read")
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ERASURE_LOCK])
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [day.toordinal()])
             ids = sorted({str(r["recording_id"]) for rows in (calls, turns, entities) for r in rows})
+            # READ COMMITTED: this sees every erasure committed before the lock was granted
             cur.execute("SELECT recording_id FROM erased_recordings WHERE recording_id = ANY(%s)", [ids])
             erased = {r[0] for r in cur.fetchall()}
             if erased:
@@ -148,8 +150,13 @@ class PostgresAnalyticsStore(SqlReads):
             self._put_aggregate(cur, day.isoformat(), calls)
             for old in moved_from:
                 self._recompute_aggregate(cur, old)
-            if self.hook is not None:
-                self.hook("rows-written")
+            self._point("rows-written")
+
+    def _point(self, point: str) -> None:
+        """A named point of a write: the test hook, and :func:`callpipe.faultpoints.park`."""
+        if self.hook is not None:
+            self.hook(point)
+        park(f"tables:{point}")
 
     def _put_aggregate(self, cur: Any, day: str, calls: list[dict[str, Any]]) -> None:
         doc = json.dumps(day_aggregate(day, calls), default=str)
@@ -233,9 +240,7 @@ class PostgresAnalyticsStore(SqlReads):
         if not words:
             sql, params = list_calls_sql(limit=limit, cursor=cursor, **filters)
             return page(self._query(sql, params), limit)
-        from callpipe.analytics.duck import _offset_cursor, encode_cursor_offset
-
-        offset = _offset_cursor(cursor) if cursor else 0
+        offset = offset_cursor(cursor) if cursor else 0
         sql, params = list_calls_sql(limit=limit, **filters)
         base, _ = sql.split(f" {LIST_ORDER}", 1)
         tsq = "plainto_tsquery('spanish', ?)"
