@@ -77,16 +77,35 @@ class PostgresAnalyticsStore(SqlReads):
         self.hook: Callable[[str], None] | None = None
         self._pool = ThreadedConnectionPool(1, pool_size, dsn, options="-c timezone=UTC")
         if not read_only:
-            with self._conn() as conn, conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK + 1])  # one schema migrator
-                for table, columns in TABLES.items():
-                    cur.execute(create_table_sql(table, columns, "postgres"))
-                    for name, kind, _ in columns:  # tables made by an older version gain new columns
-                        kind_sql = sql_type(kind, "postgres")
-                        cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind_sql}")
-                    _primary_key(cur, table)
-                for statement in _INDEXES:
-                    cur.execute(statement)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables, once per schema version: a store opened on a current
+        schema takes no table lock (DDL would wait for a day write in flight, and stall readers)."""
+        version = _schema_version()
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK + 1])  # one schema migrator
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS analytics_schema (id INT PRIMARY KEY, version TEXT NOT NULL)"
+            )
+            cur.execute("SELECT version FROM analytics_schema WHERE id = 1")
+            found = cur.fetchone()
+            if found and found[0] == version:
+                return
+            for table, columns in TABLES.items():
+                cur.execute(create_table_sql(table, columns, "postgres"))
+                for name, kind, _ in columns:  # tables made by an older version gain new columns
+                    cur.execute(
+                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {sql_type(kind, 'postgres')}"
+                    )
+                _primary_key(cur, table)
+            for statement in _INDEXES:
+                cur.execute(statement)
+            cur.execute(
+                "INSERT INTO analytics_schema (id, version) VALUES (1, %s)"
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                [version],
+            )
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -109,6 +128,7 @@ class PostgresAnalyticsStore(SqlReads):
         filed under another date), insert these, store the day's aggregate."""
         if self.read_only:
             raise PermissionError("analytics store opened read-only")
+        from psycopg2.errors import UniqueViolation
         from psycopg2.extras import Json, execute_values
 
         day = date.fromisoformat(call_date)
@@ -143,10 +163,13 @@ class PostgresAnalyticsStore(SqlReads):
                     [Json(_json(row.get(n))) if n in JSON_COLUMNS else row.get(n) for n in names]
                     for row in rows
                 ]
-                if values:
-                    execute_values(
-                        cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
-                    )
+                try:
+                    if values:
+                        execute_values(
+                            cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
+                        )
+                except UniqueViolation:  # the primary key: one row per key
+                    raise ValueError(f"{table} rows of {day} repeat a key ({KEYS[table]})") from None
             self._put_aggregate(cur, day.isoformat(), calls)
             for old in moved_from:
                 self._recompute_aggregate(cur, old)
@@ -291,6 +314,14 @@ class PostgresAnalyticsStore(SqlReads):
     def close(self) -> None:
         """Close the pool's connections."""
         self._pool.closeall()
+
+
+def _schema_version() -> str:
+    """A digest of every table, column, key and index definition."""
+    import hashlib
+
+    ddl = [create_table_sql(t, c, "postgres", key=TABLE_KEYS[t]) for t, c in TABLES.items()]
+    return hashlib.sha256("\n".join([*ddl, *_INDEXES]).encode()).hexdigest()[:16]
 
 
 def _json(value: Any) -> Any:
