@@ -208,10 +208,10 @@ class ParquetAnalyticsStore:
             path = self.day_path(table, day)
             rows = self._read(path) if path.is_file() else []
             kept = [r for r in rows if r["recording_id"] not in ids]
-            if table == "calls":
-                kept_calls = [decode_json_columns(r) for r in kept]
             if len(kept) != len(rows):
                 tmps.append((self._write_tmp(table, day, kept), path))
+            if table == "calls":  # decoded in place: after the file is written
+                kept_calls = [decode_json_columns(r) for r in kept]
         return tmps, kept_calls
 
     def _mirror(self, day: str, tables: list[str]) -> None:
