@@ -226,22 +226,17 @@ class Listing:
 
     def erased_day(self, recording_id: str) -> str | None:
         """The call date an erased id's rows were filed under (``None``: not erased, or unknown)."""
-        row = (
-            self.conn()
-            .execute("SELECT call_date FROM erased WHERE recording_id = ?", [recording_id])
-            .fetchone()
-        )
-        return row[0] if row else None
+        return self._call_date("erased", recording_id)
 
     # --- reading ---------------------------------------------------------------------------------
 
     def day_of(self, recording_id: str) -> str | None:
         """The call date of a listed recording."""
-        row = (
-            self.conn()
-            .execute("SELECT call_date FROM calls WHERE recording_id = ?", [recording_id])
-            .fetchone()
-        )
+        return self._call_date("calls", recording_id)
+
+    def _call_date(self, table: str, recording_id: str) -> str | None:
+        sql = f"SELECT call_date FROM {table} WHERE recording_id = ?"
+        row = self.conn().execute(sql, [recording_id]).fetchone()
         return row[0] if row else None
 
     def get(self, recording_id: str) -> dict[str, Any] | None:
