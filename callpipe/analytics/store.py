@@ -175,7 +175,9 @@ def remove_recordings(store: object, recording_ids: list[str], url: str | None =
     how many of them had rows."""
     if not recording_ids:
         return 0
-    # even where no table was ever written: the tombstone stops a first day run in flight
+    configured = url if url is not None else os.environ.get(ANALYTICS_ENV, "")
+    if not configured.strip() and not _tables_root(store).exists():
+        return 0  # no tables were ever written here: nothing to remove, and nothing to create
     writer = open_analytics_store(url, store=store)
     try:
         return sum(1 for rid in recording_ids if writer.remove_recording(rid))

@@ -26,10 +26,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callpipe.analytics import TABLES, open_analytics_store, rows_for_day
-from callpipe.analytics.store import default_root
 from callpipe.analytics.synthetic import generated_call
 from callpipe.faultpoints import PARK_ENV, READY_ENV, RESUME_ENV
-from callpipe.service import create_app
 from callpipe.storage import LocalStore
 from callpipe_tests.service.conftest import auth, client_for, make_settings
 from callpipe_tests.storage.conftest import make_wav
@@ -40,13 +38,11 @@ DAY_RUN = """
 import sys
 from datetime import UTC, datetime, timedelta
 from callpipe.analytics import open_analytics_store, rows_for_day
-from callpipe.faultpoints import park
 from callpipe.storage import LocalStore
 from callpipe.summary import day_documents
 store, url, day = LocalStore(sys.argv[1]), sys.argv[2], sys.argv[3]
 start = datetime.fromisoformat(day).replace(tzinfo=UTC)
 docs, _ = day_documents(store, start, start + timedelta(days=1))
-park("tables:documents-read")  # as in call_analytics: before the tables are opened (replace_day parks too)
 writer = open_analytics_store(url)
 writer.replace_day(day, *rows_for_day(docs))
 writer.close()
@@ -228,26 +224,6 @@ def test_erasure_while_a_day_run_writes(
     assert not eraser.is_alive()
     assert answer["body"]["complete"] is True
     _assert_gone(url, victim, word, set(ids) - {victim})
-
-
-def test_erasure_before_the_first_day_write_ever(
-    tmp_path: Path, store: LocalStore, url: str, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No table exists yet when the erasure runs; the first day run, already reading, writes later.
-    Embedded: the tables' default place beside the store (``tmp_path/analytics``), as served."""
-    monkeypatch.delenv("CALLPIPE_ANALYTICS_DB", raising=False)
-    served = None if backend == "duckdb" else url
-    assert backend == "postgres" or Path(url) == tmp_path / "analytics" == default_root(local_root=store.root)
-    rng = random.Random(5)
-    docs = [generated_call(i, DAY, rng) for i in range(3)]
-    for i, doc in enumerate(docs):
-        store.save_recording(make_wav(seconds=0.5, seed=i), doc.conversation_id, doc, "wav", doc.recording_id)
-    victim = docs[1].recording_id
-    run = ParkedDayRun(tmp_path, store, url, "tables:documents-read")
-    with TestClient(create_app(make_settings(tmp_path), store, analytics_url=served)) as client:
-        assert _delete(client, victim)["complete"] is True
-    assert run.resume() == 3
-    assert all(victim not in ids and len(ids) == 2 for ids in _stored_ids(url).values())
 
 
 def _refuse_tombstones(url: str) -> None:
