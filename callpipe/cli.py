@@ -296,9 +296,13 @@ def cmd_erase(args: argparse.Namespace) -> int:
         )
     result = receipt.to_dict()
     result["analytics"] = _erase_analytics_rows(store, [r.recording_id for r in receipt.recordings])
+    result["complete"] = receipt.complete and not result["analytics"].get("rows_remain", True)
     _print_json(result)
-    if receipt.complete:
+    if result["complete"]:
         return 0
+    if receipt.complete:
+        sys.stderr.write("callpipe: erasure incomplete (analytics rows remain); run the same erase again\n")
+        return 1
     first = next((r.error for r in receipt.recordings if r.error), None) or receipt.errors[0]
     sys.stderr.write(
         f"callpipe: erasure incomplete ({first.splitlines()[0]}); "
@@ -309,10 +313,14 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 def _erase_analytics_rows(store: RecordingStore, recording_ids: list[str]) -> dict[str, Any]:
     """The erased calls leave the analytics tables now, not at their day's next run."""
-    from callpipe.analytics import remove_recordings
+    from callpipe.analytics import remaining_recordings, remove_recordings
 
     try:
-        return {"recordings_with_rows_removed": remove_recordings(store, recording_ids)}
+        removed = remove_recordings(store, recording_ids)
+        return {
+            "recordings_with_rows_removed": removed,
+            "rows_remain": remaining_recordings(store, recording_ids),
+        }
     except Exception as exc:  # the erasure itself stands: say what is left
         sys.stderr.write(f"callpipe: analytics rows of the erased calls not removed ({type(exc).__name__})\n")
         return {"recordings_with_rows_removed": 0, "error": "analytics tables unavailable; rows remain"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,7 @@ def test_cli_erase_removes_the_calls_analytics_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from callpipe.analytics import open_analytics_store, rows_for_day
+    from callpipe.analytics.store import default_root
 
     root = tmp_path / "recordings"
     monkeypatch.setenv("STORAGE_BACKEND", "local")
@@ -290,10 +292,19 @@ def test_cli_erase_removes_the_calls_analytics_rows(
 
     code, out, err = run_cli(["erase", "--recording-id", "rec-row"], capsys)
     assert code == 0 and err == ""
-    assert json.loads(out)["analytics"] == {"recordings_with_rows_removed": 1}
+    assert json.loads(out)["analytics"] == {"recordings_with_rows_removed": 1, "rows_remain": []}
+    assert json.loads(out)["complete"] is True
     tables = open_analytics_store(local_root=root, read_only=True)
     try:
         assert tables.get_call("rec-row") is None and tables.call_turns("rec-row") == []
         assert tables.get_call("rec-kept") is not None  # only the erased call leaves the tables
     finally:
         tables.close()
+    # the tables refuse the next erasure (a trigger): the audio goes, the receipt says rows remain
+    db = sqlite3.connect(default_root(local_root=root) / "listing.sqlite")
+    with db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON erased BEGIN SELECT RAISE(ABORT, 'no'); END")
+    db.close()
+    code, out, err = run_cli(["erase", "--recording-id", "rec-kept"], capsys)
+    assert code == 1 and json.loads(out)["complete"] is False
+    assert "rows remain" in json.loads(out)["analytics"]["error"] and "analytics" in err

@@ -27,7 +27,8 @@ VARIABLE = re.compile(
     r"(STORAGE|S3|CALLPIPE|BATCH|ONLINE|OFFLINE|DAGSTER_PG|CELERY|PII|RETENTION)_[A-Z0-9_]+|DAGSTER_HOME"
 )
 NOT_READ_BY_CALLPIPE = {"CALLPIPE_FUZZ_PROFILE", "CALLPIPE_FUZZ_SCALE"}  # test-suite knobs
-TEST_HOOKS = {"CALLPIPE_FAULT_PARK", "CALLPIPE_FAULT_READY"}  # callpipe/faultpoints.py, inert unless set
+# callpipe/faultpoints.py, inert unless set
+TEST_HOOKS = {"CALLPIPE_FAULT_PARK", "CALLPIPE_FAULT_READY", "CALLPIPE_FAULT_RESUME"}
 
 
 def _string_constants() -> set[str]:

@@ -13,13 +13,16 @@ Nothing is copied into memory: a list, a search, the dashboard and stats read in
 rows (the dashboard reads the per-day aggregates written with each day); a call's page reads
 that call's rows from its own day's files through DuckDB. Memory does not grow with history.
 
-Writes (a day, an erasure) are serialised across processes by ``ROOT/.write.lock`` (``flock``).
-A day write, inside the lock: drops the ids in the tombstone, writes the three day files to
-temporary names, renames them over ``part.parquet`` (atomic; a reader holding the old file keeps
-the old inode) and commits the day's listing, search and aggregate rows; a call whose call date
-moved is removed from its old day. An erasure, inside the same lock, adds the id to the tombstone
-first, then rewrites only its own day's files and rows: a run that read the documents before the
-erasure cannot write the call back. Its cost is that of one day, whatever the history.
+Writes (a day, an erasure) are serialised across processes by ``ROOT/.write.lock`` (``flock``);
+no Parquet file is written outside it. A day write, inside the lock: drops the ids in the
+tombstone, writes the day's files (and those of the days its calls moved from, without them) to
+temporary names, then in one listing transaction replaces the day's listing, search and
+aggregate rows and renames the files over ``part.parquet``. An erasure, inside the same lock,
+commits the id to the tombstone (with its call date) first, then rewrites only that day's files
+and rows: a run that read the documents before the erasure cannot write the call back, one that
+was writing finishes first and is undone. Keys: one ``calls`` row per ``recording_id`` (the
+listing's PRIMARY KEY; a call filed under another date is moved, never duplicated), and the
+tables' keys (:data:`~callpipe.analytics.queries.TABLE_KEYS`) enforced when a day file is written.
 
 Anyone can read the files directly, e.g. ``duckdb -c "SELECT * FROM read_parquet(
 'data/analytics/calls/*/*.parquet', hive_partitioning=true)"``.
@@ -45,33 +48,28 @@ from callpipe.analytics.categorize import day_matches, parsed
 from callpipe.analytics.columns import TABLES
 from callpipe.analytics.duck_categories import ParquetCategories
 from callpipe.analytics.listing import FILTERS, Listing, fts_query, start_us
+from callpipe.analytics.parquet_io import array_type, connect, discard, fetch_rows, install, quote
 from callpipe.analytics.queries import (
     CATEGORY_FILTER,
     STATUSES,
+    TABLE_KEYS,
     AnalyticsQueryError,
     create_table_sql,
     decode_cursor,
     decode_json_columns,
     encode_cursor,
+    encode_cursor_offset,
+    offset_cursor,
 )
+from callpipe.faultpoints import park
 
 PART = "part.parquet"
 LISTING = "listing.sqlite"
 LOCK = ".write.lock"
 WriteHook = Callable[[str], None]
-"""Called at named points of a write (``"files-written"``: the day's files are written, nothing
-renamed or committed yet); tests pause a writer there to interleave an erasure."""
-
-
-def _connect() -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect(":memory:", config={"threads": 1, "memory_limit": "256MB"})
-    conn.execute("SET TimeZone = 'UTC'")
-    return conn
-
-
-def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+"""Called at named points of a write (``"documents-read"``: rows given, no lock taken yet;
+``"files-written"``: the day's files are written, nothing renamed or committed yet); tests pause
+a writer there to interleave an erasure (other processes: :mod:`callpipe.faultpoints`)."""
 
 
 class ParquetAnalyticsStore(ParquetCategories):
@@ -87,7 +85,7 @@ class ParquetAnalyticsStore(ParquetCategories):
             for table in TABLES:
                 (self.root / table).mkdir(parents=True, exist_ok=True)
         self._listing: Listing | None = None
-        self._duck = _connect()
+        self._duck = connect()
         self._duck_lock = threading.Lock()
 
     @property
@@ -118,9 +116,11 @@ class ParquetAnalyticsStore(ParquetCategories):
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _hook(self, point: str) -> None:
+    def _point(self, point: str) -> None:
+        """A named point of a write: the test hook, and :func:`callpipe.faultpoints.park`."""
         if self.hook is not None:
             self.hook(point)
+        park(f"tables:{point}")
 
     def replace_day(
         self,
@@ -135,90 +135,93 @@ class ParquetAnalyticsStore(ParquetCategories):
             wrong = {str(r.get("call_date")) for r in rows} - {day}
             if wrong:
                 raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
+        self._point("documents-read")
         with self._locked():
             listing = self.listing
-            ids = {str(r["recording_id"]) for r in calls} | {str(r["recording_id"]) for r in turns}
+            ids = {str(r["recording_id"]) for rows in (calls, turns, entities) for r in rows}
             erased = listing.erased_among(ids)
             if erased:
                 calls, turns, entities = (
                     [r for r in rows if r["recording_id"] not in erased] for rows in (calls, turns, entities)
                 )
-            moved: dict[str, list[str]] = {}
+            moved: dict[str, set[str]] = {}
             for rid, old_day in listing.days_of(r["recording_id"] for r in calls).items():
                 if old_day != day:
-                    moved.setdefault(old_day, []).append(rid)
+                    moved.setdefault(old_day, set()).add(rid)
             tmps = [
                 (self._write_tmp(t, day, rows), self.day_path(t, day))
                 for t, rows in (("turns", turns), ("entities", entities), ("calls", calls))
             ]
-            self._hook("files-written")
+            olds = {old: self._without(old, rids) for old, rids in sorted(moved.items())}
+            tmps += [pair for old_tmps, _ in olds.values() for pair in old_tmps]
+            self._point("files-written")
             conn = listing.conn()
             try:
-                with conn:
+                with conn:  # the listing of both days and the files change together
                     listing.replace_day(conn, day, calls, day_aggregate(day, calls))
                     rules = parsed(category_tables.rules(conn))  # the categories stage, same transaction
                     category_tables.replace_calls_matches(
                         conn, day, [str(r["recording_id"]) for r in calls],
                         day_matches(rules, day, calls, turns, entities),
                     )
-                    for tmp, target in tmps:
-                        os.replace(tmp, target)
-                        _fsync_dir(target.parent)
+                    for old, (_, kept) in olds.items():
+                        listing.put_aggregate(conn, old, day_aggregate(old, kept))
+                    install(tmps)
             finally:
-                for tmp, _ in tmps:
-                    tmp.unlink(missing_ok=True)
-            self._mirror(day, [t for t in TABLES])
-            for old_day, rids in moved.items():
-                self._drop_from_day(old_day, set(rids))
+                discard(tmps)
+            self._mirror(day, list(TABLES))
+            for old, (old_tmps, _) in olds.items():
+                self._mirror(old, [target.parent.parent.name for _, target in old_tmps])
 
     def remove_recording(self, recording_id: str) -> bool:
         """Erase one recording: tombstone it, then rewrite only its day's files and rows; whether
         any held it."""
         with self._locked():
             listing = self.listing
+            day = listing.day_of(recording_id) or listing.erased_day(recording_id)
             conn = listing.conn()
-            with conn:
-                listing.tombstone(conn, recording_id)
-            day = listing.day_of(recording_id)
-            found = False
-            days = {day} if day else set()
-            for d in days:
-                found = self._drop_from_day(d, {recording_id}) or found
-            with conn:
-                found = listing.delete_ids(conn, [recording_id]) > 0 or found
+            with conn:  # committed first: from now on no write can put the id back
+                listing.tombstone(conn, recording_id, day)
+            if day is None:
+                return False
+            tmps, kept = self._without(day, {recording_id})
+            try:
+                with conn:
+                    found = listing.delete_ids(conn, [recording_id]) > 0 or bool(tmps)
+                    listing.put_aggregate(conn, day, day_aggregate(day, kept))
+                    install(tmps)
+            finally:
+                discard(tmps)
+            self._mirror(day, [target.parent.parent.name for _, target in tmps])
             return found
 
     def has_rows(self, recording_id: str) -> bool:
-        """Whether any table, index or search row of ``recording_id`` remains (erasure's check)."""
-        day = self.listing.day_of(recording_id)
-        return day is not None
+        """Whether any table, index or search row of ``recording_id`` remains (erasure's check):
+        its listing row, else a row in the day files it was filed under (those only)."""
+        try:
+            listing = self.listing
+        except FileNotFoundError:
+            return False
+        day = listing.day_of(recording_id)
+        if day is not None:
+            return True
+        day = listing.erased_day(recording_id)
+        return day is not None and any(self._read(self.day_path(t, day), recording_id) for t in TABLES)
 
-    def _drop_from_day(self, day: str, ids: set[str]) -> bool:
-        """Rewrite one day's files without ``ids`` and recompute its aggregate (lock held)."""
-        found = False
+    def _without(self, day: str, ids: set[str]) -> tuple[list[tuple[Path, Path]], list[dict[str, Any]]]:
+        """The day's files rewritten without ``ids`` under temporary names (``(temp, target)``
+        for each that held one) and the day's ``calls`` rows kept."""
+        tmps: list[tuple[Path, Path]] = []
         kept_calls: list[dict[str, Any]] = []
         for table in TABLES:
             path = self.day_path(table, day)
-            if not path.is_file():
-                continue
-            rows = self._read(path)
+            rows = self._read(path) if path.is_file() else []
             kept = [r for r in rows if r["recording_id"] not in ids]
-            if table == "calls":
-                kept_calls = kept
-            if len(kept) == len(rows):
-                continue
-            found = True
-            tmp = self._write_tmp(table, day, kept)
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-            self._mirror(day, [table])
-        conn = self.listing.conn()
-        with conn:
-            self.listing.delete_ids(conn, sorted(ids))
-            self.listing.put_aggregate(
-                conn, day, day_aggregate(day, [decode_json_columns(r) for r in kept_calls])
-            )
-        return found
+            if len(kept) != len(rows):
+                tmps.append((self._write_tmp(table, day, kept), path))
+            if table == "calls":  # decoded in place: after the file is written
+                kept_calls = [decode_json_columns(r) for r in kept]
+        return tmps, kept_calls
 
     def _mirror(self, day: str, tables: list[str]) -> None:
         if self.mirror is not None:
@@ -226,7 +229,7 @@ class ParquetAnalyticsStore(ParquetCategories):
                 self.mirror.put(table, day, self.day_path(table, day))
 
     def _read(self, path: Path, recording_id: str | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT * FROM read_parquet('{_quote(path)}', hive_partitioning=false)"
+        sql = f"SELECT * FROM read_parquet('{quote(path)}', hive_partitioning=false)"
         params: list[Any] = []
         if recording_id is not None:
             sql += " WHERE recording_id = ?"
@@ -234,7 +237,7 @@ class ParquetAnalyticsStore(ParquetCategories):
         with self._duck_lock:
             cursor = self._duck.cursor()
         try:
-            return _rows(cursor.execute(sql, params))
+            return fetch_rows(cursor.execute(sql, params))
         except duckdb.IOException:
             return []
         finally:
@@ -245,18 +248,21 @@ class ParquetAnalyticsStore(ParquetCategories):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{PART}.{uuid.uuid4().hex}.tmp")
         columns = TABLES[table]
-        conn = _connect()
+        conn = connect()
         try:
-            conn.execute(create_table_sql("day", columns, "duckdb"))
+            conn.execute(create_table_sql("day", columns, "duckdb", key=TABLE_KEYS[table]))
             if rows:
                 values = [[row.get(name) for row in rows] for name, _, _ in columns]
                 selects = ", ".join(
-                    f"unnest(${i + 1}::{_array_type(kind)})" for i, (_, kind, _) in enumerate(columns)
+                    f"unnest(${i + 1}::{array_type(kind)})" for i, (_, kind, _) in enumerate(columns)
                 )
-                conn.execute(f"INSERT INTO day SELECT {selects}", values)
+                try:
+                    conn.execute(f"INSERT INTO day SELECT {selects}", values)
+                except duckdb.ConstraintException:  # the key is enforced: one row per key
+                    raise ValueError(f"{table} rows of {day} repeat a key ({TABLE_KEYS[table]})") from None
             order = "call_start_utc DESC, recording_id" if table == "calls" else "recording_id, turn_index"
             conn.execute(
-                f"COPY (SELECT * FROM day ORDER BY {order}) TO '{_quote(tmp)}'"
+                f"COPY (SELECT * FROM day ORDER BY {order}) TO '{quote(tmp)}'"
                 " (FORMAT parquet, ROW_GROUP_SIZE 8192)"
             )
         finally:
@@ -313,7 +319,7 @@ class ParquetAnalyticsStore(ParquetCategories):
         offset, after = 0, None
         if cursor:
             if match is not None:
-                offset = _offset_cursor(cursor)
+                offset = offset_cursor(cursor)
             else:
                 start, rid = decode_cursor(cursor)
                 after = (start_us(start), rid)
@@ -392,48 +398,3 @@ class ParquetAnalyticsStore(ParquetCategories):
         if self._listing is not None:
             self._listing.close()
         self._duck.close()
-
-
-def encode_cursor_offset(offset: int) -> str:
-    """The cursor of a ranked search page (its offset)."""
-    import base64
-    import json
-
-    return base64.urlsafe_b64encode(json.dumps(["rank", offset]).encode()).decode().rstrip("=")
-
-
-def _offset_cursor(cursor: str) -> int:
-    import base64
-    import binascii
-    import json
-
-    try:
-        kind, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if kind != "rank" or not isinstance(offset, int) or not 0 <= offset <= 1_000_000:
-            raise ValueError(cursor)
-        return offset
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise AnalyticsQueryError("invalid cursor: pass the next_cursor of a previous page") from None
-
-
-def _array_type(portable: str) -> str:
-    from callpipe.analytics.queries import sql_type
-
-    return sql_type(portable, "duckdb") + "[]"
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -6,7 +6,9 @@ reads on every request, indexed, so that no request depends on how much history 
 - ``calls_fts``: an FTS5 index (``unicode61 remove_diacritics 2``) over each call's redacted
   words, ``rowid`` = the ``calls`` row's; searches are ranked by ``bm25``;
 - ``day_aggregates``: the per-day aggregate documents (:mod:`callpipe.analytics.aggregates`);
-- ``erased``: the tombstone of erased recording ids; a day write drops them in the same lock;
+- ``erased``: the tombstone of erased recording ids (and the call date their rows were filed
+  under, so that a check or a retry opens that day's files only); a day write drops them in the
+  same lock.
 - ``call_categories``, ``category_rules``, ``category_progress``: the categories stage
   (:mod:`callpipe.analytics.category_tables`).
 
@@ -48,7 +50,8 @@ SCHEMA = (
     ),
     "CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5(body, tokenize='unicode61 remove_diacritics 2')",
     "CREATE TABLE IF NOT EXISTS day_aggregates (call_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS erased (recording_id TEXT PRIMARY KEY, erased_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS erased (recording_id TEXT PRIMARY KEY, erased_at TEXT NOT NULL,"
+    " call_date TEXT)",
     *category_tables.schema(postgres=False),
 )
 
@@ -111,6 +114,8 @@ class Listing:
                 _add_outcome_column(conn)
                 for statement in SCHEMA[1:]:
                     conn.execute(statement)
+                if "call_date" not in {row[1] for row in conn.execute("PRAGMA table_info(erased)")}:
+                    conn.execute("ALTER TABLE erased ADD COLUMN call_date TEXT")
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection."""
@@ -215,22 +220,28 @@ class Listing:
             [day, json.dumps(aggregate, default=str)],
         )
 
-    def tombstone(self, conn: sqlite3.Connection, recording_id: str) -> None:
-        """Add an id to the tombstone."""
+    def tombstone(self, conn: sqlite3.Connection, recording_id: str, call_date: str | None) -> None:
+        """Add an id to the tombstone, with the call date its rows are filed under when known."""
         conn.execute(
-            "INSERT OR IGNORE INTO erased (recording_id, erased_at) VALUES (?, ?)",
-            [recording_id, datetime.now(UTC).isoformat(timespec="seconds")],
+            "INSERT INTO erased (recording_id, erased_at, call_date) VALUES (?, ?, ?)"
+            " ON CONFLICT (recording_id)"
+            " DO UPDATE SET call_date = coalesce(excluded.call_date, erased.call_date)",
+            [recording_id, datetime.now(UTC).isoformat(timespec="seconds"), call_date],
         )
+
+    def erased_day(self, recording_id: str) -> str | None:
+        """The call date an erased id's rows were filed under (``None``: not erased, or unknown)."""
+        return self._call_date("erased", recording_id)
 
     # --- reading ---------------------------------------------------------------------------------
 
     def day_of(self, recording_id: str) -> str | None:
         """The call date of a listed recording."""
-        row = (
-            self.conn()
-            .execute("SELECT call_date FROM calls WHERE recording_id = ?", [recording_id])
-            .fetchone()
-        )
+        return self._call_date("calls", recording_id)
+
+    def _call_date(self, table: str, recording_id: str) -> str | None:
+        sql = f"SELECT call_date FROM {table} WHERE recording_id = ?"
+        row = self.conn().execute(sql, [recording_id]).fetchone()
         return row[0] if row else None
 
     def get(self, recording_id: str) -> dict[str, Any] | None:

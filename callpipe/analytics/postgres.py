@@ -33,20 +33,20 @@ from callpipe.analytics.columns import TABLES, normalize_text
 from callpipe.analytics.queries import (
     JSON_COLUMNS,
     LIST_ORDER,
+    TABLE_KEYS,
     AnalyticsQueryError,
     SqlReads,
     create_table_sql,
+    encode_cursor_offset,
     list_calls_sql,
+    offset_cursor,
     page,
     sql_type,
 )
+from callpipe.faultpoints import park
 
 ERASURE_LOCK = 0x63616C6C  # advisory lock key shared by writers, taken alone by an erasure
-KEYS = {
-    "calls": "recording_id",
-    "turns": "recording_id, turn_index",
-    "entities": "recording_id, entity_index",
-}
+KEYS = TABLE_KEYS
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_by_date ON calls (call_date)",
     "CREATE INDEX IF NOT EXISTS calls_by_start ON calls (call_start_utc DESC, recording_id DESC)",
@@ -86,16 +86,35 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
         self.hook: Callable[[str], None] | None = None
         self._pool = ThreadedConnectionPool(1, pool_size, dsn, options="-c timezone=UTC")
         if not read_only:
-            with self._conn() as conn, conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK + 1])  # one schema migrator
-                for table, columns in TABLES.items():
-                    cur.execute(create_table_sql(table, columns, "postgres"))
-                    for name, kind, _ in columns:  # tables made by an older version gain new columns
-                        kind_sql = sql_type(kind, "postgres")
-                        cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind_sql}")
-                    _primary_key(cur, table)
-                for statement in _INDEXES:
-                    cur.execute(statement)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables, once per schema version: a store opened on a current
+        schema takes no table lock (DDL would wait for a day write in flight, and stall readers)."""
+        version = _schema_version()
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [ERASURE_LOCK + 1])  # one schema migrator
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS analytics_schema (id INT PRIMARY KEY, version TEXT NOT NULL)"
+            )
+            cur.execute("SELECT version FROM analytics_schema WHERE id = 1")
+            found = cur.fetchone()
+            if found and found[0] == version:
+                return
+            for table, columns in TABLES.items():
+                cur.execute(create_table_sql(table, columns, "postgres"))
+                for name, kind, _ in columns:  # tables made by an older version gain new columns
+                    cur.execute(
+                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {sql_type(kind, 'postgres')}"
+                    )
+                _primary_key(cur, table)
+            for statement in _INDEXES:
+                cur.execute(statement)
+            cur.execute(
+                "INSERT INTO analytics_schema (id, version) VALUES (1, %s)"
+                " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                [version],
+            )
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[Any]:
@@ -118,6 +137,7 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
         filed under another date), insert these, store the day's aggregate."""
         if self.read_only:
             raise PermissionError("analytics store opened read-only")
+        from psycopg2.errors import UniqueViolation
         from psycopg2.extras import Json, execute_values
 
         day = date.fromisoformat(call_date)
@@ -125,10 +145,12 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
             wrong = {str(r.get("call_date")) for r in rows} - {day.isoformat()}
             if wrong:
                 raise ValueError(f"{table} rows for {sorted(wrong)} given to replace_day({day})")
+        self._point("documents-read")
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ERASURE_LOCK])
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [day.toordinal()])
             ids = sorted({str(r["recording_id"]) for rows in (calls, turns, entities) for r in rows})
+            # READ COMMITTED: this sees every erasure committed before the lock was granted
             cur.execute("SELECT recording_id FROM erased_recordings WHERE recording_id = ANY(%s)", [ids])
             erased = {r[0] for r in cur.fetchall()}
             if erased:
@@ -150,10 +172,13 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
                     [Json(_json(row.get(n))) if n in JSON_COLUMNS else row.get(n) for n in names]
                     for row in rows
                 ]
-                if values:
-                    execute_values(
-                        cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
-                    )
+                try:
+                    if values:
+                        execute_values(
+                            cur, f"INSERT INTO {table} ({', '.join(names)}) VALUES %s", values, page_size=1000
+                        )
+                except UniqueViolation:  # the primary key: one row per key
+                    raise ValueError(f"{table} rows of {day} repeat a key ({KEYS[table]})") from None
             self._put_aggregate(cur, day.isoformat(), calls)
             rules = parsed(category_tables.rules(cur))  # the categories stage, same transaction
             category_tables.replace_calls_matches(
@@ -161,8 +186,13 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
             )
             for old in moved_from:
                 self._recompute_aggregate(cur, old)
-            if self.hook is not None:
-                self.hook("rows-written")
+            self._point("rows-written")
+
+    def _point(self, point: str) -> None:
+        """A named point of a write: the test hook, and :func:`callpipe.faultpoints.park`."""
+        if self.hook is not None:
+            self.hook(point)
+        park(f"tables:{point}")
 
     def _put_aggregate(self, cur: Any, day: str, calls: list[dict[str, Any]]) -> None:
         doc = json.dumps(day_aggregate(day, calls), default=str)
@@ -287,9 +317,7 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
         if not words:
             sql, params = list_calls_sql(limit=limit, cursor=cursor, **filters)
             return page(self._query(sql, params), limit)
-        from callpipe.analytics.duck import _offset_cursor, encode_cursor_offset
-
-        offset = _offset_cursor(cursor) if cursor else 0
+        offset = offset_cursor(cursor) if cursor else 0
         sql, params = list_calls_sql(limit=limit, **filters)
         base, _ = sql.split(f" {LIST_ORDER}", 1)
         tsq = "plainto_tsquery('spanish', ?)"
@@ -341,6 +369,14 @@ class PostgresAnalyticsStore(CategoryTablesMixin, SqlReads):
     def close(self) -> None:
         """Close the pool's connections."""
         self._pool.closeall()
+
+
+def _schema_version() -> str:
+    """A digest of every table, column, key and index definition."""
+    import hashlib
+
+    ddl = [create_table_sql(t, c, "postgres", key=TABLE_KEYS[t]) for t, c in TABLES.items()]
+    return hashlib.sha256("\n".join([*ddl, *_INDEXES]).encode()).hexdigest()[:16]
 
 
 def _json(value: Any) -> Any:

@@ -33,9 +33,20 @@ def sql_type(portable: str, dialect: Dialect) -> str:
     return _TYPES[dialect].get(portable, portable)
 
 
-def create_table_sql(table: str, columns: list[Column], dialect: Dialect) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for one of the analytics tables."""
+TABLE_KEYS = {
+    "calls": "recording_id",
+    "turns": "recording_id, turn_index",
+    "entities": "recording_id, entity_index",
+}
+"""The primary key of each analytics table (one ``calls`` row per recording)."""
+
+
+def create_table_sql(table: str, columns: list[Column], dialect: Dialect, *, key: str | None = None) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for one of the analytics tables (with ``key`` as its
+    primary key when given)."""
     body = ", ".join(f"{name} {sql_type(kind, dialect)}" for name, kind, _ in columns)
+    if key:
+        body += f", PRIMARY KEY ({key})"
     return f"CREATE TABLE IF NOT EXISTS {table} ({body})"
 
 
@@ -54,6 +65,29 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if when.tzinfo is None or not isinstance(recording_id, str):
             raise ValueError(cursor)
         return when, recording_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise AnalyticsQueryError("invalid cursor: pass the next_cursor of a previous page") from None
+
+
+def encode_cursor_offset(offset: int) -> str:
+    """The cursor of a ranked search page (its offset)."""
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(["rank", offset]).encode()).decode().rstrip("=")
+
+
+def offset_cursor(cursor: str) -> int:
+    """The offset of a ranked search page's cursor; :class:`AnalyticsQueryError` if malformed."""
+    import base64
+    import binascii
+    import json
+
+    try:
+        kind, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if kind != "rank" or not isinstance(offset, int) or not 0 <= offset <= 1_000_000:
+            raise ValueError(cursor)
+        return offset
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise AnalyticsQueryError("invalid cursor: pass the next_cursor of a previous page") from None
 
