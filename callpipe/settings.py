@@ -60,7 +60,8 @@ class Settings(BaseModel):
     storage_cache_dir: str | None = Field(
         None,
         description="where a stage stages S3 audio in a private temporary file, deleted when the stage ends "
-        "(default `~/.cache/callpipe/recordings`)",
+        "(default `~/.cache/callpipe/recordings`); with `STORAGE_BACKEND=s3` the embedded analytics tables' "
+        "local side lies beside it (`../analytics/BUCKET/PREFIX/analytics/`)",
     )
     callpipe_catalog: Literal["sqlite", "off"] = Field(
         "sqlite",
@@ -162,8 +163,11 @@ class Settings(BaseModel):
     )
     callpipe_analytics_db: str | None = Field(
         None,
-        description="the analytics tables: a directory (or `duckdb:///DIR`) for Parquet read via DuckDB, or "
-        "`postgresql://...` (default: `analytics/` beside `STORAGE_LOCAL_PATH`)",
+        description="the analytics tables (the `tables` resource's `url` when unset): a directory (or "
+        "`duckdb:///DIR`) for Parquet read via DuckDB, or `postgresql://...` (default: `analytics/` beside "
+        "`STORAGE_LOCAL_PATH`; with `STORAGE_BACKEND=s3`, day files in "
+        "`s3://S3_BUCKET/S3_PREFIX/analytics/TABLE/call_date=YYYY-MM-DD/part.parquet` and the listing beside "
+        "`STORAGE_CACHE_DIR`); also holds the categories (rules, matches, progress)",
     )
     batch_processing_hour: int = Field(
         2, ge=0, le=23, description="hour of the nightly run, in `CALLPIPE_TIMEZONE`"

@@ -212,6 +212,7 @@ def test_no_setting_is_read_at_import() -> None:
         "callpipe.defs.retention_job",
         "callpipe.defs.schedules",
         "callpipe.defs.sensors",
+        "callpipe.defs.table_assets",
         "callpipe.service",
     ]
     done = subprocess.run(
