@@ -176,6 +176,7 @@ def write_day(work: Path, target: str, gen: Generator, day: date, count: int) ->
     catalog = Catalog(path=catalog_file(work))
     try:
         catalog.put_many(row_from_doc(doc) for doc in docs)
+        catalog.mark_filled()  # these rows are the catalog: the server must not refill it from documents
     finally:
         catalog.close()
     t1 = time.perf_counter()

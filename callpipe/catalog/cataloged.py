@@ -67,7 +67,7 @@ class CatalogStore(RecordingStore):
 
         try:
             report = rebuild_catalog(self)
-        except StorageError as exc:
+        except (StorageError, FileNotFoundError) as exc:  # a listing answered 404: no such bucket
             log.warning("catalog not filled from the stored documents yet: %s", exc)
             return
         if report.rows:

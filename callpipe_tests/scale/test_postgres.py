@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 
 from callpipe.batch import ensure_dagster_home, run_partitions
 from callpipe.defs.assets import ALL_ASSETS
-from callpipe.storage import LocalStore
+from callpipe.storage import RecordingStore, get_audio_storage
 from callpipe_tests.scale.conftest import REPO_ROOT
 from callpipe_tests.storage.conftest import make_wav
 
@@ -98,7 +97,7 @@ def test_field_by_field_settings_reach_the_database(
     assert {"runs", "event_logs", "instigators", "job_ticks"} <= tables  # created in that database
 
 
-def _save(store: LocalStore, recording_id: str, timestamp: datetime) -> None:
+def _save(store: RecordingStore, recording_id: str, timestamp: datetime) -> None:
     meta = {"recording_id": recording_id, "conversation_id": "conv-1", "timestamp": timestamp}
     store.save_recording(make_wav(seconds=0.1), "conv-1", metadata=meta, recording_id=recording_id)
 
@@ -136,7 +135,7 @@ def instances(pg_env: dict[str, str]) -> Iterator[list[dg.DagsterInstance]]:
 def test_sensor_cursor_survives_a_new_instance(
     pg_env: dict[str, str], daemon_target: ModuleTarget, instances: list[dg.DagsterInstance]
 ) -> None:
-    store = LocalStore(os.environ["STORAGE_LOCAL_PATH"])
+    store = get_audio_storage()  # behind the catalog the sensor reads
     _save(store, "rec-1", DAY1)
     start = datetime.now(UTC)
 
