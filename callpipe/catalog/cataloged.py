@@ -67,7 +67,7 @@ class CatalogStore(RecordingStore):
 
         try:
             report = rebuild_catalog(self)
-        except (StorageError, FileNotFoundError) as exc:  # a listing answered 404: no such bucket
+        except StorageError as exc:
             log.warning("catalog not filled from the stored documents yet: %s", exc)
             return
         if report.rows:

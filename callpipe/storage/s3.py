@@ -40,6 +40,8 @@ from callpipe.storage.index import Entry
 T = TypeVar("T")
 _POOL_LOCK = threading.Lock()
 _WRITE_OPS = frozenset({"PutObject", "CopyObject"})
+_NO_OBJECT_OPS = _WRITE_OPS | {"ListObjectsV2"}
+"""Calls for which a bare 404 cannot mean a missing object (a listing of an empty prefix is a 200)."""
 _BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"}
 SSE_MODES = ("AES256", "aws:kms")
 
@@ -226,11 +228,12 @@ class S3Store(BlobStore):
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             where = self._uri(key)
-            if code in ("NoSuchKey", "404", "NotFound") and (op not in _WRITE_OPS or code == "NoSuchKey"):
+            if code in ("NoSuchKey", "404", "NotFound") and (op not in _NO_OBJECT_OPS or code == "NoSuchKey"):
                 raise FileNotFoundError(where) from None
-            if op in _WRITE_OPS and status == 404 and code != "NoSuchBucket":
-                # A bare 404 to a write is no missing object: a wrong endpoint, a missing bucket or a
-                # proxy in the way. An outage, never "not found" (which callers read as a user mistake).
+            if op in _NO_OBJECT_OPS and status == 404 and code != "NoSuchBucket":
+                # A bare 404 to a write or a listing is no missing object: a wrong endpoint, a
+                # missing bucket or a proxy in the way. An outage, never "not found" (which callers
+                # read as a user mistake).
                 raise StorageUnavailableError(
                     f"S3 {op} {where}: HTTP 404 {code} (endpoint or bucket)"
                 ) from None
